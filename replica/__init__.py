@@ -1,5 +1,6 @@
 """Replica-symmetric theory of two-stage l1 transfer learning (THEORY.md §3-4)."""
 from .errors import ConvergenceError
+from .predict import Prediction, predict
 from .setting import Hyperparameters, Setting
 
-__all__ = ["Setting", "Hyperparameters", "ConvergenceError"]
+__all__ = ["Setting", "Hyperparameters", "Prediction", "predict", "ConvergenceError"]

@@ -1,0 +1,172 @@
+"""``predict``: solve both stages' equations of state and return errors and order parameters."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import stage1 as st1
+from . import stage2 as st2
+from .errors import ConvergenceError
+from .fixed_point import TOL, solve
+from .quadrature import N_NODES
+from .setting import Hyperparameters, Setting
+
+_TINY = 1e-300
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Replica prediction for one (setting, hyperparameters); notation of THEORY.md §3."""
+
+    eps1: float            # ε^(1st) = σ1² + ρ11 − 2 m11 + Q1
+    eps2: float            # ε^(2nd) = σ1² + ρ11 − 2κ m11 − 2 m2 + κ² Q1 + 2κ Q12 + Q2
+    support1: float        # fraction of nonzeros of x1
+    support2: float        # fraction of nonzeros of x2
+    support_final: float   # fraction of nonzeros of κ x1 + x2
+    tpr1: float            # P(x1 ≠ 0 | r^(1) ≠ 0)
+    fpr1: float            # P(x1 ≠ 0 | r^(1) = 0)
+    tpr2: float
+    fpr2: float
+    chi1: float
+    Q1: float
+    m1: tuple              # m1k = E[x1 r^(k)], k = 1..K
+    Q1_hat: float
+    m1_hat: tuple
+    chi1_hat: float
+    chi2: float
+    Q2: float
+    m2: float
+    Q12: float
+    R21: float
+    Q2_hat: float
+    m2_hat: float
+    m21_hat: float
+    chi2_hat: float
+    chi12_hat: float
+    residual: float        # max |T(y) − y| over both stages, y in solver coordinates
+    iterations: int        # evaluations of the fixed-point maps
+    setting: Setting = field(repr=False, compare=False)
+    hyperparameters: Hyperparameters = field(repr=False, compare=False)
+
+    @property
+    def m11(self) -> float:
+        return self.m1[0]
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("setting"), d.pop("hyperparameters")
+        d["m1"], d["m1_hat"] = list(self.m1), list(self.m1_hat)
+        return d
+
+
+def _stage1_map(setting: Setting, lam1: float):
+    def T(y):
+        chi1, chi1_hat = np.exp(y)
+        s = st1.closure(setting, lam1, chi1, chi1_hat)
+        new_hat = st1.chi_hat(setting, s.chi1, s.Q1, s.m1)
+        return np.log(np.maximum([s.chi1, new_hat], _TINY))
+    return T
+
+
+def _stage2_state(y, with_cross):
+    chi2, chi2_hat = math.exp(y[0]), math.exp(y[1])
+    R21, chi12_hat = (y[2], y[3]) if with_cross else (0.0, 0.0)
+    return chi2, chi2_hat, R21, chi12_hat
+
+
+def _stage2_map(setting, hp, s1, n_nodes):
+    with_cross = setting.pretrain_on_target
+    alpha1 = setting.alphas[0]
+
+    def conj_of(y):
+        chi2, chi2_hat, R21, chi12_hat = _stage2_state(y, with_cross)
+        a, _ = st2.g2_coefficients(setting, hp, s1.chi1, chi2, R21)
+        return st2.Conjugates2(alpha1 / (1 + chi2), alpha1 * a[0], alpha1 * a[1], chi2_hat, chi12_hat)
+
+    def T(y):
+        cl = st2.closure(setting, hp, s1, conj_of(y), n_nodes)
+        new = st2.conjugates(setting, hp, s1, cl.chi2, cl.R21, cl.Q2, cl.m2, cl.Q12)
+        out = [math.log(max(cl.chi2, _TINY)), math.log(max(new.chi2_hat, _TINY))]
+        if with_cross:
+            out += [cl.R21, new.chi12_hat]
+        return np.array(out)
+
+    return T, conj_of
+
+
+def _default_stage2_start(setting, s1):
+    # x2 = 0: the stage-2 noise is then the residual of κ x1, take κ-independent scale
+    y = [0.0, math.log(max(setting.alphas[0] * (setting.second_moments[0, 0] + setting.sigmas[0] ** 2), 1e-8))]
+    return y + [0.0, 0.0] if setting.pretrain_on_target else y
+
+
+def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Prediction | None = None,
+            tol: float = TOL, n_nodes: int = N_NODES) -> Prediction:
+    """Solve the stage-1 and stage-2 equations of state (THEORY.md §3) and return a :class:`Prediction`.
+
+    ``warm_start``: a previous Prediction (e.g. the neighbour in a sweep) to start from.
+    Raises :class:`ConvergenceError` (with ``.diagnostics``) if either stage does not converge
+    to max residual ``tol``; never returns NaN.
+    """
+    if not isinstance(setting, Setting):
+        raise ValueError(f"setting must be a replica.Setting, got {type(setting).__name__}")
+    if not isinstance(hyperparameters, Hyperparameters):
+        raise ValueError(f"hyperparameters must be a replica.Hyperparameters, got {type(hyperparameters).__name__}")
+    hp = hyperparameters
+    context = {"setting": repr(setting), "hyperparameters": hp.as_dict()}
+
+    T1 = _stage1_map(setting, hp.lam1)
+    if warm_start is not None:
+        y1 = np.log(np.maximum([warm_start.chi1, warm_start.chi1_hat], _TINY))
+    else:
+        rho = np.diag(setting.second_moments)
+        a = np.where(setting.pretrain, setting.alphas, 0.0)
+        y1 = np.log([1.0, max(float(np.sum(a * (rho + setting.sigmas ** 2))) / 4, 1e-8)])
+    y1, res1, it1 = solve(T1, y1, "stage 1", tol, context)
+    chi1, chi1_hat = np.exp(y1)
+    s1 = st1.closure(setting, hp.lam1, chi1, chi1_hat)
+    # the closure's own χ1 is the converged value up to the residual; use it consistently
+    s1 = st1.closure(setting, hp.lam1, s1.chi1, st1.chi_hat(setting, s1.chi1, s1.Q1, s1.m1))
+
+    T2, conj_of = _stage2_map(setting, hp, s1, n_nodes)
+    if warm_start is not None:
+        y2 = [math.log(max(warm_start.chi2, _TINY)), math.log(max(warm_start.chi2_hat, _TINY))]
+        if setting.pretrain_on_target:
+            y2 += [warm_start.R21, warm_start.chi12_hat]
+    else:
+        y2 = _default_stage2_start(setting, s1)
+    y2, res2, it2 = solve(T2, y2, "stage 2", tol, context)
+    conj = conj_of(y2)
+    cl = st2.closure(setting, hp, s1, conj, n_nodes)
+
+    k, sig1 = hp.kappa, setting.sigmas[0]
+    rho11 = setting.second_moments[0, 0]
+    m11 = float(s1.m1[0])
+    eps1 = sig1 ** 2 + rho11 - 2 * m11 + s1.Q1
+    eps2 = sig1 ** 2 + rho11 - 2 * k * m11 - 2 * cl.m2 + k ** 2 * s1.Q1 + 2 * k * cl.Q12 + cl.Q2
+    w, null = setting.weights, setting.target_null
+    dens = setting.target_density
+    support1 = float(w @ s1.P1)
+    tp1 = float(w[~null] @ s1.P1[~null])
+    pred = Prediction(
+        eps1=float(eps1), eps2=float(eps2), support1=support1, support2=float(cl.support2),
+        support_final=float(cl.support_final),
+        tpr1=tp1 / dens if dens > 0 else math.nan,
+        fpr1=(support1 - tp1) / (1 - dens) if dens < 1 else math.nan,
+        tpr2=float(cl.tpr2), fpr2=float(cl.fpr2),
+        chi1=float(s1.chi1), Q1=float(s1.Q1), m1=tuple(map(float, s1.m1)), Q1_hat=float(s1.Q1_hat),
+        m1_hat=tuple(map(float, s1.m1_hat)), chi1_hat=float(s1.chi1_hat),
+        chi2=float(cl.chi2), Q2=float(cl.Q2), m2=float(cl.m2), Q12=float(cl.Q12), R21=float(cl.R21),
+        Q2_hat=float(conj.Q2_hat), m2_hat=float(conj.m2_hat), m21_hat=float(conj.m21_hat),
+        chi2_hat=float(conj.chi2_hat), chi12_hat=float(conj.chi12_hat),
+        residual=float(max(res1, res2)), iterations=int(it1 + it2),
+        setting=setting, hyperparameters=hp)
+    core = (pred.eps1, pred.eps2, pred.support1, pred.support2, pred.chi1, pred.chi2, pred.Q1, pred.Q2,
+            pred.m2, pred.Q12, pred.R21, pred.chi1_hat, pred.chi2_hat, pred.chi12_hat)
+    if not all(math.isfinite(v) for v in core):
+        raise ConvergenceError("non-finite order parameters at the fixed point",
+                               {"stage": "final", "residual": pred.residual, "iterations": pred.iterations,
+                                **pred.as_dict(), **context})
+    return pred
