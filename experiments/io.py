@@ -1,0 +1,122 @@
+"""Atomic writes of experiment outputs: JSON, CSV and figures.
+
+Every writer goes through :func:`atomic_open`: the data is written to a
+temporary file in the destination directory, flushed and fsync'ed, then moved
+over the destination with :func:`os.replace`.  A reader therefore sees either
+the old file or the complete new one, never a truncated one, even if the
+process is killed mid-write.
+
+Importing this module selects matplotlib's non-interactive Agg backend:
+experiments are batch jobs and must run on headless machines.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+__all__ = ["atomic_open", "to_builtin", "write_json", "write_csv", "save_figure"]
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file that replaces ``path`` when the block exits cleanly.
+
+    ``mode`` is ``"w"`` (text, UTF-8, no newline translation) or ``"wb"``.
+    Parent directories are created.  If the block raises, the temporary file
+    is removed and ``path`` is left untouched.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Same directory as the target: os.replace is only atomic within one filesystem.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        kwargs = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist the rename itself (best effort: not every OS allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def to_builtin(obj: Any) -> Any:
+    """``json`` fallback: numpy scalars and arrays become Python numbers and lists."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    """Atomically write ``obj`` as JSON (numpy values are converted)."""
+    with atomic_open(path, "w") as fh:
+        json.dump(obj, fh, indent=indent, sort_keys=True, default=to_builtin)
+        fh.write("\n")
+
+
+def write_csv(
+    path: str | os.PathLike,
+    rows: Iterable[Mapping[str, Any]],
+    fieldnames: Sequence[str] | None = None,
+) -> None:
+    """Atomically write a list of dicts as CSV.
+
+    Columns are ``fieldnames`` if given, else the union of the rows' keys in
+    first-seen order; missing values are left empty.
+    """
+    rows = list(rows)
+    if fieldnames is None:
+        fieldnames = list(dict.fromkeys(key for row in rows for key in row))
+    with atomic_open(path, "w") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def save_figure(
+    fig: "matplotlib.figure.Figure",
+    path: str | os.PathLike,
+    formats: Sequence[str] = ("png", "pdf"),
+    **savefig_kwargs: Any,
+) -> list[Path]:
+    """Atomically save ``fig`` once per format; returns the written paths.
+
+    ``path`` is the stem: ``figures/fig3`` (or ``figures/fig3.png``, whose
+    suffix is dropped) gives ``figures/fig3.png`` and ``figures/fig3.pdf``.
+    """
+    stem = Path(path)
+    if stem.suffix.lstrip(".") in formats:
+        stem = stem.with_suffix("")
+    savefig_kwargs.setdefault("bbox_inches", "tight")
+    written = []
+    for fmt in formats:
+        target = stem.with_name(f"{stem.name}.{fmt}")
+        with atomic_open(target, "wb") as fh:
+            fig.savefig(fh, format=fmt, **savefig_kwargs)
+        written.append(target)
+    return written

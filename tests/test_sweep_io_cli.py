@@ -1,0 +1,85 @@
+"""Atomic writers (experiments.io) and the shared command line (experiments.cli)."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from experiments import cli, io
+from experiments.sweep import run_sweep
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "out.json"
+    io.write_json(target, {"old": True})
+    with pytest.raises(RuntimeError):
+        with io.atomic_open(target) as fh:
+            fh.write('{"new": ')
+            raise RuntimeError("crash mid-write")
+    assert json.loads(target.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_write_json_and_csv(tmp_path):
+    io.write_json(tmp_path / "sub" / "a.json", {"x": np.float64(1.5), "v": np.arange(3)})
+    assert json.loads((tmp_path / "sub" / "a.json").read_text()) == {"x": 1.5, "v": [0, 1, 2]}
+
+    io.write_csv(tmp_path / "t.csv", [{"a": 1, "b": 2.5}, {"a": 2, "c": "z"}])
+    with open(tmp_path / "t.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows == [{"a": "1", "b": "2.5", "c": ""}, {"a": "2", "b": "", "c": "z"}]
+
+
+def test_save_figure_png_and_pdf(tmp_path):
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    written = io.save_figure(fig, tmp_path / "fig3.png")
+    assert written == [tmp_path / "fig3.png", tmp_path / "fig3.pdf"]
+    assert (tmp_path / "fig3.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "fig3.pdf").read_bytes().startswith(b"%PDF")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig3.pdf", "fig3.png"]
+
+
+def test_help_lists_shared_options(capsys):
+    parser = cli.build_parser("demo", "Demo experiment.")
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "python -m experiments.demo" in text and "Demo experiment." in text
+    for option in ("--quick", "--out", "--cache", "--workers", "--scheduler", "--seed"):
+        assert option in text
+
+
+def test_help_from_command_line():
+    run = subprocess.run(
+        [sys.executable, "-c", "from experiments import cli; cli.build_parser('demo').parse_args()", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0 and "--scheduler ADDRESS" in run.stdout
+
+
+def test_defaults_and_sweep_options(tmp_path):
+    parser = cli.build_parser("demo")
+    full = cli.parse_args(parser, [])
+    assert (full.out, full.cache, full.workers, full.scheduler, full.seed) == (
+        Path("figures"), Path("results/cache/demo"), 1, None, 0
+    )
+    assert cli.parse_args(parser, ["--quick"]).out == Path("results/quick")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--workers", "0"])
+
+    args = cli.parse_args(parser, ["--cache", str(tmp_path), "--workers", "2", "--no-progress"])
+    assert cli.sweep_options(args) == {"cache_dir": tmp_path, "workers": 2, "scheduler": None, "progress": False}
+    assert run_sweep(lambda p: {"y": p["x"]}, [{"x": 1}], tag="demo/v1", **cli.sweep_options(args)) == [{"y": 1}]
