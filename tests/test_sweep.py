@@ -218,3 +218,11 @@ def test_dask_cluster_matches_serial(tmp_path, calls):
         )
     assert again == results
     assert counts(calls, 8) == [1] * 8
+
+
+@pytest.mark.slow
+def test_dask_local_scheduler_starts_own_cluster(tmp_path, calls):
+    pytest.importorskip("distributed")
+    results = run_sweep(functools.partial(square, calls), grid(6), tmp_path, tag=TAG, workers=2, scheduler="local", progress=False)
+    assert results == expected(6)
+    assert counts(calls, 6) == [1] * 6
