@@ -54,9 +54,13 @@ def anderson(T: Callable, y0: np.ndarray, tol: float = TOL, maxiter: int = 400, 
     return best[1], best[0], maxiter
 
 
-def solve(T: Callable, y0, stage: str, tol: float = TOL, context: dict | None = None) -> tuple[np.ndarray, float, int]:
-    """Solve y = T(y); return (y, residual max|T(y) − y|, evaluations of T)."""
-    y0 = np.asarray(y0, float)
+def solve(T: Callable, starts, stage: str, tol: float = TOL, context: dict | None = None
+          ) -> tuple[np.ndarray, float, int]:
+    """Solve y = T(y) from the first start that works; return (y, max|T(y) − y|, evaluations of T).
+
+    Each start gets Powell's hybrid method; if none reaches ``tol``, Anderson iteration runs
+    from the best point found, then a final hybrid polish.
+    """
     calls = 0
 
     def F(y):
@@ -66,23 +70,30 @@ def solve(T: Callable, y0, stage: str, tol: float = TOL, context: dict | None = 
             r = T(y) - y
         return np.where(np.isfinite(r), r, 1e6)
 
-    sol = root(F, y0, method="hybr", options={"xtol": 1e-14, "maxfev": 200 * (y0.size + 1)})
-    y = sol.x
-    res, _ = _residual(T, y)
-    calls += 1
-    if res <= tol:
-        return y, res, calls
-    start = y if np.isfinite(res) and res < _residual(T, y0)[0] else y0
+    def hybr(y):
+        nonlocal calls
+        sol = root(F, y, method="hybr", options={"xtol": 1e-14, "maxfev": 100 * (y.size + 1)})
+        res, _ = _residual(T, sol.x)
+        calls += 1
+        return sol.x, res, sol.message
+
+    best = (np.inf, None, "")
+    for y0 in starts:
+        y, res, msg = hybr(np.asarray(y0, float))
+        if res <= tol:
+            return y, res, calls
+        if res < best[0]:
+            best = (res, y, msg)
+    start = best[1] if best[1] is not None else np.asarray(starts[0], float)
     y, res, it = anderson(T, start, tol)
     calls += it
+    if np.isfinite(res):
+        y2, res2, _ = hybr(y)
+        if res2 < res:
+            y, res = y2, res2
     if res <= tol:
-        # one more root polish from the Anderson point keeps the last digits exact
-        sol = root(F, y, method="hybr", options={"xtol": 1e-14})
-        res2, _ = _residual(T, sol.x)
-        if res2 <= res:
-            y, res = sol.x, res2
         return y, res, calls
     raise ConvergenceError(
         f"{stage} saddle-point equations did not converge",
-        {"stage": stage, "residual": res, "iterations": calls, "last_iterate": y.tolist(),
-         "hybr_message": sol.message, **(context or {})})
+        {"stage": stage, "residual": res, "iterations": calls, "last_iterate": np.asarray(y).tolist(),
+         "hybr_message": best[2], **(context or {})})

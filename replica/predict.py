@@ -63,43 +63,54 @@ class Prediction:
 
 def _stage1_map(setting: Setting, lam1: float):
     def T(y):
-        chi1, chi1_hat = np.exp(y)
+        chi1, chi1_hat = np.exp(np.clip(y, -700.0, 700.0))
         s = st1.closure(setting, lam1, chi1, chi1_hat)
-        new_hat = st1.chi_hat(setting, s.chi1, s.Q1, s.m1)
+        new_hat = st1.chi_hat(setting, s)
         return np.log(np.maximum([s.chi1, new_hat], _TINY))
     return T
 
 
-def _stage2_state(y, with_cross):
-    chi2, chi2_hat = math.exp(y[0]), math.exp(y[1])
-    R21, chi12_hat = (y[2], y[3]) if with_cross else (0.0, 0.0)
-    return chi2, chi2_hat, R21, chi12_hat
+def _exp(y):
+    return float(np.exp(np.clip(y, -700.0, 700.0)))
 
 
 def _stage2_map(setting, hp, s1, n_nodes):
+    """Stage-2 map in O(1)-scaled coordinates y = (log χ2, log χ̂2, R21/(1+χ2), χ̂12/√(χ̂1 χ̂2)).
+
+    The last two exist only when the target is in pretraining; |χ̂12| ≤ √(χ̂1 χ̂2) by Cauchy–Schwarz.
+    """
     with_cross = setting.pretrain_on_target
     alpha1 = setting.alphas[0]
 
     def conj_of(y):
-        chi2, chi2_hat, R21, chi12_hat = _stage2_state(y, with_cross)
+        chi2, chi2_hat = _exp(y[0]), _exp(y[1])
+        R21 = y[2] * (1 + chi2) if with_cross else 0.0
+        chi12_hat = y[3] * math.sqrt(s1.chi1_hat * chi2_hat) if with_cross else 0.0
         a, _ = st2.g2_coefficients(setting, hp, s1.chi1, chi2, R21)
         return st2.Conjugates2(alpha1 / (1 + chi2), alpha1 * a[0], alpha1 * a[1], chi2_hat, chi12_hat)
+
+    def coords(chi2, chi2_hat, R21, chi12_hat):
+        out = [math.log(max(chi2, _TINY)), math.log(max(chi2_hat, _TINY))]
+        if with_cross:
+            out += [R21 / (1 + chi2), chi12_hat / math.sqrt(s1.chi1_hat * max(chi2_hat, _TINY))]
+        return np.array(out)
 
     def T(y):
         cl = st2.closure(setting, hp, s1, conj_of(y), n_nodes)
         new = st2.conjugates(setting, hp, s1, cl.chi2, cl.R21, cl.Q2, cl.m2, cl.Q12)
-        out = [math.log(max(cl.chi2, _TINY)), math.log(max(new.chi2_hat, _TINY))]
-        if with_cross:
-            out += [cl.R21, new.chi12_hat]
-        return np.array(out)
+        return coords(cl.chi2, new.chi2_hat, cl.R21, new.chi12_hat)
 
-    return T, conj_of
+    return T, conj_of, coords
 
 
-def _default_stage2_start(setting, s1):
-    # x2 = 0: the stage-2 noise is then the residual of κ x1, take κ-independent scale
-    y = [0.0, math.log(max(setting.alphas[0] * (setting.second_moments[0, 0] + setting.sigmas[0] ** 2), 1e-8))]
-    return y + [0.0, 0.0] if setting.pretrain_on_target else y
+def _stage2_starts(setting, s1, coords):
+    """Cold starts: stage 1's own state (exact when stage 2 repeats stage 1), then x2 = 0."""
+    f = setting.alphas[0] / np.where(setting.pretrain, setting.alphas, 0.0).sum()
+    like_stage1 = coords(s1.chi1, s1.chi1_hat * f, 0.0, f * s1.chi1_hat) if setting.pretrain_on_target \
+        else coords(s1.chi1, s1.chi1_hat * f, 0.0, 0.0)
+    empty = coords(1.0, max(setting.alphas[0] * (setting.second_moments[0, 0] + setting.sigmas[0] ** 2), 1e-8),
+                   0.0, 0.0)
+    return [like_stage1, empty]
 
 
 def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Prediction | None = None,
@@ -119,32 +130,30 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
 
     T1 = _stage1_map(setting, hp.lam1)
     if warm_start is not None:
-        y1 = np.log(np.maximum([warm_start.chi1, warm_start.chi1_hat], _TINY))
+        starts1 = [np.log(np.maximum([warm_start.chi1, warm_start.chi1_hat], _TINY))]
     else:
-        rho = np.diag(setting.second_moments)
-        a = np.where(setting.pretrain, setting.alphas, 0.0)
-        y1 = np.log([1.0, max(float(np.sum(a * (rho + setting.sigmas ** 2))) / 4, 1e-8)])
-    y1, res1, it1 = solve(T1, y1, "stage 1", tol, context)
+        starts1 = []
+    rho = np.diag(setting.second_moments)
+    a = np.where(setting.pretrain, setting.alphas, 0.0)
+    starts1.append(np.log([1.0, max(float(np.sum(a * (rho + setting.sigmas ** 2))) / 4, 1e-8)]))
+    y1, res1, it1 = solve(T1, starts1, "stage 1", tol, context)
     chi1, chi1_hat = np.exp(y1)
     s1 = st1.closure(setting, hp.lam1, chi1, chi1_hat)
     # the closure's own χ1 is the converged value up to the residual; use it consistently
-    s1 = st1.closure(setting, hp.lam1, s1.chi1, st1.chi_hat(setting, s1.chi1, s1.Q1, s1.m1))
+    s1 = st1.closure(setting, hp.lam1, s1.chi1, st1.chi_hat(setting, s1))
 
-    T2, conj_of = _stage2_map(setting, hp, s1, n_nodes)
+    T2, conj_of, coords = _stage2_map(setting, hp, s1, n_nodes)
+    starts2 = _stage2_starts(setting, s1, coords)
     if warm_start is not None:
-        y2 = [math.log(max(warm_start.chi2, _TINY)), math.log(max(warm_start.chi2_hat, _TINY))]
-        if setting.pretrain_on_target:
-            y2 += [warm_start.R21, warm_start.chi12_hat]
-    else:
-        y2 = _default_stage2_start(setting, s1)
-    y2, res2, it2 = solve(T2, y2, "stage 2", tol, context)
+        starts2.insert(0, coords(warm_start.chi2, warm_start.chi2_hat, warm_start.R21, warm_start.chi12_hat))
+    y2, res2, it2 = solve(T2, starts2, "stage 2", tol, context)
     conj = conj_of(y2)
     cl = st2.closure(setting, hp, s1, conj, n_nodes)
 
     k, sig1 = hp.kappa, setting.sigmas[0]
     rho11 = setting.second_moments[0, 0]
     m11 = float(s1.m1[0])
-    eps1 = sig1 ** 2 + rho11 - 2 * m11 + s1.Q1
+    eps1 = sig1 ** 2 + st1.mse(setting, s1)[0]
     eps2 = sig1 ** 2 + rho11 - 2 * k * m11 - 2 * cl.m2 + k ** 2 * s1.Q1 + 2 * k * cl.Q12 + cl.Q2
     w, null = setting.weights, setting.target_null
     dens = setting.target_density
