@@ -39,13 +39,15 @@ class Domain:
 class TransferData:
     """A target (training part and fixed held-out test part) and its sources.
 
-    ``info`` records how the data were built (choices, sizes, cluster terms).
+    ``source_tests`` are held-out parts of the sources, aligned with
+    ``sources`` (may be empty).  ``info`` records how the data were built.
     """
 
     target: Domain
     target_test: Domain
     sources: tuple[Domain, ...]
     feature_names: tuple[str, ...]
+    source_tests: tuple[Domain, ...] = ()
     info: dict = field(default_factory=dict)
 
     @property
