@@ -1,0 +1,103 @@
+"""Finite-size simulations of the two-stage estimator, one record per seed (THEORY.md §1–3)."""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from replica import Hyperparameters, Setting
+
+from .backend import DEFAULT_TOL
+from .estimator import fit_two_stage
+from .synthetic import draw_problem
+
+__all__ = ["simulate", "run_one", "support_rates", "R21_DELTA"]
+
+# Field strength for the central difference of R21. H is Rademacher, so the field shifts each
+# stage-1 effective field h1 by ±δ. δ must be large compared with the solver's precision
+# (coefficients are accurate to ~1e-6 relative at gap 1e-8... far better in practice) and
+# large enough that O(δ N) coordinates of x1 cross zero, which carries the Δλ jump of x2 that
+# R21 contains (THEORY.md §3); the central difference leaves an O(δ²) bias. See
+# tests/test_solvers_theory.py for the measured δ-dependence.
+R21_DELTA = 0.02
+_FIELD_STREAM = 0x52_32_31  # "R21": separates the field's random stream from the data's
+
+
+def support_rates(coef: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
+    """(fraction of nonzeros, TPR, FPR) of ``coef`` against supp ``truth``; NaN where undefined."""
+    est = coef != 0
+    true = truth != 0
+    n_true, n_null = true.sum(), (~true).sum()
+    tpr = (est & true).sum() / n_true if n_true else np.nan
+    fpr = (est & ~true).sum() / n_null if n_null else np.nan
+    return float(est.mean()), float(tpr), float(fpr)
+
+
+def run_one(setting: Setting, hyper: Hyperparameters, n_features: int, seed: int,
+            measure_r21: bool = False, r21_delta: float = R21_DELTA, tol: float = DEFAULT_TOL) -> dict:
+    """One seed: draw the data (THEORY.md §1), fit both stages (§2), return the record.
+
+    eps1 = σ_1² + ||r1 − x1||²/N, eps2 = σ_1² + ||r1 − κx1 − x2||²/N (§2). With ``measure_r21``,
+    R21 = (1/N) Σ_i ∂x2_i/∂H_i (§3) by a central difference along a Rademacher direction H:
+    H·(x2(δH) − x2(−δH)) / (2δ ||H||²), whose expectation over H is the trace / N since
+    E[H_i H_j] = δ_ij and ||H||² = N.
+    """
+    rng = np.random.default_rng(seed)
+    prob = draw_problem(setting, n_features, rng)
+    target = prob.target
+    sources = [d for k, d in enumerate(prob.data) if k > 0 and d is not None and setting.pretrain[k]]
+    kw = dict(pretrain_on_target=setting.pretrain_on_target, tol=tol)
+    fit = fit_two_stage(target, sources, hyper, **kw)
+    x1, x2 = fit.coef_pretrain, fit.coef_finetune
+    r1 = prob.truth[0]
+    s2 = setting.sigmas[0] ** 2
+    N = int(n_features)
+    rec = {"seed": int(seed), "n_features": N,
+           "eps1": float(s2 + np.sum((r1 - x1) ** 2) / N),
+           "eps2": float(s2 + np.sum((r1 - hyper.kappa * x1 - x2) ** 2) / N),
+           "gap1": fit.rel_gap_pretrain, "gap2": fit.rel_gap_finetune}
+    rec["support1"], rec["tpr1"], rec["fpr1"] = support_rates(x1, r1)
+    rec["support2"], rec["tpr2"], rec["fpr2"] = support_rates(x2, r1)
+    if measure_r21:
+        H = np.random.default_rng([seed, _FIELD_STREAM]).choice([-1.0, 1.0], size=N)
+        plus = fit_two_stage(target, sources, hyper, field=r21_delta * H, coef_init=(x1, x2), **kw)
+        minus = fit_two_stage(target, sources, hyper, field=-r21_delta * H, coef_init=(x1, x2), **kw)
+        rec["R21"] = float(H @ (plus.coef_finetune - minus.coef_finetune) / (2 * r21_delta * (H @ H)))
+    return rec
+
+
+def _worker(args):
+    setting_dict, hyper_dict, n_features, seed, measure_r21, r21_delta, tol = args
+    # One BLAS thread everywhere: the processes already use the cores, and a fixed thread count
+    # makes the floating-point summation order (hence the record, bit for bit) independent of
+    # the number of processes.
+    with threadpool_limits(1):
+        return run_one(Setting.from_dict(setting_dict), Hyperparameters(**hyper_dict), n_features, seed,
+                       measure_r21, r21_delta, tol)
+
+
+def simulate(setting: Setting, hyperparameters: Hyperparameters, n_features: int, seeds,
+             measure_r21: bool = False, workers: int | None = None, r21_delta: float = R21_DELTA,
+             tol: float = DEFAULT_TOL) -> list[dict]:
+    """Run :func:`run_one` for every seed; records come back in the order of ``seeds``.
+
+    Each seed seeds its own numpy Generator, so the data of a record depend only on (setting,
+    n_features, seed), on any machine; with one BLAS thread per fit the record is also bit-for-bit
+    independent of the number of processes (across machines, BLAS kernels may differ in the last bits).
+    ``workers`` = number of processes (default: min(#seeds, #CPUs)); 1 runs in this process.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must not be empty")
+    if workers is None:
+        workers = min(len(seeds), os.cpu_count() or 1)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    jobs = [(setting.as_dict(), hyperparameters.as_dict(), n_features, s, measure_r21, r21_delta, tol)
+            for s in seeds]
+    if workers == 1 or len(seeds) == 1:
+        return [_worker(job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_worker, jobs))
