@@ -32,7 +32,7 @@ def read_idx(path) -> np.ndarray:
     naming the file and the reason, for a bad magic number, an unknown dtype
     code, a truncated or over-long file, or corrupted gzip data.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -76,7 +76,7 @@ def load_imdb(path) -> ImdbReviews:
     ValueError, naming the file and the reason, when something is missing or
     malformed.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.is_file():
         files = _read_tarball(path)
         return _parse(files, lambda rel: f"{path}:aclImdb/{rel}")

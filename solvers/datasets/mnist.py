@@ -38,7 +38,7 @@ def load_mnist(directory, prefix: str = "t10k") -> tuple[np.ndarray, np.ndarray]
     Raises ValueError for missing or malformed files, or when the image and
     label counts differ.
     """
-    directory = Path(directory)
+    directory = Path(directory).expanduser()
     images_path = _find(directory, f"{prefix}-images-idx3-ubyte")
     labels_path = _find(directory, f"{prefix}-labels-idx1-ubyte")
     images, labels = read_idx(images_path), read_idx(labels_path)
