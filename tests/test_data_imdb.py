@@ -1,5 +1,4 @@
 """aclImdb loader, bag-of-words features and pseudo-genre domains."""
-import io
 import shutil
 import tarfile
 from pathlib import Path
