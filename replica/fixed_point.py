@@ -6,6 +6,7 @@ iteration is the fallback. Failures raise :class:`ConvergenceError` with diagnos
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -16,14 +17,22 @@ from .errors import ConvergenceError
 TOL = 1e-10
 
 
+def _safe(T, y):
+    """T(y), or NaNs where the map is undefined (e.g. χ → ∞ at an intermediate iterate)."""
+    try:
+        with np.errstate(all="ignore"):
+            return np.asarray(T(y), float)
+    except (ZeroDivisionError, OverflowError, FloatingPointError):
+        return np.full(np.shape(y), np.nan)
+
+
 def _residual(T, y):
-    with np.errstate(all="ignore"):
-        ty = T(y)
+    ty = _safe(T, y)
     r = ty - y
     return (float(np.max(np.abs(r))) if np.all(np.isfinite(r)) else np.inf), ty
 
 
-def anderson(T: Callable, y0: np.ndarray, tol: float = TOL, maxiter: int = 400, memory: int = 5,
+def anderson(T: Callable, y0: np.ndarray, tol: float = TOL, maxiter: int = 200, memory: int = 5,
              beta: float = 0.5) -> tuple[np.ndarray, float, int]:
     """Anderson-accelerated damped iteration (type II). Returns (y, residual, iterations)."""
     y = np.array(y0, float)
@@ -54,41 +63,78 @@ def anderson(T: Callable, y0: np.ndarray, tol: float = TOL, maxiter: int = 400, 
     return best[1], best[0], maxiter
 
 
-def solve(T: Callable, starts, stage: str, tol: float = TOL, context: dict | None = None
-          ) -> tuple[np.ndarray, float, int]:
-    """Solve y = T(y) from the first start that works; return (y, max|T(y) − y|, evaluations of T).
-
-    Each start gets Powell's hybrid method; if none reaches ``tol``, Anderson iteration runs
-    from the best point found, then a final hybrid polish.
-    """
+def hybrid(T: Callable, y0, tol: float = TOL) -> tuple[np.ndarray, float, int]:
+    """Powell's hybrid method on y − T(y), from y0. Returns (y, residual, evaluations)."""
     calls = 0
 
     def F(y):
         nonlocal calls
         calls += 1
-        with np.errstate(all="ignore"):
-            r = T(y) - y
+        r = _safe(T, y) - y
         return np.where(np.isfinite(r), r, 1e6)
 
-    def hybr(y):
-        nonlocal calls
-        sol = root(F, y, method="hybr", options={"xtol": 1e-14, "maxfev": 100 * (y.size + 1)})
-        res, _ = _residual(T, sol.x)
-        calls += 1
-        return sol.x, res, sol.message
+    y0 = np.asarray(y0, float)
+    res, _ = _residual(T, y0)
+    if res <= tol:
+        return y0, res, 1
+    sol = root(F, y0, method="hybr", options={"xtol": 1e-14, "maxfev": 60 * (y0.size + 1)})
+    res, _ = _residual(T, sol.x)
+    return sol.x, res, calls + 2
 
-    best = (np.inf, None, "")
+
+def continuation(T_of: Callable, path, y0, tol: float = TOL, max_splits: int = 12):
+    """Follow the fixed point of T_of(p) along the parameters ``path`` (ending at the target).
+
+    Each step starts from the previous solution; a failed step is split geometrically.
+    Returns (y, residual, evaluations) at path[-1].
+    """
+    y, calls, prev = np.asarray(y0, float), 0, None
+    pending = list(path)
+    splits = 0
+    while pending:
+        p = pending[0]
+        y_new, res, c = hybrid(T_of(p), y, tol)
+        calls += c
+        if res <= tol:
+            y, prev = y_new, p
+            pending.pop(0)
+            continue
+        if prev is None or splits >= max_splits:
+            return y_new, res, calls
+        splits += 1
+        pending.insert(0, math.sqrt(prev * p) if prev > 0 and p > 0 else 0.5 * (prev + p))
+    return y, res, calls
+
+
+def solve(T_of: Callable, target: float, starts, stage: str, tol: float = TOL, context: dict | None = None,
+          path: tuple | None = None) -> tuple[np.ndarray, float, int]:
+    """Solve y = T_of(target)(y); return (y, max|T(y) − y|, evaluations of T).
+
+    Order of attempts: the hybrid method from each start; continuation along ``path`` =
+    (parameters, y at the first one) from an easy problem; Anderson from the best point.
+    """
+    T = T_of(target)
+    calls, best = 0, (np.inf, None)
     for y0 in starts:
-        y, res, msg = hybr(np.asarray(y0, float))
+        y, res, c = hybrid(T, y0, tol)
+        calls += c
         if res <= tol:
             return y, res, calls
         if res < best[0]:
-            best = (res, y, msg)
+            best = (res, y)
+    if path is not None:
+        y, res, c = continuation(T_of, path[0], path[1], tol)
+        calls += c
+        if res <= tol:
+            return y, res, calls
+        if res < best[0]:
+            best = (res, y)
     start = best[1] if best[1] is not None else np.asarray(starts[0], float)
     y, res, it = anderson(T, start, tol)
     calls += it
-    if np.isfinite(res):
-        y2, res2, _ = hybr(y)
+    if np.isfinite(res) and res > tol:
+        y2, res2, c = hybrid(T, y, tol)
+        calls += c
         if res2 < res:
             y, res = y2, res2
     if res <= tol:
@@ -96,4 +142,4 @@ def solve(T: Callable, starts, stage: str, tol: float = TOL, context: dict | Non
     raise ConvergenceError(
         f"{stage} saddle-point equations did not converge",
         {"stage": stage, "residual": res, "iterations": calls, "last_iterate": np.asarray(y).tolist(),
-         "hybr_message": best[2], **(context or {})})
+         **(context or {})})

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -62,6 +62,7 @@ class Prediction:
 
 
 def _stage1_map(setting: Setting, lam1: float):
+    """Stage-1 map in coordinates y = (log χ1, log χ̂1)."""
     def T(y):
         chi1, chi1_hat = np.exp(np.clip(y, -700.0, 700.0))
         s = st1.closure(setting, lam1, chi1, chi1_hat)
@@ -103,14 +104,48 @@ def _stage2_map(setting, hp, s1, n_nodes):
     return T, conj_of, coords
 
 
-def _stage2_starts(setting, s1, coords):
-    """Cold starts: stage 1's own state (exact when stage 2 repeats stage 1), then x2 = 0."""
+def _lambda_path(target: float, start: float) -> list[float]:
+    """Geometric continuation path from ``start`` (where the estimate is ~0) down to ``target``."""
+    if target >= start:
+        return [target]
+    stop = max(target, start * 1e-8)
+    n = max(2, int(math.ceil(math.log(start / stop) / math.log(3.0))) + 1)
+    path = list(np.geomspace(start, stop, n))
+    return path + [target] if target < stop else path
+
+
+def _solve_stage1(setting, lam1, warm_start, tol, context):
+    rho = np.diag(setting.second_moments)
+    a = np.where(setting.pretrain, setting.alphas, 0.0)
+    chi_hat0 = max(float(np.sum(a * (rho + setting.sigmas ** 2))), 1e-12)  # χ̂1 at x1 = 0, χ1 = 0
+    starts = [np.log([1.0, chi_hat0 / 4])]
+    if warm_start is not None:
+        starts.insert(0, np.log(np.maximum([warm_start.chi1, warm_start.chi1_hat], _TINY)))
+    # x1 ≈ 0 once λ1 exceeds ~8 std of h1 = Σ α_k r^(k) + ξ1
+    lam_max = 8 * math.sqrt(a @ setting.second_moments @ a + chi_hat0)
+    path = (_lambda_path(lam1, lam_max), np.log([1e-12, chi_hat0]))
+    y, res, it = solve(lambda lam: _stage1_map(setting, lam), lam1, starts, "stage 1", tol, context, path)
+    chi1, chi1_hat = np.exp(y)
+    s1 = st1.closure(setting, lam1, chi1, chi1_hat)
+    # the closure's own χ1 equals the input up to the residual; use it consistently downstream
+    return st1.closure(setting, lam1, s1.chi1, st1.chi_hat(setting, s1)), res, it
+
+
+def _solve_stage2(setting, hp, s1, warm_start, tol, context, n_nodes):
+    T_of = lambda lam2: _stage2_map(setting, replace(hp, lam2=lam2), s1, n_nodes)[0]  # noqa: E731
+    _, conj_of, coords = _stage2_map(setting, hp, s1, n_nodes)
     f = setting.alphas[0] / np.where(setting.pretrain, setting.alphas, 0.0).sum()
-    like_stage1 = coords(s1.chi1, s1.chi1_hat * f, 0.0, f * s1.chi1_hat) if setting.pretrain_on_target \
-        else coords(s1.chi1, s1.chi1_hat * f, 0.0, 0.0)
-    empty = coords(1.0, max(setting.alphas[0] * (setting.second_moments[0, 0] + setting.sigmas[0] ** 2), 1e-8),
-                   0.0, 0.0)
-    return [like_stage1, empty]
+    # stage 1's own state: exact when stage 2 repeats stage 1
+    starts = [coords(s1.chi1, s1.chi1_hat * f, 0.0, f * s1.chi1_hat if setting.pretrain_on_target else 0.0)]
+    if warm_start is not None:
+        starts.insert(0, coords(warm_start.chi2, warm_start.chi2_hat, warm_start.R21, warm_start.chi12_hat))
+    empty = st2.conjugates(setting, hp, s1, 0.0, 0.0, 0.0, 0.0, 0.0)   # x2 = 0
+    lam_max = 8 * math.sqrt(empty.m2_hat ** 2 * setting.second_moments[0, 0] + empty.m21_hat ** 2 * s1.Q1
+                            + 2 * abs(empty.m2_hat * empty.m21_hat * s1.m1[0]) + empty.chi2_hat)
+    path = (_lambda_path(hp.lam2, lam_max), coords(1e-12, empty.chi2_hat, 0.0, empty.chi12_hat))
+    y, res, it = solve(T_of, hp.lam2, starts, "stage 2", tol, context, path)
+    conj = conj_of(y)
+    return conj, st2.closure(setting, hp, s1, conj, n_nodes), res, it
 
 
 def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Prediction | None = None,
@@ -127,28 +162,8 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
         raise ValueError(f"hyperparameters must be a replica.Hyperparameters, got {type(hyperparameters).__name__}")
     hp = hyperparameters
     context = {"setting": repr(setting), "hyperparameters": hp.as_dict()}
-
-    T1 = _stage1_map(setting, hp.lam1)
-    if warm_start is not None:
-        starts1 = [np.log(np.maximum([warm_start.chi1, warm_start.chi1_hat], _TINY))]
-    else:
-        starts1 = []
-    rho = np.diag(setting.second_moments)
-    a = np.where(setting.pretrain, setting.alphas, 0.0)
-    starts1.append(np.log([1.0, max(float(np.sum(a * (rho + setting.sigmas ** 2))) / 4, 1e-8)]))
-    y1, res1, it1 = solve(T1, starts1, "stage 1", tol, context)
-    chi1, chi1_hat = np.exp(y1)
-    s1 = st1.closure(setting, hp.lam1, chi1, chi1_hat)
-    # the closure's own χ1 is the converged value up to the residual; use it consistently
-    s1 = st1.closure(setting, hp.lam1, s1.chi1, st1.chi_hat(setting, s1))
-
-    T2, conj_of, coords = _stage2_map(setting, hp, s1, n_nodes)
-    starts2 = _stage2_starts(setting, s1, coords)
-    if warm_start is not None:
-        starts2.insert(0, coords(warm_start.chi2, warm_start.chi2_hat, warm_start.R21, warm_start.chi12_hat))
-    y2, res2, it2 = solve(T2, starts2, "stage 2", tol, context)
-    conj = conj_of(y2)
-    cl = st2.closure(setting, hp, s1, conj, n_nodes)
+    s1, res1, it1 = _solve_stage1(setting, hp.lam1, warm_start, tol, context)
+    conj, cl, res2, it2 = _solve_stage2(setting, hp, s1, warm_start, tol, context, n_nodes)
 
     k, sig1 = hp.kappa, setting.sigmas[0]
     rho11 = setting.second_moments[0, 0]

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gaussian import soft_moments
-from .quadrature import N_NODES, graded_points, normal_rule
+from .quadrature import N_NODES, PANEL, graded_points, normal_rule
+
+NARROW = 2.0  # in panels
 from .setting import Hyperparameters, Setting
 from .stage1 import Stage1
 
@@ -72,27 +74,31 @@ def conjugates(setting: Setting, hp: Hyperparameters, s1: Stage1,
     return Conjugates2(alpha1 / (1 + chi2), alpha1 * a[0], alpha1 * a[1], float(chi2_hat), float(chi12_hat))
 
 
-def _component_rule(a, s, lam1, Q1_hat, mean_u0, slope_u, tau, m21_hat, lam2, delta_lam, n_nodes):
-    """Quadrature nodes in z (h1 = a + s z) for one component, split where the integrand is not smooth."""
-    z_lam = np.array([(-lam1 - a) / s, (lam1 - a) / s])
-    # h2's conditional mean is μ(z) = mean_u0 + slope_u z + m̂21 x1(z): linear on each piece of x1.
-    kinks, widths = [], []
-    pieces = [(-math.inf, z_lam[0], -1.0), (z_lam[0], z_lam[1], 0.0), (z_lam[1], math.inf, 1.0)]
-    for lo, hi, sgn in pieces:
-        lam_eff = lam2 + (delta_lam if sgn == 0.0 else 0.0)
-        if not math.isfinite(lam_eff):
-            continue
-        # x1 = sgn (a + s z − sgn λ1)/Q̂1 on the outer pieces
-        c0 = mean_u0 + (m21_hat * sgn * (a - sgn * lam1) / Q1_hat if sgn else 0.0)
-        c1 = slope_u + (m21_hat * s / Q1_hat if sgn else 0.0)
-        if c1 == 0.0:
-            continue
-        for target in (lam_eff, -lam_eff):
-            zk = (target - c0) / c1
-            if lo < zk < hi:
-                kinks.append(zk)
-                widths.append(tau / abs(c1))
-    breaks = np.concatenate([z_lam, kinks, graded_points(np.array(kinks), np.array(widths))])
+def _rule(a, s, lam1, Q1_hat, mean_u0, slope_u, tau, m21_hat, lam2, delta_lam, n_nodes):
+    """Quadrature nodes z (h1 = a + s z) for all components at once, split where the integrand is not smooth.
+
+    Arguments are (C,) arrays, one entry per component. Returns (component index, z, weight) per node.
+    """
+    C = a.size
+    z_lam = np.stack([(-lam1 - a) / s, (lam1 - a) / s], axis=1)                 # (C, 2)
+    # h2's conditional mean is linear on each piece of x1: μ(z) = c0 + c1 z
+    sgn = np.array([-1.0, 0.0, 1.0])
+    out = sgn != 0
+    c0 = mean_u0[:, None] + np.where(out, m21_hat * sgn * (a[:, None] - sgn * lam1) / Q1_hat, 0.0)
+    c1 = slope_u[:, None] + np.where(out, (m21_hat * s / Q1_hat)[:, None], 0.0)    # (C, 3)
+    lam_eff = np.where(out, lam2, lam2 + delta_lam)
+    lo = np.stack([np.full(C, -np.inf), z_lam[:, 0], z_lam[:, 1]], axis=1)
+    hi = np.stack([z_lam[:, 0], z_lam[:, 1], np.full(C, np.inf)], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zk = (np.stack([lam_eff, -lam_eff])[:, None, :] - c0[None]) / c1[None]     # (2, C, 3)
+        wk = np.broadcast_to(tau[:, None] / np.abs(c1), zk.shape)
+    # crossings smoothed over more than NARROW panels need no breakpoint: the base rule resolves them
+    ok = np.isfinite(zk) & (zk > lo[None]) & (zk < hi[None]) & (wk < NARROW * PANEL)
+    if not np.any(ok):
+        return normal_rule(z_lam, n_nodes)
+    zk = np.where(ok, zk, np.nan).transpose(1, 0, 2).reshape(C, 6)
+    wk = np.where(ok, wk, np.inf).transpose(1, 0, 2).reshape(C, 6)
+    breaks = np.concatenate([z_lam, zk, graded_points(zk, wk)], axis=1)
     return normal_rule(breaks, n_nodes)
 
 
@@ -107,42 +113,35 @@ def closure(setting: Setting, hp: Hyperparameters, s1: Stage1, conj: Conjugates2
     Q1_hat, Q2_hat = s1.Q1_hat, conj.Q2_hat
     m2_hat, m21_hat = conj.m2_hat, conj.m21_hat
     chi1_hat, chi2_hat, chi12_hat = s1.chi1_hat, conj.chi2_hat, conj.chi12_hat
-    acc = np.zeros(7)  # χ2·Q̂2, Q2·Q̂2², m2·Q̂2, Q12·Q̂2, E[ξ1 x2]·Q̂2, tp2, final support
-    null = setting.target_null
-    for c, w in enumerate(setting.weights):
-        if w == 0.0:
-            continue
-        a, s = s1.h1_mean[c], s1.h1_std[c]
-        mu1, S11 = setting.means[c, 0], setting.covs[c, 0, 0]
-        g1 = s1.cov_r_h1[c, 0]                              # Cov(r^(1), h1)
-        cov_uh = m2_hat * g1 + chi12_hat                    # Cov(u, h1)
-        var_u = m2_hat ** 2 * S11 + chi2_hat
-        tau = math.sqrt(max(var_u - cov_uh ** 2 / s ** 2, 0.0))
-        z, wz = _component_rule(a, s, lam1, Q1_hat, m2_hat * mu1, cov_uh / s, tau, m21_hat, lam2, dlam, n_nodes)
-        h1 = a + s * z
-        out = np.abs(h1) > lam1
-        x1 = np.where(out, np.sign(h1) * (np.abs(h1) - lam1), 0.0) / Q1_hat
-        mean_h2 = m2_hat * mu1 + (cov_uh / s) * z + m21_hat * x1
-        lam_eff = np.where(out, lam2, lam2 + dlam) if math.isfinite(dlam) else np.where(out, lam2, np.inf)
-        P, S1, S2 = soft_moments(mean_h2, tau, lam_eff)
-        E_r1 = mu1 + (g1 / s) * z
-        cov_r1_u = m2_hat * S11 - g1 * cov_uh / s ** 2
-        E_xi1 = (chi1_hat / s) * z
-        cov_xi1_u = chi12_hat - chi1_hat * cov_uh / s ** 2
-        wc = w * wz
-        acc += np.array([
-            wc @ P, wc @ S2, wc @ (E_r1 * S1) + cov_r1_u * (wc @ P), wc @ (x1 * S1),
-            wc @ (E_xi1 * S1) + cov_xi1_u * (wc @ P),
-            0.0 if null[c] else wc @ P,
-            wc @ np.where(out, 1.0, P) if hp.kappa != 0 else wc @ P,
-        ])
-    chi2 = acc[0] / Q2_hat
-    E_xi1_x2 = acc[4] / Q2_hat
+    live = setting.weights > 0
+    w = setting.weights[live]
+    a, s = s1.h1_mean[live], s1.h1_std[live]
+    mu1, S11 = setting.means[live, 0], setting.covs[live, 0, 0]
+    g1 = s1.cov_r_h1[live, 0]                                   # Cov(r^(1), h1)
+    cov_uh = m2_hat * g1 + chi12_hat                            # Cov(u, h1), u = m̂2 r^(1) + ξ2
+    tau = np.sqrt(np.maximum(m2_hat ** 2 * S11 + chi2_hat - cov_uh ** 2 / s ** 2, 0.0))
+    cov_r1_u = m2_hat * S11 - g1 * cov_uh / s ** 2              # Cov(r^(1), u | h1)
+    cov_xi1_u = chi12_hat - chi1_hat * cov_uh / s ** 2          # Cov(ξ1, u | h1)
+    c, z, wz = _rule(a, s, lam1, Q1_hat, m2_hat * mu1, cov_uh / s, tau, m21_hat, lam2, dlam, n_nodes)
+    wz = wz * w[c]
+    h1 = a[c] + s[c] * z
+    out = np.abs(h1) > lam1
+    x1 = np.where(out, np.sign(h1) * (np.abs(h1) - lam1), 0.0) / Q1_hat
+    mean_h2 = m2_hat * mu1[c] + (cov_uh / s)[c] * z + m21_hat * x1
+    lam_eff = np.where(out, lam2, lam2 + dlam)
+    P, S1, S2 = soft_moments(mean_h2, tau[c], lam_eff)
+    wP, wS1 = wz * P, wz * S1
+    E_r1 = mu1[c] + (g1 / s)[c] * z
+    E_xi1 = (chi1_hat / s)[c] * z
+    support2 = wP.sum()
+    chi2 = support2 / Q2_hat
+    E_xi1_x2 = (wS1 @ E_xi1 + wP @ cov_xi1_u[c]) / Q2_hat
     R21 = (E_xi1_x2 - chi12_hat * chi2) / chi1_hat if setting.pretrain_on_target else 0.0
+    tp2 = wP @ (~setting.target_null[live][c])
     dens = setting.target_density
-    fp2 = acc[0] - acc[5]
-    return Closure2(chi2=chi2, Q2=acc[1] / Q2_hat ** 2, m2=acc[2] / Q2_hat, Q12=acc[3] / Q2_hat, R21=R21,
-                    E_xi1_x2=E_xi1_x2, support2=acc[0],
-                    tpr2=acc[5] / dens if dens > 0 else math.nan,
-                    fpr2=fp2 / (1 - dens) if dens < 1 else math.nan,
-                    support_final=acc[6])
+    support_final = (wz @ np.where(out, 1.0, P)) if hp.kappa != 0 else support2
+    return Closure2(chi2=chi2, Q2=(wz @ S2) / Q2_hat ** 2, m2=(wS1 @ E_r1 + wP @ cov_r1_u[c]) / Q2_hat,
+                    Q12=(wS1 @ x1) / Q2_hat, R21=R21, E_xi1_x2=E_xi1_x2, support2=support2,
+                    tpr2=tp2 / dens if dens > 0 else math.nan,
+                    fpr2=(support2 - tp2) / (1 - dens) if dens < 1 else math.nan,
+                    support_final=support_final)

@@ -1,0 +1,210 @@
+"""``optimize``: minimize the predicted error over one hyperparameter strategy (THEORY.md §2–3).
+
+What is minimized: ε^(2nd) of :func:`replica.predict` over the family of the strategy
+(:mod:`replica.strategies`); for ``pretrained`` ε^(1st) over λ1.
+
+How:
+
+* coordinates are log λ1, log λ2, κ and u = log((λ2 + Δλ)/λ2), a box (see :mod:`replica.strategies`);
+* the local method is COBYQA (scipy's bound-constrained quadratic-model trust region,
+  derivative free, so the fixed-point tolerance of ``predict`` does not pollute gradients);
+  every ``predict`` is warm-started from the previous successful one;
+* starts: the ``start`` result (a neighbour in a sweep), the ``seeds`` projected into the
+  family, and, when cold (no ``start``), a small fixed space-filling design; the local method
+  runs from the best ``multistart`` distinct ones;
+* nesting of families: the sub-strategies a family contains (value ⊃ trans_lasso, target_only;
+  full ⊃ value, support, pretraining_lasso; ...) are optimized first when no ``seeds`` are
+  given, and a seed from a contained strategy is itself a candidate, so the optimum of a
+  family is never worse than that of any family it contains (e.g. full ≤ value, support);
+* a :class:`ConvergenceError` at a trial point counts as +∞ (the local method sees a large
+  finite value) and is counted in ``failures``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+from .errors import ConvergenceError
+from .prediction import Prediction, predict
+from .setting import Hyperparameters, Setting
+from .strategies import Family, family
+
+__all__ = ["OptimizationResult", "optimize", "CONTAINS"]
+
+# Direct sub-families: a result of a contained strategy is a valid point of the container.
+CONTAINS: dict[str, tuple[str, ...]] = {
+    "full": ("value", "support", "pretraining_lasso"),
+    "value": ("trans_lasso", "target_only"),
+    "support": ("target_only",),
+    "pretraining_lasso": ("target_only",),
+    "trans_lasso": (),
+    "target_only": (),
+    "pretrained": (),
+}
+_FAILED = 1e3            # what the local method sees at a failed point (errors are O(1))
+_COLD_RADIUS = 0.5       # initial trust radius in coordinates (log-penalties, κ, u)
+_WARM_RADIUS = 0.05
+_COLD_DESIGN = 6         # design points per coordinate when cold
+_COLD_SEPARATION = 1.0   # cold local runs start ≥ this far apart (max-norm): other basins
+# sub-box of the coordinates where cold designs are drawn: λ ∈ [1e-3, 3], κ ∈ [0, 1.5], Δλ ≤ 150 λ2
+_DESIGN_BOX = {"log_lam1": (math.log(1e-3), math.log(3.0)), "log_lam2": (math.log(1e-3), math.log(3.0)),
+               "kappa": (0.0, 1.5), "u": (0.0, 5.0)}
+
+
+@dataclass(frozen=True)
+class OptimizationResult:
+    """Optimum of one strategy and how it was found.
+
+    ``eps2`` is the minimized error (ε^(1st) for ``pretrained``), ``x`` the optimal
+    coordinates of the family, ``starts`` the number of starting points evaluated,
+    ``local_runs`` the local optimizations run, ``evaluations`` the ``predict`` calls
+    (including those of sub-strategies optimized here), ``failures`` the trial points
+    whose equations did not converge, ``source`` where the optimum came from
+    ("local", or "seed:<strategy>" when a contained strategy's optimum was not improved).
+    """
+
+    strategy: str
+    eps2: float
+    hyperparameters: Hyperparameters
+    prediction: Prediction
+    x: tuple
+    starts: int
+    local_runs: int
+    evaluations: int
+    failures: int
+    method: str
+    success: bool
+    message: str
+    source: str
+    seconds: float
+
+    def as_dict(self) -> dict:
+        """Flat record for CSV/JSON: the optimum, its hyperparameters and the search statistics."""
+        return {"strategy": self.strategy, "eps2": self.eps2, "eps1": self.prediction.eps1,
+                **self.hyperparameters.as_dict(), "starts": self.starts, "local_runs": self.local_runs,
+                "evaluations": self.evaluations, "failures": self.failures, "success": self.success,
+                "source": self.source, "seconds": self.seconds}
+
+
+class _Objective:
+    """The strategy's error at coordinates x, with warm starts and bookkeeping of the best point."""
+
+    def __init__(self, setting: Setting, fam: Family, warm: Prediction | None):
+        self.setting, self.fam, self.last = setting, fam, warm
+        self.evaluations = self.failures = 0
+        self.best = (math.inf, None, None)    # (error, x, prediction)
+
+    def __call__(self, x) -> float:
+        x = self.fam.clip(x)
+        self.evaluations += 1
+        try:
+            pred = predict(self.setting, self.fam.to_hyperparameters(x), warm_start=self.last)
+        except ConvergenceError:
+            self.failures += 1
+            return math.inf
+        self.last = pred
+        value = getattr(pred, self.fam.objective)
+        if value < self.best[0]:
+            self.best = (value, x.copy(), pred)
+        return value
+
+    def for_optimizer(self, x) -> float:
+        return min(self(x), _FAILED)
+
+
+def _design(fam: Family, n: int) -> np.ndarray:
+    """Deterministic space-filling points (scrambled-free Halton) in the design sub-box."""
+    from scipy.stats import qmc
+    lo, hi = np.array([_DESIGN_BOX[name] for name in fam.names]).T
+    u = qmc.Halton(d=len(fam.names), scramble=False).random(n + 1)[1:]
+    return fam.clip(lo + (hi - lo) * u)
+
+
+def _distinct(points: list[tuple[float, np.ndarray]], k: int, min_dist: float) -> list[np.ndarray]:
+    """The best ``k`` starting points at coordinate distance ≥ ``min_dist`` from each other."""
+    chosen: list[np.ndarray] = []
+    for _, x in sorted(points, key=lambda p: p[0]):
+        if len(chosen) == k:
+            break
+        if all(np.max(np.abs(x - c)) >= min_dist for c in chosen):
+            chosen.append(x)
+    return chosen
+
+
+def _contained(container: str, strategy: str) -> bool:
+    return strategy == container or any(_contained(sub, strategy) for sub in CONTAINS[container])
+
+
+def optimize(setting: Setting, strategy: str = "full", start: OptimizationResult | None = None,
+             seeds=None, *, multistart: int | None = None, xtol: float = 1e-4,
+             max_evaluations: int = 400) -> OptimizationResult:
+    """Minimize ε^(2nd) (ε^(1st) for ``pretrained``) over ``strategy``'s family at ``setting``.
+
+    ``start``: a previous result (any strategy; typically this strategy at a neighbouring
+    setting) used as warm start, both for the coordinates and for ``predict``.
+    ``seeds``: results of other strategies at *this* setting, projected into the family as
+    extra starting points; those of contained strategies also bound the result from above.
+    If None, the contained strategies (:data:`CONTAINS`) are optimized first, warm-started
+    from ``start`` when given. Pass ``seeds=()`` to skip them.
+    ``multistart``: local runs from the best distinct starts (default 2 cold, 1 warm).
+    ``xtol``: final trust-region radius in coordinates; ``max_evaluations`` per local run.
+    """
+    if not isinstance(setting, Setting):
+        raise ValueError(f"setting must be a replica.Setting, got {type(setting).__name__}")
+    fam = family(strategy)
+    if start is not None and not isinstance(start, OptimizationResult):
+        raise ValueError(f"start must be an OptimizationResult or None, got {type(start).__name__}")
+    if multistart is not None and multistart < 1:
+        raise ValueError(f"multistart must be >= 1, got {multistart}")
+    if not xtol > 0:
+        raise ValueError(f"xtol must be > 0, got {xtol}")
+    t0 = time.perf_counter()
+    evaluations = failures = 0
+    if seeds is None:
+        seeds = []
+        for sub in CONTAINS[strategy]:
+            seeds.append(optimize(setting, sub, start=start, xtol=xtol, max_evaluations=max_evaluations))
+        evaluations = sum(s.evaluations for s in seeds)
+        failures = sum(s.failures for s in seeds)
+    seeds = list(seeds)
+    for s in seeds:
+        if not isinstance(s, OptimizationResult):
+            raise ValueError(f"seeds must be OptimizationResults, got {type(s).__name__}")
+
+    warm = start.prediction if start is not None else None
+    objective = _Objective(setting, fam, warm)
+    candidates = [fam.clip(fam.project(r.hyperparameters)) for r in ([start] if start else []) + seeds]
+    if start is None:
+        candidates += list(_design(fam, _COLD_DESIGN * len(fam.names)))
+    evaluated = [(objective(x), x) for x in candidates]
+    evaluated = [(v, x) for v, x in evaluated if math.isfinite(v)]
+    n_local = multistart or (1 if start is not None else 3)
+    radius = _WARM_RADIUS if start is not None else _COLD_RADIUS
+    messages, success = [], False
+    for x0 in _distinct(evaluated, n_local, _WARM_RADIUS if start is not None else _COLD_SEPARATION):
+        half_width = np.min(np.diff(np.array(fam.bounds), axis=1)) / 2
+        res = minimize(objective.for_optimizer, x0, method="COBYQA", bounds=fam.bounds,
+                       options={"initial_tr_radius": min(radius, half_width),
+                                "final_tr_radius": min(xtol, radius), "maxfev": max_evaluations})
+        success |= bool(res.success)
+        messages.append(str(res.message))
+
+    value, x, pred = objective.best
+    source = "local"
+    for s in seeds:
+        # a contained strategy's optimum is a point of this family: never return worse
+        if _contained(strategy, s.strategy) and s.eps2 < value:
+            value, x, pred, source = s.eps2, fam.clip(fam.project(s.hyperparameters)), s.prediction, f"seed:{s.strategy}"
+    if pred is None:
+        raise ConvergenceError(f"no trial point of strategy {strategy!r} converged",
+                               {"setting": repr(setting), "evaluations": objective.evaluations})
+    return OptimizationResult(
+        strategy=strategy, eps2=float(value), hyperparameters=pred.hyperparameters, prediction=pred,
+        x=tuple(map(float, x)), starts=len(candidates), local_runs=len(messages),
+        evaluations=evaluations + objective.evaluations, failures=failures + objective.failures,
+        method="COBYQA", success=success or source != "local", message="; ".join(messages) or "no start converged",
+        source=source, seconds=time.perf_counter() - t0)

@@ -1,0 +1,150 @@
+"""Hyperparameter strategies (THEORY.md §2, "Special cases") as families of (λ1, λ2, κ, Δλ).
+
+Each :class:`Family` maps free optimizer coordinates ``x`` (a box) to
+:class:`~replica.Hyperparameters`. Penalties are log-parameterized, and Δλ is the
+log-ratio of the penalties off and on supp x1: u = log((λ2 + Δλ)/λ2) ∈ [0, U_MAX],
+Δλ = λ2 (e^u − 1). The upper end u = U_MAX is Δλ = ∞ (corrections confined to
+supp x1); there λ2 e^u ≥ 100 for every λ2 in the box, far beyond any field, so the
+jump to ∞ is invisible. Pretraining Lasso's mixing is a = e^(−u), giving exactly its
+κ = 1 − a, Δλ = λ2 (1/a − 1).
+
+======================  =====================================  ===========================
+strategy                constraint                             free coordinates
+======================  =====================================  ===========================
+``full``                κ ≥ 0, Δλ ∈ [0, ∞]                     log λ1, log λ2, κ, u
+``value``               Δλ = 0                                 log λ1, log λ2, κ
+``support``             κ = 0                                  log λ1, log λ2, u
+``trans_lasso``         κ = 1, Δλ = 0                          log λ1, log λ2
+``pretraining_lasso``   κ = 1 − a, Δλ = λ2 (1/a − 1), a∈(0,1]  log λ1, log λ2, u = −log a
+``target_only``         κ = 0, Δλ = 0 (λ1 := λ2, irrelevant)   log λ2
+``pretrained``          x1 alone: minimizes ε^(1st)            log λ1
+======================  =====================================  ===========================
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .setting import Hyperparameters
+
+__all__ = ["Family", "STRATEGIES", "family", "delta_from_u", "u_from_delta"]
+
+LOG_LAM_BOUNDS = (math.log(1e-4), math.log(1e2))
+KAPPA_BOUNDS = (0.0, 3.0)
+U_MAX = LOG_LAM_BOUNDS[1] - LOG_LAM_BOUNDS[0]   # λ2 e^U_MAX ≥ 1e2 for all λ2 ≥ 1e-4
+
+
+def delta_from_u(u: float, lam2: float) -> float:
+    """Δλ = λ2 (e^u − 1); u ≥ U_MAX gives ∞."""
+    u = max(float(u), 0.0)
+    return math.inf if u >= U_MAX else lam2 * math.expm1(u)
+
+
+def u_from_delta(delta_lam: float, lam2: float) -> float:
+    """Inverse of :func:`delta_from_u`, clipped to [0, U_MAX]."""
+    if math.isinf(delta_lam) or (lam2 == 0 and delta_lam > 0):
+        return U_MAX
+    return min(math.log1p(delta_lam / lam2), U_MAX) if delta_lam > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Family:
+    """A strategy: box ``bounds`` over coordinates ``names``, and the maps to and from hyperparameters.
+
+    ``project`` takes any Hyperparameters to the nearest coordinates of this family (used to
+    seed it from another strategy's optimum). ``objective`` is the error it minimizes:
+    ``"eps2"`` (ε^(2nd)) for every strategy but ``pretrained`` (``"eps1"``).
+    """
+
+    name: str
+    names: tuple[str, ...]
+    bounds: tuple[tuple[float, float], ...]
+    to_hyperparameters: Callable[[np.ndarray], Hyperparameters]
+    project: Callable[[Hyperparameters], np.ndarray]
+    objective: str = "eps2"
+
+    def clip(self, x) -> np.ndarray:
+        lo, hi = np.array(self.bounds).T
+        return np.clip(np.asarray(x, float), lo, hi)
+
+    def random(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` points uniform in the box of coordinates (log-uniform in the penalties)."""
+        lo, hi = np.array(self.bounds).T
+        return lo + (hi - lo) * rng.random((n, len(self.names)))
+
+
+def _log(lam: float) -> float:
+    return math.log(max(lam, math.exp(LOG_LAM_BOUNDS[0])))
+
+
+def _full(x):
+    lam2 = math.exp(x[1])
+    return Hyperparameters(math.exp(x[0]), lam2, x[2], delta_from_u(x[3], lam2))
+
+
+def _value(x):
+    return Hyperparameters(math.exp(x[0]), math.exp(x[1]), x[2], 0.0)
+
+
+def _support(x):
+    lam2 = math.exp(x[1])
+    return Hyperparameters(math.exp(x[0]), lam2, 0.0, delta_from_u(x[2], lam2))
+
+
+def _trans_lasso(x):
+    return Hyperparameters(math.exp(x[0]), math.exp(x[1]), 1.0, 0.0)
+
+
+def _pretraining_lasso(x):
+    # a = e^(−u) stays > 0 at u = U_MAX: Pretraining Lasso never reaches Δλ = ∞
+    lam2, u = math.exp(x[1]), float(x[2])
+    return Hyperparameters(math.exp(x[0]), lam2, -math.expm1(-u), lam2 * math.expm1(u))
+
+
+def _target_only(x):
+    lam = math.exp(x[0])
+    return Hyperparameters(lam, lam, 0.0, 0.0)
+
+
+def _pretrained(x):
+    # stage 2 is not used; κ = 1, Δλ = ∞ is the member of the family closest to x1 alone
+    lam = math.exp(x[0])
+    return Hyperparameters(lam, lam, 1.0, math.inf)
+
+
+def _mixing(hp: Hyperparameters) -> float:
+    """Pretraining-Lasso u = −log a closest to (κ, Δλ): from Δλ = λ2 (1/a − 1), or a = 1 − κ if Δλ = 0."""
+    if hp.delta_lam == 0 and 0.0 <= hp.kappa < 1.0:
+        return -math.log1p(-hp.kappa)
+    return u_from_delta(hp.delta_lam, hp.lam2)
+
+
+_L = LOG_LAM_BOUNDS
+_U = (0.0, U_MAX)
+STRATEGIES: dict[str, Family] = {f.name: f for f in (
+    Family("full", ("log_lam1", "log_lam2", "kappa", "u"), (_L, _L, KAPPA_BOUNDS, _U), _full,
+           lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), hp.kappa, u_from_delta(hp.delta_lam, hp.lam2)])),
+    Family("value", ("log_lam1", "log_lam2", "kappa"), (_L, _L, KAPPA_BOUNDS), _value,
+           lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), hp.kappa])),
+    Family("support", ("log_lam1", "log_lam2", "u"), (_L, _L, _U), _support,
+           lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), u_from_delta(hp.delta_lam, hp.lam2)])),
+    Family("trans_lasso", ("log_lam1", "log_lam2"), (_L, _L), _trans_lasso,
+           lambda hp: np.array([_log(hp.lam1), _log(hp.lam2)])),
+    Family("pretraining_lasso", ("log_lam1", "log_lam2", "u"), (_L, _L, _U), _pretraining_lasso,
+           lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), _mixing(hp)])),
+    Family("target_only", ("log_lam2",), (_L,), _target_only,
+           lambda hp: np.array([_log(hp.lam2)])),
+    Family("pretrained", ("log_lam1",), (_L,), _pretrained,
+           lambda hp: np.array([_log(hp.lam1)]), objective="eps1"),
+)}
+
+
+def family(strategy: str) -> Family:
+    """The :class:`Family` of ``strategy``; raises ValueError naming the valid ones."""
+    try:
+        return STRATEGIES[strategy]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {sorted(STRATEGIES)}") from None
