@@ -47,7 +47,7 @@ CONTAINS: dict[str, tuple[str, ...]] = {
 }
 _FAILED = 1e3            # what the local method sees at a failed point (errors are O(1))
 _COLD_RADIUS = 0.5       # initial trust radius in coordinates (log-penalties, κ, u)
-_WARM_RADIUS = 0.05
+_WARM_RADIUS = 0.03
 _COLD_DESIGN = 6         # design points per coordinate when cold
 _COLD_SEPARATION = 1.0   # cold local runs start ≥ this far apart (max-norm): other basins
 # sub-box of the coordinates where cold designs are drawn: λ ∈ [1e-3, 3], κ ∈ [0, 1.5], Δλ ≤ 150 λ2
@@ -140,7 +140,7 @@ def _contained(container: str, strategy: str) -> bool:
 
 
 def optimize(setting: Setting, strategy: str = "full", start: OptimizationResult | None = None,
-             seeds=None, *, multistart: int | None = None, xtol: float = 1e-4,
+             seeds=None, *, multistart: int | None = None, xtol: float = 1e-3,
              max_evaluations: int = 400) -> OptimizationResult:
     """Minimize ε^(2nd) (ε^(1st) for ``pretrained``) over ``strategy``'s family at ``setting``.
 
