@@ -13,14 +13,15 @@ class Extrapolation:
     value: float       # ε∞
     stderr: float      # standard error of ε∞
     slope: float       # c
+    slope_stderr: float
     chi2: float        # weighted residual sum of squares (≈ len(N) − 2 if the 1/N model fits)
 
 
 def extrapolate(n_features, means, stderrs) -> Extrapolation:
     """Weighted least squares of ``means`` on [1, 1/N] with weights 1/stderr².
 
-    The standard error of ε∞ is the one implied by the given seed standard errors,
-    sqrt([(XᵀWX)⁻¹]₀₀), not rescaled by the fit's residuals.
+    Standard errors are those implied by the given seed standard errors, sqrt(diag (XᵀWX)⁻¹),
+    not rescaled by the fit's residuals (``chi2`` tells whether the 1/N model fits).
     """
     n = np.asarray(n_features, dtype=float)
     m = np.asarray(means, dtype=float)
@@ -36,7 +37,8 @@ def extrapolate(n_features, means, stderrs) -> Extrapolation:
     cov = np.linalg.inv(X.T @ (W[:, None] * X))
     beta = cov @ (X.T @ (W * m))
     resid = m - X @ beta
-    return Extrapolation(float(beta[0]), float(np.sqrt(cov[0, 0])), float(beta[1]), float(np.sum(W * resid**2)))
+    return Extrapolation(float(beta[0]), float(np.sqrt(cov[0, 0])), float(beta[1]), float(np.sqrt(cov[1, 1])),
+                         float(np.sum(W * resid**2)))
 
 
 def extrapolate_records(records, key: str) -> Extrapolation:
