@@ -25,7 +25,7 @@ class Prediction:
     support1: float        # fraction of nonzeros of x1
     support2: float        # fraction of nonzeros of x2
     support_final: float   # fraction of nonzeros of κ x1 + x2
-    tpr1: float            # P(x1 ≠ 0 | r^(1) ≠ 0)
+    tpr1: float            # P(x1 ≠ 0 | r^(1) ≠ 0); rates with an empty condition are 0
     fpr1: float            # P(x1 ≠ 0 | r^(1) = 0)
     tpr2: float
     fpr2: float
@@ -161,6 +161,9 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
     if not isinstance(hyperparameters, Hyperparameters):
         raise ValueError(f"hyperparameters must be a replica.Hyperparameters, got {type(hyperparameters).__name__}")
     hp = hyperparameters
+    a = np.where(setting.pretrain, setting.alphas, 0.0)
+    if a @ (np.diag(setting.second_moments) + setting.sigmas ** 2) == 0:
+        raise ValueError("degenerate setting: every pretraining response is identically zero (r^(k) = 0, σ_k = 0)")
     context = {"setting": repr(setting), "hyperparameters": hp.as_dict()}
     s1, res1, it1 = _solve_stage1(setting, hp.lam1, warm_start, tol, context)
     conj, cl, res2, it2 = _solve_stage2(setting, hp, s1, warm_start, tol, context, n_nodes)
@@ -177,8 +180,8 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
     pred = Prediction(
         eps1=float(eps1), eps2=float(eps2), support1=support1, support2=float(cl.support2),
         support_final=float(cl.support_final),
-        tpr1=tp1 / dens if dens > 0 else math.nan,
-        fpr1=(support1 - tp1) / (1 - dens) if dens < 1 else math.nan,
+        tpr1=tp1 / dens if dens > 0 else 0.0,
+        fpr1=(support1 - tp1) / (1 - dens) if dens < 1 else 0.0,
         tpr2=float(cl.tpr2), fpr2=float(cl.fpr2),
         chi1=float(s1.chi1), Q1=float(s1.Q1), m1=tuple(map(float, s1.m1)), Q1_hat=float(s1.Q1_hat),
         m1_hat=tuple(map(float, s1.m1_hat)), chi1_hat=float(s1.chi1_hat),

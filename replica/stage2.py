@@ -142,6 +142,6 @@ def closure(setting: Setting, hp: Hyperparameters, s1: Stage1, conj: Conjugates2
     support_final = (wz @ np.where(out, 1.0, P)) if hp.kappa != 0 else support2
     return Closure2(chi2=chi2, Q2=(wz @ S2) / Q2_hat ** 2, m2=(wS1 @ E_r1 + wP @ cov_r1_u[c]) / Q2_hat,
                     Q12=(wS1 @ x1) / Q2_hat, R21=R21, E_xi1_x2=E_xi1_x2, support2=support2,
-                    tpr2=tp2 / dens if dens > 0 else math.nan,
-                    fpr2=(support2 - tp2) / (1 - dens) if dens < 1 else math.nan,
+                    tpr2=tp2 / dens if dens > 0 else 0.0,
+                    fpr2=(support2 - tp2) / (1 - dens) if dens < 1 else 0.0,
                     support_final=support_final)
