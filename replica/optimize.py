@@ -46,6 +46,7 @@ CONTAINS: dict[str, tuple[str, ...]] = {
     "pretrained": (),
 }
 _FAILED = 1e3            # what the local method sees at a failed point (errors are O(1))
+_MAX_CHI = 1e8          # larger χ2 is a root at infinity of predict's log-coordinates
 _COLD_RADIUS = 0.5       # initial trust radius in coordinates (log-penalties, κ, u)
 _WARM_RADIUS = 0.03
 _COLD_DESIGN = 6         # design points per coordinate when cold
@@ -63,7 +64,8 @@ class OptimizationResult:
     coordinates of the family, ``starts`` the number of starting points evaluated,
     ``local_runs`` the local optimizations run, ``evaluations`` the ``predict`` calls
     (including those of sub-strategies optimized here), ``failures`` the trial points
-    whose equations did not converge, ``source`` where the optimum came from
+    whose equations did not converge, ``warm_rejections`` the warm-started ``predict`` calls
+    that landed on a spurious root (χ2 → ∞) and were redone cold, ``source`` where the optimum came from
     ("local", or "seed:<strategy>" when a contained strategy's optimum was not improved).
     """
 
@@ -76,6 +78,7 @@ class OptimizationResult:
     local_runs: int
     evaluations: int
     failures: int
+    warm_rejections: int
     method: str
     success: bool
     message: str
@@ -86,7 +89,8 @@ class OptimizationResult:
         """Flat record for CSV/JSON: the optimum, its hyperparameters and the search statistics."""
         return {"strategy": self.strategy, "eps2": self.eps2, "eps1": self.prediction.eps1,
                 **self.hyperparameters.as_dict(), "starts": self.starts, "local_runs": self.local_runs,
-                "evaluations": self.evaluations, "failures": self.failures, "success": self.success,
+                "evaluations": self.evaluations, "failures": self.failures,
+                "warm_rejections": self.warm_rejections, "success": self.success,
                 "source": self.source, "seconds": self.seconds}
 
 
@@ -95,14 +99,23 @@ class _Objective:
 
     def __init__(self, setting: Setting, fam: Family, warm: Prediction | None):
         self.setting, self.fam, self.last = setting, fam, warm
-        self.evaluations = self.failures = 0
+        self.evaluations = self.failures = self.warm_rejections = 0
+        # x̂ = 0 has ε = σ1² + ρ11; an error 1e3 times larger is a spurious root, not an estimator
+        self.max_error = 1e3 * (setting.sigmas[0] ** 2 + setting.second_moments[0, 0])
         self.best = (math.inf, None, None)    # (error, x, prediction)
 
     def __call__(self, x) -> float:
         x = self.fam.clip(x)
         self.evaluations += 1
+        hp = self.fam.to_hyperparameters(x)
         try:
-            pred = predict(self.setting, self.fam.to_hyperparameters(x), warm_start=self.last)
+            pred = predict(self.setting, hp, warm_start=self.last)
+            if not self._plausible(pred) and self.last is not None:
+                # a far warm start can land on a spurious root with χ2 → ∞: retry cold
+                self.warm_rejections += 1
+                pred = predict(self.setting, hp)
+            if not self._plausible(pred):
+                raise ConvergenceError("implausible fixed point", {"chi2": pred.chi2, "eps2": pred.eps2})
         except ConvergenceError:
             self.failures += 1
             return math.inf
@@ -111,6 +124,9 @@ class _Objective:
         if value < self.best[0]:
             self.best = (value, x.copy(), pred)
         return value
+
+    def _plausible(self, pred: Prediction) -> bool:
+        return pred.chi2 < _MAX_CHI and max(pred.eps1, pred.eps2) < self.max_error
 
     def for_optimizer(self, x) -> float:
         return min(self(x), _FAILED)
@@ -163,13 +179,14 @@ def optimize(setting: Setting, strategy: str = "full", start: OptimizationResult
     if not xtol > 0:
         raise ValueError(f"xtol must be > 0, got {xtol}")
     t0 = time.perf_counter()
-    evaluations = failures = 0
+    evaluations = failures = rejections = 0
     if seeds is None:
         seeds = []
         for sub in CONTAINS[strategy]:
             seeds.append(optimize(setting, sub, start=start, xtol=xtol, max_evaluations=max_evaluations))
         evaluations = sum(s.evaluations for s in seeds)
         failures = sum(s.failures for s in seeds)
+        rejections = sum(s.warm_rejections for s in seeds)
     seeds = list(seeds)
     for s in seeds:
         if not isinstance(s, OptimizationResult):
@@ -206,5 +223,6 @@ def optimize(setting: Setting, strategy: str = "full", start: OptimizationResult
         strategy=strategy, eps2=float(value), hyperparameters=pred.hyperparameters, prediction=pred,
         x=tuple(map(float, x)), starts=len(candidates), local_runs=len(messages),
         evaluations=evaluations + objective.evaluations, failures=failures + objective.failures,
+        warm_rejections=rejections + objective.warm_rejections,
         method="COBYQA", success=success or source != "local", message="; ".join(messages) or "no start converged",
         source=source, seconds=time.perf_counter() - t0)
