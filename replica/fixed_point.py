@@ -63,8 +63,41 @@ def anderson(T: Callable, y0: np.ndarray, tol: float = TOL, maxiter: int = 200, 
     return best[1], best[0], maxiter
 
 
-def hybrid(T: Callable, y0, tol: float = TOL) -> tuple[np.ndarray, float, int]:
-    """Powell's hybrid method on y − T(y), from y0. Returns (y, residual, evaluations)."""
+def broyden(T: Callable, y0, J0: np.ndarray, tol: float = TOL, maxiter: int = 12):
+    """Broyden's method on F(y) = T(y) − y from y0 with a known Jacobian estimate J0 (a warm start).
+
+    Returns (y, residual, evaluations, J) — residual inf when it does not converge quickly.
+    """
+    y = np.asarray(y0, float)
+    J = np.array(J0, float)
+    F = _safe(T, y) - y
+    calls = 1
+    for _ in range(maxiter):
+        res = float(np.max(np.abs(F)))
+        if not np.isfinite(res):
+            break
+        if res <= tol:
+            return y, res, calls, J
+        try:
+            dy = -np.linalg.solve(J, F)
+        except np.linalg.LinAlgError:
+            break
+        y_new = y + dy
+        F_new = _safe(T, y_new) - y_new
+        calls += 1
+        if not np.all(np.isfinite(F_new)) or np.max(np.abs(F_new)) > 2 * res:
+            break
+        J += np.outer(F_new - F - J @ dy, dy) / (dy @ dy)
+        y, F = y_new, F_new
+    return y, np.inf, calls, J
+
+
+def hybrid(T: Callable, y0, tol: float = TOL):
+    """Powell's hybrid method on F(y) = T(y) − y, from y0.
+
+    Returns (y, residual, evaluations, J) with J MINPACK's final Jacobian estimate of F (None if
+    y0 already solved the equations).
+    """
     calls = 0
 
     def F(y):
@@ -76,10 +109,13 @@ def hybrid(T: Callable, y0, tol: float = TOL) -> tuple[np.ndarray, float, int]:
     y0 = np.asarray(y0, float)
     res, _ = _residual(T, y0)
     if res <= tol:
-        return y0, res, 1
+        return y0, res, 1, None
     sol = root(F, y0, method="hybr", options={"xtol": 1e-14, "maxfev": 60 * (y0.size + 1)})
     res, _ = _residual(T, sol.x)
-    return sol.x, res, calls + 2
+    n = y0.size
+    R = np.zeros((n, n))
+    R[np.triu_indices(n)] = sol.r
+    return sol.x, res, calls + 2, sol.fjac.T @ R
 
 
 def continuation(T_of: Callable, path, y0, tol: float = TOL, max_splits: int = 12):
@@ -93,7 +129,7 @@ def continuation(T_of: Callable, path, y0, tol: float = TOL, max_splits: int = 1
     splits = 0
     while pending:
         p = pending[0]
-        y_new, res, c = hybrid(T_of(p), y, tol)
+        y_new, res, c, _ = hybrid(T_of(p), y, tol)
         calls += c
         if res <= tol:
             y, prev = y_new, p
@@ -107,38 +143,45 @@ def continuation(T_of: Callable, path, y0, tol: float = TOL, max_splits: int = 1
 
 
 def solve(T_of: Callable, target: float, starts, stage: str, tol: float = TOL, context: dict | None = None,
-          path: tuple | None = None) -> tuple[np.ndarray, float, int]:
-    """Solve y = T_of(target)(y); return (y, max|T(y) − y|, evaluations of T).
+          path: tuple | None = None, jacobian: np.ndarray | None = None):
+    """Solve y = T_of(target)(y); return (y, max|T(y) − y|, evaluations of T, Jacobian estimate of T(y) − y).
 
-    Order of attempts: the hybrid method from each start; continuation along ``path`` =
-    (parameters, y at the first one) from an easy problem; Anderson from the best point.
+    Order of attempts: Broyden from the first start if its Jacobian is known (a warm start); the
+    hybrid method from each start; continuation along ``path`` = (parameters, y at the first one)
+    from an easy problem; Anderson from the best point.
     """
     T = T_of(target)
     calls, best = 0, (np.inf, None)
-    for y0 in starts:
-        y, res, c = hybrid(T, y0, tol)
+    if jacobian is not None:
+        y, res, c, J = broyden(T, starts[0], jacobian, tol)
         calls += c
         if res <= tol:
-            return y, res, calls
+            return y, res, calls, J
+    for y0 in starts:
+        y, res, c, J = hybrid(T, y0, tol)
+        calls += c
+        if res <= tol:
+            return y, res, calls, J if J is not None else jacobian
         if res < best[0]:
             best = (res, y)
     if path is not None:
         y, res, c = continuation(T_of, path[0], path[1], tol)
         calls += c
         if res <= tol:
-            return y, res, calls
+            return y, res, calls, None
         if res < best[0]:
             best = (res, y)
     start = best[1] if best[1] is not None else np.asarray(starts[0], float)
     y, res, it = anderson(T, start, tol)
     calls += it
+    J = None
     if np.isfinite(res) and res > tol:
-        y2, res2, c = hybrid(T, y, tol)
+        y2, res2, c, J2 = hybrid(T, y, tol)
         calls += c
         if res2 < res:
-            y, res = y2, res2
+            y, res, J = y2, res2, J2
     if res <= tol:
-        return y, res, calls
+        return y, res, calls, J
     raise ConvergenceError(
         f"{stage} saddle-point equations did not converge",
         {"stage": stage, "residual": res, "iterations": calls, "last_iterate": np.asarray(y).tolist(),

@@ -31,32 +31,28 @@ def soft_moments(mu, tau, lam):
 
     tau = 0 gives the deterministic values; lam = inf gives zeros.
     """
-    mu, tau, lam = np.broadcast_arrays(np.asarray(mu, float), np.asarray(tau, float), np.asarray(lam, float))
-    finite = np.isfinite(lam)
-    lam_f = np.where(finite, lam, 0.0)
+    mu, tau, lam = np.asarray(mu, float), np.asarray(tau, float), np.asarray(lam, float)
+    infinite = np.isinf(lam)
+    any_inf = infinite.any()
+    lam_f = np.where(infinite, 0.0, lam) if any_inf else lam
     t = np.maximum(tau, 1e-300)  # tau = 0 sends z to ±inf, where the formulas reduce to the point mass
     with np.errstate(over="ignore", invalid="ignore"):
-        zp = (lam_f - mu) / t  # upper tail: h > lam
-        zm = (lam_f + mu) / t  # lower tail: -h > lam
-        Qp, Qm = ndtr(-zp), ndtr(-zm)
+        dp, dm = mu - lam_f, -mu - lam_f  # mean excess over the threshold, upper and lower side
+        zp, zm = dp / t, dm / t
+        Qp, Qm = ndtr(zp), ndtr(zm)
         fp, fm = t * _npdf(zp), t * _npdf(zm)
-        dp, dm = mu - lam_f, -mu - lam_f  # mean excess over the threshold, each side
-        E1p = fp + dp * Qp
-        E1m = fm + dm * Qm
-        E2p = (dp * dp + t * t) * Qp + dp * fp
-        E2m = (dm * dm + t * t) * Qm + dm * fm
+        t2 = t * t
+        P = Qp + Qm
+        S1 = (fp + dp * Qp) - (fm + dm * Qm)
+        S2 = (dp * dp + t2) * Qp + dp * fp + (dm * dm + t2) * Qm + dm * fm
     zero = tau <= 0
-    if np.any(zero):
+    if zero.any():
         s = soft(mu, lam_f)
-        E1p = np.where(zero, np.maximum(s, 0), E1p)
-        E1m = np.where(zero, np.maximum(-s, 0), E1m)
-        E2p = np.where(zero, s * s, E2p)
-        E2m = np.where(zero, 0.0, E2m)
-        Qp = np.where(zero, (mu > lam_f).astype(float), Qp)
-        Qm = np.where(zero, (-mu > lam_f).astype(float), Qm)
-    P = np.where(finite, Qp + Qm, 0.0)
-    S1 = np.where(finite, E1p - E1m, 0.0)
-    S2 = np.where(finite, E2p + E2m, 0.0)
+        P = np.where(zero, (np.abs(mu) > lam_f).astype(float), P)
+        S1 = np.where(zero, s, S1)
+        S2 = np.where(zero, s * s, S2)
+    if any_inf:
+        P, S1, S2 = (np.where(infinite, 0.0, v) for v in (P, S1, S2))
     return P, S1, S2
 
 

@@ -49,6 +49,9 @@ class Prediction:
     iterations: int        # evaluations of the fixed-point maps
     setting: Setting = field(repr=False, compare=False)
     hyperparameters: Hyperparameters = field(repr=False, compare=False)
+    # solver state for warm starts: Jacobian estimates of both stages' fixed-point residuals, stage-1 state
+    jacobians: tuple = field(default=(None, None), repr=False, compare=False)
+    stage1: st1.Stage1 | None = field(default=None, repr=False, compare=False)
 
     @property
     def m11(self) -> float:
@@ -56,7 +59,8 @@ class Prediction:
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d.pop("setting"), d.pop("hyperparameters")
+        for key in ("setting", "hyperparameters", "jacobians", "stage1"):
+            d.pop(key)
         d["m1"], d["m1_hat"] = list(self.m1), list(self.m1_hat)
         return d
 
@@ -96,11 +100,23 @@ def _stage2_map(setting, hp, s1, n_nodes):
             out += [R21 / (1 + chi2), chi12_hat / math.sqrt(s1.chi1_hat * max(chi2_hat, _TINY))]
         return np.array(out)
 
+    last = {}
+
     def T(y):
-        cl = st2.closure(setting, hp, s1, conj_of(y), n_nodes)
+        conj = conj_of(y)
+        cl = st2.closure(setting, hp, s1, conj, n_nodes)
+        last.update(y=np.array(y, float), conj=conj, closure=cl)
         new = st2.conjugates(setting, hp, s1, cl.chi2, cl.R21, cl.Q2, cl.m2, cl.Q12)
         return coords(cl.chi2, new.chi2_hat, cl.R21, new.chi12_hat)
 
+    def closure_at(y):
+        """(conjugates, closure) at y, reusing the last evaluation when it was at y."""
+        if "y" in last and np.array_equal(last["y"], y):
+            return last["conj"], last["closure"]
+        conj = conj_of(y)
+        return conj, st2.closure(setting, hp, s1, conj, n_nodes)
+
+    T.closure_at = closure_at
     return T, conj_of, coords
 
 
@@ -118,34 +134,37 @@ def _solve_stage1(setting, lam1, warm_start, tol, context):
     rho = np.diag(setting.second_moments)
     a = np.where(setting.pretrain, setting.alphas, 0.0)
     chi_hat0 = max(float(np.sum(a * (rho + setting.sigmas ** 2))), 1e-12)  # χ̂1 at x1 = 0, χ1 = 0
-    starts = [np.log([1.0, chi_hat0 / 4])]
+    starts, J = [np.log([1.0, chi_hat0 / 4])], None
     if warm_start is not None:
         starts.insert(0, np.log(np.maximum([warm_start.chi1, warm_start.chi1_hat], _TINY)))
+        J = warm_start.jacobians[0]
     # x1 ≈ 0 once λ1 exceeds ~8 std of h1 = Σ α_k r^(k) + ξ1
     lam_max = 8 * math.sqrt(a @ setting.second_moments @ a + chi_hat0)
     path = (_lambda_path(lam1, lam_max), np.log([1e-12, chi_hat0]))
-    y, res, it = solve(lambda lam: _stage1_map(setting, lam), lam1, starts, "stage 1", tol, context, path)
+    y, res, it, J = solve(lambda lam: _stage1_map(setting, lam), lam1, starts, "stage 1", tol, context, path, J)
     chi1, chi1_hat = np.exp(y)
     s1 = st1.closure(setting, lam1, chi1, chi1_hat)
     # the closure's own χ1 equals the input up to the residual; use it consistently downstream
-    return st1.closure(setting, lam1, s1.chi1, st1.chi_hat(setting, s1)), res, it
+    return st1.closure(setting, lam1, s1.chi1, st1.chi_hat(setting, s1)), res, it, J
 
 
 def _solve_stage2(setting, hp, s1, warm_start, tol, context, n_nodes):
-    T_of = lambda lam2: _stage2_map(setting, replace(hp, lam2=lam2), s1, n_nodes)[0]  # noqa: E731
-    _, conj_of, coords = _stage2_map(setting, hp, s1, n_nodes)
+    T, conj_of, coords = _stage2_map(setting, hp, s1, n_nodes)
+    T_of = lambda lam2: T if lam2 == hp.lam2 else _stage2_map(setting, replace(hp, lam2=lam2), s1, n_nodes)[0]  # noqa: E731
     f = setting.alphas[0] / np.where(setting.pretrain, setting.alphas, 0.0).sum()
     # stage 1's own state: exact when stage 2 repeats stage 1
     starts = [coords(s1.chi1, s1.chi1_hat * f, 0.0, f * s1.chi1_hat if setting.pretrain_on_target else 0.0)]
+    J = None
     if warm_start is not None:
         starts.insert(0, coords(warm_start.chi2, warm_start.chi2_hat, warm_start.R21, warm_start.chi12_hat))
+        J = warm_start.jacobians[1]
     empty = st2.conjugates(setting, hp, s1, 0.0, 0.0, 0.0, 0.0, 0.0)   # x2 = 0
     lam_max = 8 * math.sqrt(empty.m2_hat ** 2 * setting.second_moments[0, 0] + empty.m21_hat ** 2 * s1.Q1
                             + 2 * abs(empty.m2_hat * empty.m21_hat * s1.m1[0]) + empty.chi2_hat)
     path = (_lambda_path(hp.lam2, lam_max), coords(1e-12, empty.chi2_hat, 0.0, empty.chi12_hat))
-    y, res, it = solve(T_of, hp.lam2, starts, "stage 2", tol, context, path)
-    conj = conj_of(y)
-    return conj, st2.closure(setting, hp, s1, conj, n_nodes), res, it
+    y, res, it, J = solve(T_of, hp.lam2, starts, "stage 2", tol, context, path, J)
+    conj, cl = T.closure_at(y)
+    return conj, cl, res, it, J
 
 
 def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Prediction | None = None,
@@ -165,8 +184,15 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
     if a @ (np.diag(setting.second_moments) + setting.sigmas ** 2) == 0:
         raise ValueError("degenerate setting: every pretraining response is identically zero (r^(k) = 0, σ_k = 0)")
     context = {"setting": repr(setting), "hyperparameters": hp.as_dict()}
-    s1, res1, it1 = _solve_stage1(setting, hp.lam1, warm_start, tol, context)
-    conj, cl, res2, it2 = _solve_stage2(setting, hp, s1, warm_start, tol, context, n_nodes)
+    if warm_start is not None and warm_start.setting is not setting and warm_start.setting.K != setting.K:
+        warm_start = None  # a different problem: its state is no guide
+    if (warm_start is not None and warm_start.stage1 is not None and warm_start.hyperparameters.lam1 == hp.lam1
+            and (warm_start.setting is setting or warm_start.setting.as_dict() == setting.as_dict())):
+        # stage 1 depends on λ1 only: reuse it (its residual is bounded by the previous one)
+        s1, res1, it1, J1 = warm_start.stage1, warm_start.residual, 0, warm_start.jacobians[0]
+    else:
+        s1, res1, it1, J1 = _solve_stage1(setting, hp.lam1, warm_start, tol, context)
+    conj, cl, res2, it2, J2 = _solve_stage2(setting, hp, s1, warm_start, tol, context, n_nodes)
 
     k, sig1 = hp.kappa, setting.sigmas[0]
     rho11 = setting.second_moments[0, 0]
@@ -189,7 +215,7 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
         Q2_hat=float(conj.Q2_hat), m2_hat=float(conj.m2_hat), m21_hat=float(conj.m21_hat),
         chi2_hat=float(conj.chi2_hat), chi12_hat=float(conj.chi12_hat),
         residual=float(max(res1, res2)), iterations=int(it1 + it2),
-        setting=setting, hyperparameters=hp)
+        setting=setting, hyperparameters=hp, jacobians=(J1, J2), stage1=s1)
     core = (pred.eps1, pred.eps2, pred.support1, pred.support2, pred.chi1, pred.chi2, pred.Q1, pred.Q2,
             pred.m2, pred.Q12, pred.R21, pred.chi1_hat, pred.chi2_hat, pred.chi12_hat)
     if not all(math.isfinite(v) for v in core):

@@ -2,8 +2,9 @@
 
 Tolerance: |sim − theory| ≤ 4 SE + allowance, SE the seed-to-seed standard error. The allowance
 covers the O(1/N) finite-size bias, measured by benchmarks/replica_finite_size.py (fit a + c/N over
-N = 250..1000): |c|/1000 stayed below 0.4% of ε and 0.003 in support fraction in these settings,
-so the allowance is 1% of the value for ε and 0.006 for supports (about twice the measured bias).
+N = 250, 500, 1000 with 64, 32, 16 seeds): every fitted bias c/1000 is within 1.6 of its standard
+error of zero; the largest is −1.8% ± 1.2% of ε^(2nd) (third setting), and |c|/1000 ≤ 0.0017 ± 0.0024
+for the support fractions. The allowance is therefore 2% of ε and 0.006 for supports.
 """
 import math
 
@@ -15,7 +16,7 @@ from replica import Hyperparameters, Setting, predict
 
 N, SEEDS = 1000, range(8)
 KEYS = ("eps1", "eps2", "support1", "support2")
-ALLOWANCE = {"eps1": 0.01, "eps2": 0.01, "support1": 0.006, "support2": 0.006}  # relative, relative, abs, abs
+ALLOWANCE = {"eps1": 0.02, "eps2": 0.02, "support1": 0.006, "support2": 0.006}  # relative, relative, abs, abs
 
 CASES = [
     ("value and support", Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05), Hyperparameters(0.5, 0.1, 0.5, 1.0)),
