@@ -1,15 +1,18 @@
 """Optimal hyperparameters of several strategies at one setting, warm-started along a sweep."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
-from replica import OptimizationResult, Setting, optimize
+from replica import ConvergenceError, OptimizationResult, Setting, optimize
 from replica.optimize import CONTAINS
 
-__all__ = ["ORDER", "optimize_strategies", "flatten"]
+__all__ = ["ORDER", "RESTRICTED", "optimize_strategies", "flatten", "setting_of", "optimize_chain",
+           "serpentine_chains", "excess"]
 
 # contained strategies first, so each can seed its containers (full ≤ value, support, ...)
 ORDER = ("target_only", "trans_lasso", "value", "support", "pretraining_lasso", "full", "pretrained")
+RESTRICTED = ("value", "support", "trans_lasso", "pretraining_lasso")
 
 
 def optimize_strategies(setting: Setting, strategies: Sequence[str],
@@ -38,3 +41,50 @@ def flatten(results: Mapping[str, OptimizationResult]) -> dict:
             if key != "strategy":
                 row[f"{name}_{key}"] = value
     return row
+
+
+def setting_of(point: Mapping) -> Setting:
+    """The Setting a sweep point describes: ``prior`` is "two_task" or "similarity" (THEORY.md §1)."""
+    p = point
+    if p["prior"] == "two_task":
+        return Setting.two_task(p["alpha_target"], p["alpha_source"], p["sigma_target"], p["sigma_source"],
+                                p["rho_shared"], p["rho_target"], p["rho_source"])
+    if p["prior"] == "similarity":
+        return Setting.similarity(p["alpha_target"], p["alpha_source"], p["sigma_target"], p["sigma_source"],
+                                  p["rho"], p["shared_fraction"], p["correlation"])
+    raise ValueError(f"unknown prior {p['prior']!r}; expected 'two_task' or 'similarity'")
+
+
+def optimize_chain(points: Sequence[Mapping], strategies: Sequence[str]) -> list[dict]:
+    """Optimal ε and hyperparameters of ``strategies`` at each point, warm-starting each from the last.
+
+    A point where no trial converged gets ``converged = False`` (and the chain goes on).
+    """
+    previous, rows = None, []
+    for point in points:
+        try:
+            results = optimize_strategies(setting_of(point), strategies, previous)
+        except ConvergenceError as exc:
+            rows.append({"converged": False, "error": str(exc)})
+            continue
+        previous = results
+        rows.append({"converged": True, **flatten(results)})
+    return rows
+
+
+def serpentine_chains(rows: Sequence[Sequence[Mapping]], rows_per_chain: int) -> list[list[Mapping]]:
+    """Blocks of ``rows_per_chain`` grid rows, each traversed boustrophedon so neighbours stay adjacent."""
+    chains = []
+    for start in range(0, len(rows), rows_per_chain):
+        chain = []
+        for i, row in enumerate(rows[start:start + rows_per_chain]):
+            chain += list(row) if i % 2 == 0 else list(row)[::-1]
+        chains.append(chain)
+    return chains
+
+
+def excess(row: Mapping, strategy: str) -> float:
+    """Relative excess error ε_strategy/ε_full − 1 of a flattened row (NaN if not converged)."""
+    if not row.get("converged"):
+        return math.nan
+    return row[f"{strategy}_eps2"] / row["full_eps2"] - 1.0

@@ -1,0 +1,98 @@
+"""Phase diagrams: which transferred information matters, and what ignoring it costs.
+
+Over (α_target, α_source) for the two-task prior, and over (α_target, shared fraction s)
+for the similarity prior, every strategy is optimized (replica.optimize, min ε^(2nd)) and we
+map the winner of value-only (Δλ = 0) against support-only (κ = 0), and the relative excess
+error ε_s/ε_full − 1 of value, support, Trans-Lasso and Pretraining Lasso over the full
+strategy. Outputs ``phase_diagram_sources.{csv,png,pdf}`` and ``phase_diagram_similarity.*``.
+"""
+from __future__ import annotations
+
+import functools
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from experiments import cli, io, sweep
+from experiments.optimal import RESTRICTED, excess, optimize_chain, serpentine_chains
+from experiments.plotting import heatmap, winner_map
+
+STRATEGIES = ("target_only", "trans_lasso", "value", "support", "pretraining_lasso", "full")
+TAG = "phase_diagram/v1"
+BASE = {"sigma_target": 0.1, "sigma_source": 0.1}
+TWO_TASK = {"prior": "two_task", "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
+SIMILARITY = {"prior": "similarity", "alpha_source": 2.0, "rho": 0.1, "correlation": 1.0}
+LABELS = {"alpha_target": "α_target (target samples / N)", "alpha_source": "α_source (source samples / N)",
+          "shared_fraction": "s (fraction of target support shared)"}
+
+
+def grid_sizes(args) -> tuple[int, int]:
+    """(points per axis of the α_source diagram, of the similarity diagram)."""
+    if args.smoke:
+        return 2, 2
+    return (5, 4) if args.quick else (40, 24)
+
+
+def diagram(args, name: str, y_key: str, y_values, fixed: dict) -> list[dict]:
+    """Sweep (α_target × y) in serpentine chains; write the CSV and figure; return the rows."""
+    n_x = len(y_values) if args.smoke else grid_sizes(args)[0 if y_key == "alpha_source" else 1]
+    x_values = np.geomspace(0.1, 3.0, n_x)
+    rows = [[{**BASE, **fixed, "alpha_target": float(x), y_key: float(y)} for x in x_values] for y in y_values]
+    # few long chains: a chain starts cold (a multi-start cascade, ~100× a warm point)
+    n_chains = args.workers if args.quick else 2 * args.workers
+    chains = serpentine_chains(rows, rows_per_chain=-(-len(rows) // n_chains))
+    fn = functools.partial(optimize_chain, strategies=STRATEGIES)
+    results = sweep.run_chains(fn, chains, tag=TAG, desc=name, **cli.sweep_options(args))
+    by_point = {}
+    for chain, chain_results in zip(chains, results):
+        for point, result in zip(chain, chain_results):
+            by_point[(point["alpha_target"], point[y_key])] = {**point, **result}
+    table = [by_point[(float(x), float(y))] for y in y_values for x in x_values]
+    for row in table:
+        for s in RESTRICTED:
+            row[f"excess_{s}"] = excess(row, s)
+        row["winner"] = ("value" if row["value_eps2"] < row["support_eps2"] else "support") \
+            if row.get("converged") else ""
+    io.write_csv(args.out / f"{name}.csv", table)
+    plot(args.out / name, table, x_values, np.asarray(y_values), y_key)
+    return table
+
+
+def plot(stem, table, x, y, y_key):
+    shape = (len(y), len(x))
+    grid = {key: np.array([row.get(key, np.nan) for row in table], float).reshape(shape)
+            for key in ("value_eps2", "support_eps2", "full_eps2", *(f"excess_{s}" for s in RESTRICTED))}
+    logy = y_key != "shared_fraction"
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
+    ax = axes[0, 0]
+    winner_map(ax, x, y, (grid["value_eps2"] - grid["support_eps2"]) / grid["full_eps2"], logy=logy)
+    ax.set_title("winner: value (blue) vs support (orange)")
+    best = np.fmin(grid["excess_value"], grid["excess_support"])
+    panels = [("excess_value", "value only (Δλ = 0)"), ("excess_support", "support only (κ = 0)"),
+              (None, "better of value / support"), ("excess_trans_lasso", "Trans-Lasso (κ = 1, Δλ = 0)"),
+              ("excess_pretraining_lasso", "Pretraining Lasso")]
+    vmax = np.nanmax([np.nanmax(grid[f"excess_{s}"]) for s in RESTRICTED])
+    for ax, (key, title) in zip(axes.flat[1:], panels):
+        Z = best if key is None else grid[key]
+        heatmap(ax, x, y, Z, logy=logy, log_color=True, vmin=1e-4, vmax=max(vmax, 1e-3), cmap="magma",
+                label="ε / ε_full − 1")
+        ax.set_title(f"excess error: {title}")
+    for ax in axes.flat:
+        ax.set_xlabel(LABELS["alpha_target"])
+        ax.set_ylabel(LABELS[y_key])
+    io.save_figure(fig, stem)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = cli.build_parser("phase_diagram", __doc__)
+    parser.add_argument("--smoke", action="store_true", help="2×2 grids (tests only)")
+    args = cli.parse_args(parser, argv)
+    args.quick |= args.smoke
+    n_src, n_sim = grid_sizes(args)
+    diagram(args, "phase_diagram_sources", "alpha_source", np.geomspace(0.1, 5.0, n_src), TWO_TASK)
+    diagram(args, "phase_diagram_similarity", "shared_fraction", np.linspace(0.0, 1.0, n_sim), SIMILARITY)
+
+
+if __name__ == "__main__":
+    main()
