@@ -24,7 +24,8 @@ SEEDS = (48, 24, 12, 6)  # equal cost per size, roughly
 def draw_case(u) -> tuple[Setting, Hyperparameters]:
     """Map 13 numbers in [0, 1] to a two-task setting and hyperparameters.
 
-    α_t ∈ [0.2, 2], α_s ∈ [0, 4], σ_t, σ_s ∈ [0, 1], ρ_s, ρ_t, ρ_u ∈ [0, 0.3], λ1, λ2 ∈ [0.02, 2]
+    α_t ∈ [0.2, 2], α_s ∈ [0, 4], σ_t, σ_s ∈ [0, 1], ρ_s, ρ_t, ρ_u ∈ [0.01, 0.3] (the theory
+    rejects an identically zero target), λ1, λ2 ∈ [0.02, 2]
     (log-uniform), κ ∈ [0, 1.2], Δλ = ∞ with probability 0.2 else log-uniform in [0.01, 3] (and
     0 with probability 0.2), target in pretraining with probability 0.7 (always when α_s = 0).
     """
@@ -32,7 +33,7 @@ def draw_case(u) -> tuple[Setting, Hyperparameters]:
     alpha_t = 0.2 + 1.8 * u[0]
     alpha_s = 0.0 if u[1] < 0.1 else 4.0 * (u[1] - 0.1) / 0.9
     sig_t, sig_s = u[2], u[3]
-    rho_s, rho_t, rho_u = 0.3 * u[4], 0.3 * u[5], 0.3 * u[6]
+    rho_s, rho_t, rho_u = 0.01 + 0.29 * u[4], 0.01 + 0.29 * u[5], 0.01 + 0.29 * u[6]
     lam1, lam2 = (0.02 * 100.0 ** u[7]), (0.02 * 100.0 ** u[8])
     kappa = 1.2 * u[9]
     if u[10] < 0.2:

@@ -132,7 +132,7 @@ def _absorb(B, h):
     LSQR needs a few dozen products with B for the well-conditioned Gaussian designs here;
     a dense least-squares solve is the fallback.
     """
-    z = sparse_linalg.lsqr(B.T, h, atol=0.0, btol=1e-15, conlim=1e12, iter_lim=20 * min(B.shape))[0]
+    z = sparse_linalg.lsqr(B.T, h, atol=0.0, btol=1e-14, conlim=1e12, iter_lim=20 * min(B.shape))[0]
     scale = np.linalg.norm(h)
     if np.linalg.norm(B.T @ z - h) > 1e-13 * scale:
         Bd = B.toarray() if sparse.issparse(B) else B
@@ -154,9 +154,10 @@ def _solve_subproblem(A, y, w, h, work, zero, x_init, cd_tol):
     """
     y_eff = y
     idx = np.concatenate([work, zero])
+    everything = idx.size == A.shape[1] and np.array_equal(idx, np.arange(idx.size))
     if h is not None and np.any(h[idx]):
-        y_eff = y + _absorb(A[:, idx], h[idx])
-    BW = A[:, work]
+        y_eff = y + _absorb(A if everything else A[:, idx], h[idx])
+    BW = A if everything else A[:, work]
     yW = y_eff
     if zero.size:
         BZ = _columns(A, zero)

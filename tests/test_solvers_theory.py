@@ -86,17 +86,20 @@ def test_r21_finite_difference_agrees_with_theory(hyper):
     assert abs(mean - theory) <= 4 * se, f"R21 {mean:.5f} ± {se:.5f} vs theory {theory:.5f}"
 
 
+@pytest.mark.slow
 def test_extrapolated_eps2_within_half_percent():
-    """ε∞ from N = 250…2000 (64/32/16/8 seeds) matches the theory's eps2 to 0.5%.
+    """ε∞ from N = 250…2000 (128/64/32/16 seeds) matches the theory's eps2 to 0.5%.
 
-    A noisy target (σ1 = 0.7) keeps the seed-to-seed spread of eps2 small relative to eps2.
+    The setting has much target data (α_t = 2) and a noisy target (σ1 = 0.5), so that the
+    seed-to-seed spread of eps2 is small relative to eps2 and 0.5% is resolvable: the standard
+    error of ε∞ is about 0.27% here. Slow (about 2 minutes on 2 cores).
     """
-    setting = Setting.two_task(0.5, 2.0, 0.7, 0.3, 0.1, 0.05, 0.05)
+    setting = Setting.two_task(2.0, 2.0, 0.5, 0.3, 0.1, 0.05, 0.05)
     hyper = Hyperparameters(lam1=0.5, lam2=0.2, kappa=1.0, delta_lam=0.5)
     records = []
-    for n, n_seeds in ((250, 64), (500, 32), (1000, 16), (2000, 8)):
+    for n, n_seeds in ((250, 128), (500, 64), (1000, 32), (2000, 16)):
         records += simulate(setting, hyper, n, range(n_seeds))
     ex = extrapolate_records(records, "eps2")
     theory = predict(setting, hyper).eps2
+    assert ex.stderr < 0.004 * theory, "too few seeds to resolve 0.5%"
     assert abs(ex.value - theory) <= 0.005 * theory, f"eps2: {ex.value:.5f} ± {ex.stderr:.5f} vs {theory:.5f}"
-    assert ex.stderr < 0.005 * theory
