@@ -4,14 +4,13 @@ Tolerance of the property test: |mean − theory| ≤ 4 · SE + allowance, SE = 
 allowance = FINITE_SIZE_REL · |theory| + FINITE_SIZE_ABS.
 
 The allowance is the finite-size bias at N = 800, measured, not guessed: for 22 cases drawn from
-the same parameter space (benchmarks/finite_size_allowance.py; table in
+the same parameter space (benchmarks/finite_size_allowance.py; table and summary in
 benchmarks/finite_size_allowance.md) each observable was simulated at N = 200, 400, 800, 1600
-(48/24/12/6 seeds) and fitted as a + c/N. The bias at N = 800 is c/800. Its largest values were
-about 2% of the value for eps1/eps2 (e.g. −1.9% ± 0.8% for eps1) and 0.005 in absolute terms for the
-support fractions (−0.0051 ± 0.0015, i.e. −2.1%, for support2); most are within 2 standard errors
-of 0. The allowance takes the largest measured bias plus two of its standard errors, rounded up:
-3% of the value plus 0.003 (the absolute part covers observables near zero, whose relative bias
-is ill-defined).
+(48/24/12/6 seeds) and fitted as a + c/N; the bias at N = 800 is c/800. The largest biases were
+−2.1% ± 1.0% of the value (eps1), −1.5% (eps2) and −0.0051 ± 0.0015 absolute (support2); most are
+within 2 standard errors of 0. Over all 88 (case, observable) pairs, |bias| + 2 s.e. exceeds 3% of
+the value by at most 0.0037, hence 3% of the theory value plus 0.004 (the absolute part covers
+observables near zero, whose relative bias is ill-defined).
 """
 import numpy as np
 import pytest
@@ -27,7 +26,7 @@ from replica import ConvergenceError, Hyperparameters, Setting, predict  # noqa:
 from solvers import extrapolate_records, simulate  # noqa: E402
 
 FINITE_SIZE_REL = 0.03
-FINITE_SIZE_ABS = 0.003
+FINITE_SIZE_ABS = 0.004
 KEYS = ("eps1", "eps2", "support1", "support2")
 N_PROPERTY, SEEDS_PROPERTY = 800, 6
 
