@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -16,6 +17,11 @@ __all__ = ["Setting", "Hyperparameters"]
 
 _WEIGHT_TOL = 1e-10
 _PSD_TOL = 1e-12
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 def _check_nonneg(name: str, value: float, allow_inf: bool = False) -> float:
@@ -141,17 +147,17 @@ class Setting:
     def pretrain_on_target(self) -> bool:
         return bool(self.pretrain[0])
 
-    @property
+    @cached_property
     def second_moments(self) -> np.ndarray:
         """ρ_kl = E[r^(k) r^(l)] (K×K)."""
-        return np.einsum("c,ckl->kl", self.weights, self.covs + self.means[:, :, None] * self.means[:, None, :])
+        return _frozen(np.einsum("c,ckl->kl", self.weights, self.covs + self.means[:, :, None] * self.means[:, None, :]))
 
-    @property
+    @cached_property
     def target_null(self) -> np.ndarray:
         """Per component: True where r^(1) is identically zero (outside supp r^(1))."""
-        return (self.means[:, 0] == 0) & (self.covs[:, 0, 0] == 0)
+        return _frozen((self.means[:, 0] == 0) & (self.covs[:, 0, 0] == 0))
 
-    @property
+    @cached_property
     def target_density(self) -> float:
         """P(r^(1) ≠ 0)."""
         return float(self.weights[~self.target_null].sum())

@@ -1,4 +1,5 @@
 """Single dataset: closed-form Lasso fixed point and the Donoho–Tanner line (THEORY.md §5)."""
+import numpy as np
 import pytest
 
 from replica import Hyperparameters, Setting, predict
@@ -38,3 +39,23 @@ def test_error_vanishes_with_lambda_only_above_the_line():
     below = [predict(Setting.single(a_c - 0.05, 0.0, rho), Hyperparameters(lam, lam)).eps1 for lam in (1e-3, 1e-4)]
     assert above[1] / above[0] == pytest.approx(1e-2, rel=0.05)
     assert below[1] / below[0] > 0.9
+
+
+@pytest.mark.parametrize("offset", [0.005, -0.005])
+def test_solver_converges_where_damped_iteration_stalls(offset):
+    """Near α_c plain damped iteration (β = 1/2) slows down critically: after ten times the
+    evaluations predict() spends on both stages it is still above the 1e-10 residual."""
+    import importlib
+
+    prediction = importlib.import_module("replica.prediction")
+    rho = 0.1
+    setting = Setting.single(DT[rho] + offset, 0.0, rho)
+    p = predict(setting, Hyperparameters(1e-4, 1e-4))
+    assert p.residual <= 1e-10
+    T = prediction._stage1_map(setting, 1e-4)
+    y = np.log([1.0, setting.alphas[0] * rho / 4])
+    for _ in range(10 * p.iterations):
+        ty = T(y)
+        residual = np.max(np.abs(ty - y))
+        y = y + 0.5 * (ty - y)
+    assert residual > 1e-10
