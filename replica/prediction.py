@@ -101,10 +101,11 @@ def _stage2_map(setting, hp, s1, n_nodes):
         return np.array(out)
 
     last = {}
+    static = st2.Static(setting, hp, s1, n_nodes)
 
     def T(y):
         conj = conj_of(y)
-        cl = st2.closure(setting, hp, s1, conj, n_nodes)
+        cl = st2.closure(setting, hp, s1, conj, n_nodes, static)
         last.update(y=np.array(y, float), conj=conj, closure=cl)
         new = st2.conjugates(setting, hp, s1, cl.chi2, cl.R21, cl.Q2, cl.m2, cl.Q12)
         return coords(cl.chi2, new.chi2_hat, cl.R21, new.chi12_hat)
@@ -114,7 +115,7 @@ def _stage2_map(setting, hp, s1, n_nodes):
         if "y" in last and np.array_equal(last["y"], y):
             return last["conj"], last["closure"]
         conj = conj_of(y)
-        return conj, st2.closure(setting, hp, s1, conj, n_nodes)
+        return conj, st2.closure(setting, hp, s1, conj, n_nodes, static)
 
     T.closure_at = closure_at
     return T, conj_of, coords

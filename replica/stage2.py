@@ -74,73 +74,105 @@ def conjugates(setting: Setting, hp: Hyperparameters, s1: Stage1,
     return Conjugates2(alpha1 / (1 + chi2), alpha1 * a[0], alpha1 * a[1], float(chi2_hat), float(chi12_hat))
 
 
-def _rule(a, s, lam1, Q1_hat, mean_u0, slope_u, tau, m21_hat, lam2, delta_lam, n_nodes):
+class Static:
+    """What the stage-2 closure needs that is fixed once stage 1 and the hyperparameters are:
+    per-component field statistics and, per quadrature rule, the node arrays."""
+
+    def __init__(self, setting: Setting, hp: Hyperparameters, s1: Stage1, n_nodes: int = N_NODES):
+        self.setting, self.hp, self.s1, self.n_nodes = setting, hp, s1, n_nodes
+        live = setting.weights > 0
+        self.w = setting.weights[live]
+        self.a, self.s = s1.h1_mean[live], s1.h1_std[live]
+        self.mu1, self.S11 = setting.means[live, 0], setting.covs[live, 0, 0]
+        self.g1 = s1.cov_r_h1[live, 0]                             # Cov(r^(1), h1)
+        self.nonnull = ~setting.target_null[live]
+        self.z_lam = np.stack([(-hp.lam1 - self.a) / self.s, (hp.lam1 - self.a) / self.s], axis=1)
+        self.outer_slope = self.s / s1.Q1_hat                      # |d x1 / dz| on the outer pieces
+        self._nodes = {}
+
+    def nodes(self, rule):
+        """Per-node arrays of a rule (c, z, weight), cached: rules repeat along a solve."""
+        key = id(rule[1])
+        hit = self._nodes.get(key)
+        if hit is not None and hit[0] is rule[1]:
+            return hit[1]
+        c, z, wz = rule
+        hp, s1 = self.hp, self.s1
+        h1 = self.a[c] + self.s[c] * z
+        out = np.abs(h1) > hp.lam1
+        x1 = np.where(out, np.sign(h1) * (np.abs(h1) - hp.lam1), 0.0) / s1.Q1_hat
+        d = {"c": c, "z": z, "wz": wz * self.w[c], "x1": x1, "out": out,
+             "lam_eff": np.where(out, hp.lam2, hp.lam2 + hp.delta_lam),
+             "E_r1": self.mu1[c] + (self.g1 / self.s)[c] * z,       # E[r^(1) | h1]
+             "E_xi1": (s1.chi1_hat / self.s)[c] * z,                # E[ξ1 | h1]
+             "nonnull": self.nonnull[c]}
+        if len(self._nodes) > 32:
+            self._nodes.clear()
+        self._nodes[key] = (rule[1], d)
+        return d
+
+
+def _rule(st: Static, mean_u0, slope_u, tau, m21_hat):
     """Quadrature nodes z (h1 = a + s z) for all components at once, split where the integrand is not smooth.
 
     Arguments are (C,) arrays, one entry per component. Returns (component index, z, weight) per node.
     """
-    C = a.size
-    z_lam = np.stack([(-lam1 - a) / s, (lam1 - a) / s], axis=1)                 # (C, 2)
+    hp, Q1_hat = st.hp, st.s1.Q1_hat
+    c1_out = slope_u + m21_hat * st.outer_slope
+    # crossings smoothed over more than NARROW panels need no breakpoint: the base rule resolves them
+    if np.all(tau >= NARROW * PANEL * np.maximum(np.abs(slope_u), np.abs(c1_out))):
+        return normal_rule(st.z_lam, st.n_nodes)
+    a, lam1, C = st.a, hp.lam1, st.a.size
     # h2's conditional mean is linear on each piece of x1: μ(z) = c0 + c1 z
     sgn = np.array([-1.0, 0.0, 1.0])
     out = sgn != 0
     c0 = mean_u0[:, None] + np.where(out, m21_hat * sgn * (a[:, None] - sgn * lam1) / Q1_hat, 0.0)
-    c1 = slope_u[:, None] + np.where(out, (m21_hat * s / Q1_hat)[:, None], 0.0)    # (C, 3)
-    lam_eff = np.where(out, lam2, lam2 + delta_lam)
-    lo = np.stack([np.full(C, -np.inf), z_lam[:, 0], z_lam[:, 1]], axis=1)
-    hi = np.stack([z_lam[:, 0], z_lam[:, 1], np.full(C, np.inf)], axis=1)
+    c1 = np.where(out, c1_out[:, None], slope_u[:, None])                         # (C, 3)
+    lam_eff = np.where(out, hp.lam2, hp.lam2 + hp.delta_lam)
+    lo = np.stack([np.full(C, -np.inf), st.z_lam[:, 0], st.z_lam[:, 1]], axis=1)
+    hi = np.stack([st.z_lam[:, 0], st.z_lam[:, 1], np.full(C, np.inf)], axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         zk = (np.stack([lam_eff, -lam_eff])[:, None, :] - c0[None]) / c1[None]     # (2, C, 3)
         wk = np.broadcast_to(tau[:, None] / np.abs(c1), zk.shape)
-    # crossings smoothed over more than NARROW panels need no breakpoint: the base rule resolves them
     ok = np.isfinite(zk) & (zk > lo[None]) & (zk < hi[None]) & (wk < NARROW * PANEL)
     if not np.any(ok):
-        return normal_rule(z_lam, n_nodes)
+        return normal_rule(st.z_lam, st.n_nodes)
     zk = np.where(ok, zk, np.nan).transpose(1, 0, 2).reshape(C, 6)
     wk = np.where(ok, wk, np.inf).transpose(1, 0, 2).reshape(C, 6)
-    breaks = np.concatenate([z_lam, zk, graded_points(zk, wk)], axis=1)
-    return normal_rule(breaks, n_nodes)
+    breaks = np.concatenate([st.z_lam, zk, graded_points(zk, wk)], axis=1)
+    return normal_rule(breaks, st.n_nodes)
 
 
 def closure(setting: Setting, hp: Hyperparameters, s1: Stage1, conj: Conjugates2,
-            n_nodes: int = N_NODES) -> Closure2:
+            n_nodes: int = N_NODES, static: Static | None = None) -> Closure2:
     """One pass of the stage-2 closure (THEORY.md §3):
 
     χ2 = E[1{|h2| > λ2,i}]/Q̂2, Q2 = E[x2²], m2 = E[x2 r^(1)], Q12 = E[x1 x2],
     R21 = E[ξ1 x2]/χ̂1 − (χ̂12/χ̂1) χ2, with x2 = soft(h2; λ2 + Δλ·1[x1 = 0])/Q̂2.
+    ``static``: a :class:`Static` of the same (setting, hp, s1), reused across a fixed-point solve.
     """
-    lam1, lam2, dlam = hp.lam1, hp.lam2, hp.delta_lam
-    Q1_hat, Q2_hat = s1.Q1_hat, conj.Q2_hat
-    m2_hat, m21_hat = conj.m2_hat, conj.m21_hat
+    st = static if static is not None else Static(setting, hp, s1, n_nodes)
+    Q2_hat, m2_hat, m21_hat = conj.Q2_hat, conj.m2_hat, conj.m21_hat
     chi1_hat, chi2_hat, chi12_hat = s1.chi1_hat, conj.chi2_hat, conj.chi12_hat
-    live = setting.weights > 0
-    w = setting.weights[live]
-    a, s = s1.h1_mean[live], s1.h1_std[live]
-    mu1, S11 = setting.means[live, 0], setting.covs[live, 0, 0]
-    g1 = s1.cov_r_h1[live, 0]                                   # Cov(r^(1), h1)
-    cov_uh = m2_hat * g1 + chi12_hat                            # Cov(u, h1), u = m̂2 r^(1) + ξ2
-    tau = np.sqrt(np.maximum(m2_hat ** 2 * S11 + chi2_hat - cov_uh ** 2 / s ** 2, 0.0))
-    cov_r1_u = m2_hat * S11 - g1 * cov_uh / s ** 2              # Cov(r^(1), u | h1)
-    cov_xi1_u = chi12_hat - chi1_hat * cov_uh / s ** 2          # Cov(ξ1, u | h1)
-    c, z, wz = _rule(a, s, lam1, Q1_hat, m2_hat * mu1, cov_uh / s, tau, m21_hat, lam2, dlam, n_nodes)
-    wz = wz * w[c]
-    h1 = a[c] + s[c] * z
-    out = np.abs(h1) > lam1
-    x1 = np.where(out, np.sign(h1) * (np.abs(h1) - lam1), 0.0) / Q1_hat
-    mean_h2 = m2_hat * mu1[c] + (cov_uh / s)[c] * z + m21_hat * x1
-    lam_eff = np.where(out, lam2, lam2 + dlam)
-    P, S1, S2 = soft_moments(mean_h2, tau[c], lam_eff)
+    s2 = st.s * st.s
+    cov_uh = m2_hat * st.g1 + chi12_hat                         # Cov(u, h1), u = m̂2 r^(1) + ξ2
+    tau = np.sqrt(np.maximum(m2_hat ** 2 * st.S11 + chi2_hat - cov_uh ** 2 / s2, 0.0))
+    cov_r1_u = m2_hat * st.S11 - st.g1 * cov_uh / s2            # Cov(r^(1), u | h1)
+    cov_xi1_u = chi12_hat - chi1_hat * cov_uh / s2              # Cov(ξ1, u | h1)
+    slope_u = cov_uh / st.s
+    nd = st.nodes(_rule(st, m2_hat * st.mu1, slope_u, tau, m21_hat))
+    c, wz, x1 = nd["c"], nd["wz"], nd["x1"]
+    mean_h2 = (m2_hat * st.mu1)[c] + slope_u[c] * nd["z"] + m21_hat * x1
+    P, S1, S2 = soft_moments(mean_h2, tau[c], nd["lam_eff"])
     wP, wS1 = wz * P, wz * S1
-    E_r1 = mu1[c] + (g1 / s)[c] * z
-    E_xi1 = (chi1_hat / s)[c] * z
     support2 = wP.sum()
     chi2 = support2 / Q2_hat
-    E_xi1_x2 = (wS1 @ E_xi1 + wP @ cov_xi1_u[c]) / Q2_hat
+    E_xi1_x2 = (wS1 @ nd["E_xi1"] + wP @ cov_xi1_u[c]) / Q2_hat
     R21 = (E_xi1_x2 - chi12_hat * chi2) / chi1_hat if setting.pretrain_on_target else 0.0
-    tp2 = wP @ (~setting.target_null[live][c])
+    tp2 = wP @ nd["nonnull"]
     dens = setting.target_density
-    support_final = (wz @ np.where(out, 1.0, P)) if hp.kappa != 0 else support2
-    return Closure2(chi2=chi2, Q2=(wz @ S2) / Q2_hat ** 2, m2=(wS1 @ E_r1 + wP @ cov_r1_u[c]) / Q2_hat,
+    support_final = (wz @ np.where(nd["out"], 1.0, P)) if hp.kappa != 0 else support2
+    return Closure2(chi2=chi2, Q2=(wz @ S2) / Q2_hat ** 2, m2=(wS1 @ nd["E_r1"] + wP @ cov_r1_u[c]) / Q2_hat,
                     Q12=(wS1 @ x1) / Q2_hat, R21=R21, E_xi1_x2=E_xi1_x2, support2=support2,
                     tpr2=tp2 / dens if dens > 0 else 0.0,
                     fpr2=(support2 - tp2) / (1 - dens) if dens < 1 else 0.0,
