@@ -69,7 +69,8 @@ class TransLasso(RegressorMixin, BaseEstimator):
     target if ``pretrain_on_target``). Stage 2: x2 = argmin ½ ||y_1 − A_1(kappa x1 + x)||²
     + Σ_i (lam2 + delta_lam·1[x1_i = 0]) |x_i|. Losses are unnormalized sums of squares; there
     is no intercept. Each stage is solved to relative duality gap ≤ ``tol`` (checked; a
-    :class:`solvers.backend.SolverError` is raised otherwise).
+    :class:`solvers.backend.SolverError` is raised otherwise). lam1 = 0 or lam2 = 0 is allowed;
+    see :func:`fit_two_stage` for which minimizer is returned when it is not unique.
 
     Attributes: ``coef_pretrain_`` (x1), ``coef_finetune_`` (x2), ``coef_`` (kappa x1 + x2),
     ``rel_gaps_`` (stage 1, stage 2). ``score`` is R² on the data given (the target).
