@@ -149,7 +149,7 @@ def _solve_subproblem(A, y, w, h, work, zero, x_init, cd_tol):
     The linear term is absorbed exactly into y (y' = y + B (BᵀB)⁻¹ h_B, so Bᵀy' = Bᵀy + h_B);
     the unpenalized block is eliminated by projecting onto the orthogonal complement of its
     range, and the positive weights by column rescaling (sklearn's alpha = 1 / n_samples).
-    Sparse designs stay sparse unless there is a linear term or an unpenalized block.
+    Sparse designs stay sparse unless there is an unpenalized block (λ = 0 on some features).
     Returns coefficients on `work` and on `zero` (the latter minimum-norm given the former).
     """
     y_eff = y
