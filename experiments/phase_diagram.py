@@ -23,11 +23,27 @@ BASE = {"sigma_target": 0.1, "sigma_source": 0.1}
 TWO_TASK = {"prior": "two_task", "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
 SIMILARITY = {"prior": "similarity", "alpha_source": 2.0, "rho": 0.1, "correlation": 1.0}
 LABELS = {"alpha_target": "α_target (target samples / N)", "alpha_source": "α_source (source samples / N)",
-          "shared_fraction": "s (fraction of target support shared)"}
+          "shared_fraction": "s (fraction of target support shared)", "sigma_target": "σ_t (target noise)",
+          "noise_ratio": "σ_s / σ_t (source-to-target noise ratio)"}
+LINEAR = {"shared_fraction"}
+
+
+def chain_rows(args, n_rows: int) -> int:
+    """Grid rows per warm-started chain: one chain per worker when quick; else two rows, so
+    progress is saved often (a chain is cached when it ends) at the price of a cold start
+    (a multi-start cascade, ~10 warm points) per chain."""
+    return -(-n_rows // args.workers) if args.quick else 2
+
+
+def add_grid_options(parser, smoke_help: str) -> None:
+    parser.add_argument("--smoke", action="store_true", help=smoke_help)
+    parser.add_argument("--grid", type=int, metavar="N", help="points per axis (overrides the mode's default)")
 
 
 def grid_sizes(args) -> tuple[int, int]:
     """(points per axis of the α_source diagram, of the similarity diagram)."""
+    if args.grid:
+        return args.grid, max(2, round(0.6 * args.grid))
     if args.smoke:
         return 2, 2
     return (5, 4) if args.quick else (40, 24)
@@ -39,8 +55,7 @@ def diagram(args, name: str, y_key: str, y_values, fixed: dict) -> list[dict]:
     x_values = np.geomspace(0.1, 3.0, n_x)
     rows = [[{**BASE, **fixed, "alpha_target": float(x), y_key: float(y)} for x in x_values] for y in y_values]
     # few long chains: a chain starts cold (a multi-start cascade, ~100× a warm point)
-    n_chains = args.workers if args.quick else 2 * args.workers
-    chains = serpentine_chains(rows, rows_per_chain=-(-len(rows) // n_chains))
+    chains = serpentine_chains(rows, rows_per_chain=chain_rows(args, len(rows)))
     fn = functools.partial(optimize_chain, strategies=STRATEGIES)
     results = sweep.run_chains(fn, chains, tag=TAG, desc=name, **cli.sweep_options(args))
     by_point = {}
@@ -48,24 +63,31 @@ def diagram(args, name: str, y_key: str, y_values, fixed: dict) -> list[dict]:
         for point, result in zip(chain, chain_results):
             by_point[(point["alpha_target"], point[y_key])] = {**point, **result}
     table = [by_point[(float(x), float(y))] for y in y_values for x in x_values]
+    write_outputs(args.out / name, table, x_values, np.asarray(y_values), "alpha_target", y_key)
+    return table
+
+
+def write_outputs(stem, table, x, y, x_key, y_key, title=None):
+    """Add excess errors and the value/support winner to the rows (in place); write CSV and figure."""
     for row in table:
         for s in RESTRICTED:
             row[f"excess_{s}"] = excess(row, s)
         row["winner"] = ("value" if row["value_eps2"] < row["support_eps2"] else "support") \
             if row.get("converged") else ""
-    io.write_csv(args.out / f"{name}.csv", table)
-    plot(args.out / name, table, x_values, np.asarray(y_values), y_key)
-    return table
+    io.write_csv(stem.with_name(stem.name + ".csv"), table)
+    plot(stem, table, x, y, x_key, y_key, title)
 
 
-def plot(stem, table, x, y, y_key):
+def plot(stem, table, x, y, x_key, y_key, title=None):
     shape = (len(y), len(x))
     grid = {key: np.array([row.get(key, np.nan) for row in table], float).reshape(shape)
             for key in ("value_eps2", "support_eps2", "full_eps2", *(f"excess_{s}" for s in RESTRICTED))}
-    logy = y_key != "shared_fraction"
+    logx, logy = x_key not in LINEAR, y_key not in LINEAR
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
+    if title:
+        fig.suptitle(title)
     ax = axes[0, 0]
-    winner_map(ax, x, y, (grid["value_eps2"] - grid["support_eps2"]) / grid["full_eps2"], logy=logy)
+    winner_map(ax, x, y, (grid["value_eps2"] - grid["support_eps2"]) / grid["full_eps2"], logx=logx, logy=logy)
     ax.set_title("winner: value (blue) vs support (orange)")
     best = np.fmin(grid["excess_value"], grid["excess_support"])
     panels = [("excess_value", "value only (Δλ = 0)"), ("excess_support", "support only (κ = 0)"),
@@ -74,11 +96,11 @@ def plot(stem, table, x, y, y_key):
     vmax = np.nanmax([np.nanmax(grid[f"excess_{s}"]) for s in RESTRICTED])
     for ax, (key, title) in zip(axes.flat[1:], panels):
         Z = best if key is None else grid[key]
-        heatmap(ax, x, y, Z, logy=logy, log_color=True, vmin=1e-4, vmax=max(vmax, 1e-3), cmap="magma",
+        heatmap(ax, x, y, Z, logx=logx, logy=logy, log_color=True, vmin=1e-4, vmax=max(vmax, 1e-3), cmap="magma",
                 label="ε / ε_full − 1")
         ax.set_title(f"excess error: {title}")
     for ax in axes.flat:
-        ax.set_xlabel(LABELS["alpha_target"])
+        ax.set_xlabel(LABELS[x_key])
         ax.set_ylabel(LABELS[y_key])
     io.save_figure(fig, stem)
     plt.close(fig)
@@ -86,7 +108,7 @@ def plot(stem, table, x, y, y_key):
 
 def main(argv=None):
     parser = cli.build_parser("phase_diagram", __doc__)
-    parser.add_argument("--smoke", action="store_true", help="2×2 grids (tests only)")
+    add_grid_options(parser, "2×2 grids (tests only)")
     args = cli.parse_args(parser, argv)
     args.quick |= args.smoke
     n_src, n_sim = grid_sizes(args)

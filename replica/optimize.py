@@ -152,13 +152,16 @@ def _distinct(points: list[tuple[float, np.ndarray]], k: int, min_dist: float) -
 
 
 def _contained(container: str, strategy: str) -> bool:
-    return strategy == container or any(_contained(sub, strategy) for sub in CONTAINS[container])
+    return strategy == container or any(_contained(sub, strategy) for sub in CONTAINS.get(container, ()))
 
 
-def optimize(setting: Setting, strategy: str = "full", start: OptimizationResult | None = None,
+def optimize(setting: Setting, strategy: "str | Family" = "full", start: OptimizationResult | None = None,
              seeds=None, *, multistart: int | None = None, xtol: float = 1e-3,
              max_evaluations: int = 400) -> OptimizationResult:
     """Minimize ε^(2nd) (ε^(1st) for ``pretrained``) over ``strategy``'s family at ``setting``.
+
+    ``strategy``: a name of :data:`replica.strategies.STRATEGIES` or a
+    :class:`~replica.strategies.Family` (e.g. :func:`~replica.strategies.fixed_transfer`).
 
     ``start``: a previous result (any strategy; typically this strategy at a neighbouring
     setting) used as warm start, both for the coordinates and for ``predict``.
@@ -171,7 +174,8 @@ def optimize(setting: Setting, strategy: str = "full", start: OptimizationResult
     """
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be a replica.Setting, got {type(setting).__name__}")
-    fam = family(strategy)
+    fam = strategy if isinstance(strategy, Family) else family(strategy)
+    strategy = fam.name
     if start is not None and not isinstance(start, OptimizationResult):
         raise ValueError(f"start must be an OptimizationResult or None, got {type(start).__name__}")
     if multistart is not None and multistart < 1:
@@ -182,7 +186,7 @@ def optimize(setting: Setting, strategy: str = "full", start: OptimizationResult
     evaluations = failures = rejections = 0
     if seeds is None:
         seeds = []
-        for sub in CONTAINS[strategy]:
+        for sub in CONTAINS.get(strategy, ()):
             seeds.append(optimize(setting, sub, start=start, xtol=xtol, max_evaluations=max_evaluations))
         evaluations = sum(s.evaluations for s in seeds)
         failures = sum(s.failures for s in seeds)

@@ -30,7 +30,7 @@ import numpy as np
 
 from .setting import Hyperparameters
 
-__all__ = ["Family", "STRATEGIES", "family", "delta_from_u", "u_from_delta"]
+__all__ = ["Family", "STRATEGIES", "family", "fixed_transfer", "delta_from_u", "u_from_delta"]
 
 LOG_LAM_BOUNDS = (math.log(1e-4), math.log(1e2))
 KAPPA_BOUNDS = (0.0, 3.0)
@@ -140,6 +140,13 @@ STRATEGIES: dict[str, Family] = {f.name: f for f in (
     Family("pretrained", ("log_lam1",), (_L,), _pretrained,
            lambda hp: np.array([_log(hp.lam1)]), objective="eps1"),
 )}
+
+
+def fixed_transfer(kappa: float, delta_lam: float) -> Family:
+    """(λ1, λ2) alone at fixed κ and Δλ: the inner problem of a (κ, Δλ) landscape."""
+    return Family(f"fixed(kappa={kappa:g}, delta_lam={delta_lam:g})", ("log_lam1", "log_lam2"), (_L, _L),
+                  lambda x: Hyperparameters(math.exp(x[0]), math.exp(x[1]), kappa, delta_lam),
+                  lambda hp: np.array([_log(hp.lam1), _log(hp.lam2)]))
 
 
 def family(strategy: str) -> Family:

@@ -1,0 +1,81 @@
+"""Landscape of the transfer knobs: min over (λ1, λ2) of ε^(2nd) as a heat map over (κ, Δλ).
+
+Δλ is shown as t = Δλ/(1 + Δλ) ∈ [0, 1] so that t = 1 is Δλ = ∞. At every (κ, t) the inner
+problem over (λ1, λ2) is solved by replica.optimize with a fixed-transfer family, warm-started
+along rows of constant t. One panel for a small and one for a large α_target; the grid
+minimum is marked. Outputs ``landscape.{csv,png,pdf}``.
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from experiments import cli, io, sweep
+from experiments.optimal import setting_of
+from experiments.phase_diagram import add_grid_options
+from experiments.plotting import heatmap
+from replica import ConvergenceError, optimize
+from replica.strategies import fixed_transfer
+
+TAG = "landscape/v1"
+SETTING = {"prior": "two_task", "alpha_source": 2.0, "sigma_target": 0.1, "sigma_source": 0.1,
+           "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
+ALPHA_TARGETS = (0.2, 2.0)
+KAPPA_MAX = 1.6
+
+
+def delta_of(t: float) -> float:
+    return math.inf if t >= 1.0 else t / (1.0 - t)
+
+
+def landscape_chain(points) -> list[dict]:
+    """min over (λ1, λ2) of ε^(2nd) at each point's (κ, t), warm-starting from the previous point."""
+    previous, rows = None, []
+    for p in points:
+        fam = fixed_transfer(p["kappa"], delta_of(p["t"]))
+        try:
+            res = optimize(setting_of(p), fam, start=previous, seeds=())
+        except ConvergenceError as exc:
+            rows.append({"converged": False, "error": str(exc)})
+            continue
+        previous = res
+        rows.append({"converged": True, "eps2": res.eps2, "lam1": res.hyperparameters.lam1,
+                     "lam2": res.hyperparameters.lam2, "evaluations": res.evaluations, "failures": res.failures})
+    return rows
+
+
+def main(argv=None):
+    parser = cli.build_parser("landscape", __doc__)
+    add_grid_options(parser, "3×3 grids (tests only)")
+    args = cli.parse_args(parser, argv)
+    n = args.grid or (3 if args.smoke else (6 if args.quick else 25))
+    kappas = np.linspace(0.0, KAPPA_MAX, n)
+    ts = np.linspace(0.0, 1.0, n)
+    chains = [[{**SETTING, "alpha_target": a, "kappa": float(k), "t": float(t)}
+               for k in (kappas if i % 2 == 0 else kappas[::-1])]
+              for a in ALPHA_TARGETS for i, t in enumerate(ts)]
+    results = sweep.run_chains(landscape_chain, chains, tag=TAG, desc="landscape", **cli.sweep_options(args))
+    table = sorted(({**p, **r} for chain, res in zip(chains, results) for p, r in zip(chain, res)),
+                   key=lambda r: (r["alpha_target"], r["t"], r["kappa"]))
+    io.write_csv(args.out / "landscape.csv", table)
+
+    fig, axes = plt.subplots(1, len(ALPHA_TARGETS), figsize=(6.2 * len(ALPHA_TARGETS), 4.8), constrained_layout=True)
+    for ax, a in zip(np.atleast_1d(axes), ALPHA_TARGETS):
+        rows = [r for r in table if r["alpha_target"] == a]
+        Z = np.array([r.get("eps2", np.nan) if r["converged"] else np.nan for r in rows]).reshape(n, n)
+        heatmap(ax, kappas, ts, Z, logx=False, logy=False, log_color=True, cmap="viridis_r",
+                label="min over (λ1, λ2) of ε^(2nd)")
+        i, j = np.unravel_index(np.nanargmin(Z), Z.shape)
+        ax.plot(kappas[j], ts[i], marker="*", ms=16, color="red", mec="white",
+                label=f"optimum: κ={kappas[j]:.2f}, t={ts[i]:.2f}, ε={Z[i, j]:.4g}")
+        ax.set(xlabel="κ (transferred values)", ylabel="t = Δλ/(1+Δλ) (transferred support; t = 1: Δλ = ∞)",
+               title=f"α_target = {a}, α_source = {SETTING['alpha_source']}")
+        ax.legend(loc="upper right", fontsize=8)
+    io.save_figure(fig, args.out / "landscape")
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

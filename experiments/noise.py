@@ -1,0 +1,45 @@
+"""Value versus support against noise: target noise σ_t and the source-to-target noise ratio σ_s/σ_t.
+
+Two-task prior, α_source = 2, one diagram for a small and one for a large α_target. At each
+(σ_t, σ_s/σ_t) every strategy is optimized (replica.optimize); the figures show the winner of
+value-only against support-only and the relative excess errors over the full strategy, as in
+experiments.phase_diagram. Outputs ``noise_alpha_target_<α>.{csv,png,pdf}``.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from experiments import cli, sweep
+from experiments.optimal import optimize_chain, serpentine_chains
+from experiments.phase_diagram import STRATEGIES, add_grid_options, chain_rows, write_outputs
+
+TAG = "noise/v1"
+PRIOR = {"prior": "two_task", "alpha_source": 2.0, "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
+ALPHA_TARGETS = (0.3, 2.0)
+
+
+def main(argv=None):
+    parser = cli.build_parser("noise", __doc__)
+    add_grid_options(parser, "2×2 grid, one α_target (tests only)")
+    args = cli.parse_args(parser, argv)
+    args.quick |= args.smoke
+    n = args.grid or (2 if args.smoke else (3 if args.quick else 16))
+    sigmas = np.geomspace(0.03, 1.0, n)
+    ratios = np.geomspace(0.25, 4.0, n)
+    for alpha in ALPHA_TARGETS[:1] if args.smoke else ALPHA_TARGETS:
+        rows = [[{**PRIOR, "alpha_target": alpha, "sigma_target": float(s), "noise_ratio": float(r),
+                  "sigma_source": float(s * r)} for s in sigmas] for r in ratios]
+        chains = serpentine_chains(rows, rows_per_chain=chain_rows(args, len(rows)))
+        fn = functools.partial(optimize_chain, strategies=STRATEGIES)
+        results = sweep.run_chains(fn, chains, tag=TAG, desc=f"noise α_t={alpha}", **cli.sweep_options(args))
+        by_point = {(p["sigma_target"], p["noise_ratio"]): {**p, **r}
+                    for chain, res in zip(chains, results) for p, r in zip(chain, res)}
+        table = [by_point[(float(s), float(r))] for r in ratios for s in sigmas]
+        write_outputs(args.out / f"noise_alpha_target_{alpha:g}", table, sigmas, ratios, "sigma_target",
+                      "noise_ratio", title=f"α_target = {alpha:g}, α_source = {PRIOR['alpha_source']:g}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Every experiment's --smoke mode end to end: outputs exist and full ≤ every restricted strategy."""
+from __future__ import annotations
+
+import csv
+import importlib
+import math
+
+import pytest
+
+RESTRICTED = ("value", "support", "trans_lasso", "pretraining_lasso", "target_only")
+EXPERIMENTS = {
+    "phase_diagram": ("phase_diagram_sources", "phase_diagram_similarity"),
+    "strategies": ("strategies", "strategies_hyperparameters"),
+    "landscape": ("landscape",),
+    "noise": ("noise_alpha_target_0.3",),
+}
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _check_full_is_best(rows):
+    checked = 0
+    for row in rows:
+        if "full_eps2" not in row or row.get("converged") != "True":
+            continue
+        full = float(row["full_eps2"])
+        for s in RESTRICTED:
+            assert full <= float(row[f"{s}_eps2"]) + 1e-9, (s, row)
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_smoke_run_writes_outputs(name, tmp_path):
+    module = importlib.import_module(f"experiments.{name}")
+    module.main(["--smoke", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--no-progress"])
+    for stem in EXPERIMENTS[name]:
+        for ext in ("png", "pdf"):
+            assert (tmp_path / "out" / f"{stem}.{ext}").stat().st_size > 0
+    csvs = sorted((tmp_path / "out").glob("*.csv"))
+    assert csvs
+    rows = [row for path in csvs for row in _rows(path)]
+    assert rows
+    if name != "landscape":
+        assert _check_full_is_best(rows) > 0
+    else:
+        assert all(math.isfinite(float(r["eps2"])) for r in rows if r["converged"] == "True")
+
+
+def test_resumed_run_reads_cache(tmp_path, monkeypatch):
+    from experiments import landscape
+    argv = ["--smoke", "--grid", "2", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
+            "--no-progress"]
+    landscape.main(argv)
+    first = (tmp_path / "out" / "landscape.csv").read_text()
+    monkeypatch.setattr(landscape, "optimize", lambda *a, **k: pytest.fail("recomputed a cached point"))
+    landscape.main(argv)
+    assert (tmp_path / "out" / "landscape.csv").read_text() == first
+
+
+def test_sweep_on_dask_local_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    from experiments import landscape
+    landscape.main(["--smoke", "--grid", "2", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
+                    "--scheduler", "local", "--workers", "1", "--no-progress"])
+    rows = _rows(tmp_path / "out" / "landscape.csv")
+    assert len(rows) == 8 and all(r["converged"] == "True" for r in rows)
+    assert (tmp_path / "out" / "landscape.png").exists()
