@@ -10,8 +10,9 @@ from replica.optimize import CONTAINS
 __all__ = ["ORDER", "RESTRICTED", "optimize_strategies", "flatten", "setting_of", "optimize_chain",
            "serpentine_chains", "excess"]
 
-# contained strategies first, so each can seed its containers (full ≤ value, support, ...)
-ORDER = ("target_only", "trans_lasso", "value", "support", "pretraining_lasso", "full", "pretrained")
+# contained strategies first, so each can seed its containers (full ≤ value, support, ...);
+# pretrained first of all: its λ1 is an extra start for every strategy (see replica.optimize)
+ORDER = ("pretrained", "target_only", "trans_lasso", "value", "support", "pretraining_lasso", "full")
 RESTRICTED = ("value", "support", "trans_lasso", "pretraining_lasso")
 
 
@@ -20,7 +21,7 @@ def optimize_strategies(setting: Setting, strategies: Sequence[str],
     """Optimize each strategy at ``setting``; ``previous`` (results at a neighbouring setting) warm-starts them.
 
     Each strategy is seeded with the results of the requested strategies it contains, so a
-    container's optimum is never above theirs.
+    container's optimum is never above theirs, and with the ``pretrained`` result if requested.
     """
     unknown = set(strategies) - set(ORDER)
     if unknown:
@@ -28,7 +29,7 @@ def optimize_strategies(setting: Setting, strategies: Sequence[str],
     previous = previous or {}
     results: dict[str, OptimizationResult] = {}
     for name in (s for s in ORDER if s in strategies):
-        seeds = [results[sub] for sub in CONTAINS[name] if sub in results]
+        seeds = [results[sub] for sub in (*CONTAINS[name], "pretrained") if sub in results and sub != name]
         results[name] = optimize(setting, name, start=previous.get(name), seeds=seeds)
     return results
 

@@ -10,8 +10,12 @@ How:
   derivative free, so the fixed-point tolerance of ``predict`` does not pollute gradients);
   every ``predict`` is warm-started from the previous successful one;
 * starts: the ``start`` result (a neighbour in a sweep), the ``seeds`` projected into the
-  family, and, when cold (no ``start``), a small fixed space-filling design; the local method
-  runs from the best ``multistart`` distinct ones;
+  family, and, when cold (no ``start``), a small fixed space-filling design. Stage 1 depends
+  on λ1 only, so a ``pretrained`` seed (the λ1 best for x1 alone) gives one more start: the
+  best start with its λ1 replaced; this pulls warm chains out of the plateau λ1 → ∞
+  (x1 = 0), where they otherwise stay. The local method runs from the best ``multistart``
+  distinct starts; warm, also from any start within ``_MARGIN`` of the best (another basin,
+  e.g. κ = 0 against κ ≈ 1, that a neighbour's optimum would not reveal);
 * nesting of families: the sub-strategies a family contains (value ⊃ trans_lasso, target_only;
   full ⊃ value, support, pretraining_lasso; ...) are optimized first when no ``seeds`` are
   given, and a seed from a contained strategy is itself a candidate, so the optimum of a
@@ -51,6 +55,8 @@ _COLD_RADIUS = 0.5       # initial trust radius in coordinates (log-penalties, �
 _WARM_RADIUS = 0.03
 _COLD_DESIGN = 6         # design points per coordinate when cold
 _COLD_SEPARATION = 1.0   # cold local runs start ≥ this far apart (max-norm): other basins
+_MARGIN = 0.1            # warm: also run from starts at most 10% above the best one
+_MAX_WARM_RUNS = 2
 # sub-box of the coordinates where cold designs are drawn: λ ∈ [1e-3, 3], κ ∈ [0, 1.5], Δλ ≤ 150 λ2
 _DESIGN_BOX = {"log_lam1": (math.log(1e-3), math.log(3.0)), "log_lam2": (math.log(1e-3), math.log(3.0)),
                "kappa": (0.0, 1.5), "u": (0.0, 5.0)}
@@ -169,7 +175,9 @@ def optimize(setting: Setting, strategy: "str | Family" = "full", start: Optimiz
     extra starting points; those of contained strategies also bound the result from above.
     If None, the contained strategies (:data:`CONTAINS`) are optimized first, warm-started
     from ``start`` when given. Pass ``seeds=()`` to skip them.
-    ``multistart``: local runs from the best distinct starts (default 2 cold, 1 warm).
+    A ``pretrained`` seed also supplies a λ1 to try (see the module docstring).
+    ``multistart``: local runs from the best distinct starts (default 3 cold; warm, up to 2
+    among the starts within 10% of the best).
     ``xtol``: final trust-region radius in coordinates; ``max_evaluations`` per local run.
     """
     if not isinstance(setting, Setting):
@@ -203,10 +211,22 @@ def optimize(setting: Setting, strategy: "str | Family" = "full", start: Optimiz
         candidates += list(_design(fam, _COLD_DESIGN * len(fam.names)))
     evaluated = [(objective(x), x) for x in candidates]
     evaluated = [(v, x) for v, x in evaluated if math.isfinite(v)]
-    n_local = multistart or (1 if start is not None else 3)
+    lam1_seeds = [r for r in seeds if r.strategy == "pretrained" and r.strategy != strategy]
+    if lam1_seeds and evaluated and "log_lam1" in fam.names:
+        x = min(evaluated, key=lambda e: e[0])[1].copy()
+        x[fam.names.index("log_lam1")] = math.log(lam1_seeds[0].hyperparameters.lam1)
+        candidates.append(fam.clip(x))
+        if math.isfinite(value := objective(candidates[-1])):
+            evaluated.append((value, candidates[-1]))
+    if start is None:
+        chosen = _distinct(evaluated, multistart or 3, _COLD_SEPARATION)
+    else:
+        best = min((v for v, _ in evaluated), default=math.inf)
+        close = [(v, x) for v, x in evaluated if v <= best * (1 + _MARGIN)]
+        chosen = _distinct(close, multistart or _MAX_WARM_RUNS, _WARM_RADIUS)
     radius = _WARM_RADIUS if start is not None else _COLD_RADIUS
     messages, success = [], False
-    for x0 in _distinct(evaluated, n_local, _WARM_RADIUS if start is not None else _COLD_SEPARATION):
+    for x0 in chosen:
         half_width = np.min(np.diff(np.array(fam.bounds), axis=1)) / 2
         res = minimize(objective.for_optimizer, x0, method="COBYQA", bounds=fam.bounds,
                        options={"initial_tr_radius": min(radius, half_width),
