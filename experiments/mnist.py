@@ -138,9 +138,17 @@ def summarize(records: list[dict]) -> list[dict]:
             out.append(entry)
         finite = {s: next(e for e in out[-3:] if e["strategy"] == s)["eps_theory_test_mean"] for s in COMPARED[:2]}
         cvwin = {s: next(e for e in out[-3:] if e["strategy"] == s)["eps_cv_test_mean"] for s in COMPARED[:2]}
+        # paired over seeds (same truth, noise and designs): value − support
+        diffs = {}
+        for key in ("eps_theory_test", "eps_cv_test"):
+            by_seed = {(r["seed"], r["strategy"]): r[key] for r in group}
+            d = np.array([by_seed[s, "value"] - by_seed[s, "support"] for s, st in by_seed if st == "value"])
+            diffs[key] = (float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan"))
         for e in out[-3:]:
             e["finite_winner_at_theory_opt"] = min(finite, key=finite.get)
             e["finite_winner_at_cv_opt"] = min(cvwin, key=cvwin.get)
+            e["value_minus_support_theory_opt"], e["value_minus_support_theory_opt_se"] = diffs["eps_theory_test"]
+            e["value_minus_support_cv_opt"], e["value_minus_support_cv_opt_se"] = diffs["eps_cv_test"]
     return out
 
 
