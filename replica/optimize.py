@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.stats import qmc
 
 from .errors import ConvergenceError
 from .prediction import Prediction, predict
@@ -139,8 +140,7 @@ class _Objective:
 
 
 def _design(fam: Family, n: int) -> np.ndarray:
-    """Deterministic space-filling points (scrambled-free Halton) in the design sub-box."""
-    from scipy.stats import qmc
+    """Deterministic space-filling points (unscrambled Halton) in the design sub-box."""
     lo, hi = np.array([_DESIGN_BOX[name] for name in fam.names]).T
     u = qmc.Halton(d=len(fam.names), scramble=False).random(n + 1)[1:]
     return fam.clip(lo + (hi - lo) * u)
@@ -211,13 +211,13 @@ def optimize(setting: Setting, strategy: "str | Family" = "full", start: Optimiz
         candidates += list(_design(fam, _COLD_DESIGN * len(fam.names)))
     evaluated = [(objective(x), x) for x in candidates]
     evaluated = [(v, x) for v, x in evaluated if math.isfinite(v)]
-    lam1_seeds = [r for r in seeds if r.strategy == "pretrained" and r.strategy != strategy]
+    lam1_seeds = [r for r in seeds if r.strategy == "pretrained"]
     if lam1_seeds and evaluated and "log_lam1" in fam.names:
         x = min(evaluated, key=lambda e: e[0])[1].copy()
         x[fam.names.index("log_lam1")] = math.log(lam1_seeds[0].hyperparameters.lam1)
         candidates.append(fam.clip(x))
-        if math.isfinite(value := objective(candidates[-1])):
-            evaluated.append((value, candidates[-1]))
+        if math.isfinite(v := objective(candidates[-1])):
+            evaluated.append((v, candidates[-1]))
     if start is None:
         chosen = _distinct(evaluated, multistart or 3, _COLD_SEPARATION)
     else:
@@ -225,11 +225,11 @@ def optimize(setting: Setting, strategy: "str | Family" = "full", start: Optimiz
         close = [(v, x) for v, x in evaluated if v <= best * (1 + _MARGIN)]
         chosen = _distinct(close, multistart or _MAX_WARM_RUNS, _WARM_RADIUS)
     radius = _WARM_RADIUS if start is not None else _COLD_RADIUS
+    radius = min(radius, float(np.min(np.diff(np.array(fam.bounds), axis=1))) / 2)
     messages, success = [], False
     for x0 in chosen:
-        half_width = np.min(np.diff(np.array(fam.bounds), axis=1)) / 2
         res = minimize(objective.for_optimizer, x0, method="COBYQA", bounds=fam.bounds,
-                       options={"initial_tr_radius": min(radius, half_width),
+                       options={"initial_tr_radius": radius,
                                 "final_tr_radius": min(xtol, radius), "maxfev": max_evaluations})
         success |= bool(res.success)
         messages.append(str(res.message))
