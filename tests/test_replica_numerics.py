@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import mp_reference as ref
-from replica import Hyperparameters, Setting, predict
+from replica import ConvergenceError, Hyperparameters, Setting, predict
 from replica import stage1 as st1
 from replica import stage2 as st2
 from replica.gaussian import clip_moments, soft_moments
@@ -43,6 +43,8 @@ CASES = [
     (Setting.similarity(0.8, 2.0, 0.1, 0.5, 0.15, 0.6, 0.8), Hyperparameters(0.4, 0.15, 1.0, math.inf)),
     (Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.05, 0.05, pretrain_on_target=False),
      Hyperparameters(0.4, 0.1, 0.7, 0.3)),
+    # stage 2 almost repeats stage 1 (λ2 ≈ λ1, target-only pretraining): sharp crossings on both sides
+    (Setting.two_task(2.1, 0.0, 0.42, 0.38, 0.2, 0.28, 0.013), Hyperparameters(1.09, 1.10, 0.33, math.inf)),
 ]
 
 
@@ -76,6 +78,36 @@ def test_quadrature_converges_with_order(setting, hp):
         fine = st2.closure(setting, hp, s1, conj, n_nodes=n)
         for name in ("chi2", "Q2", "m2", "Q12", "E_xi1_x2"):
             assert getattr(fine, name) == pytest.approx(getattr(base, name), rel=1e-13, abs=1e-16)
+
+
+def _random_states(n, seed=3):
+    """Converged states of random problems, near-interpolating and near-degenerate ones included."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n:
+        s = Setting.two_task(rng.uniform(0.1, 3), rng.choice([0.0, rng.uniform(0.1, 5)]), rng.uniform(0, 1),
+                             rng.uniform(0, 1), *rng.uniform(0, 0.3, 3))
+        hp = Hyperparameters(math.exp(rng.uniform(-5, 1)), math.exp(rng.uniform(-5, 1)), rng.uniform(0, 1.5),
+                             rng.choice([0.0, math.inf, math.exp(rng.uniform(-3, 3))]))
+        try:
+            out.append((s, hp) + _state(s, hp)[1:])
+        except ConvergenceError:
+            continue
+    return out
+
+
+def test_production_rule_matches_a_finer_always_graded_rule(monkeypatch):
+    """On 60 random converged states, the production rule (12 nodes per panel, grading only for
+    crossings narrower than NARROW panels) agrees with 32 nodes and grading at every crossing."""
+    states = _random_states(60)
+    fine = []
+    with monkeypatch.context() as m:
+        m.setattr(st2, "NARROW", 1e6)
+        fine = [st2.closure(s, hp, s1, conj, n_nodes=32) for s, hp, s1, conj in states]
+    for (s, hp, s1, conj), ref_cl in zip(states, fine):
+        cl = st2.closure(s, hp, s1, conj)
+        for name in ("chi2", "Q2", "m2", "Q12", "E_xi1_x2"):
+            assert getattr(cl, name) == pytest.approx(getattr(ref_cl, name), rel=1e-9, abs=1e-12), (name, s, hp)
 
 
 def test_narrow_crossing_is_resolved():
