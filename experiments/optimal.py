@@ -5,7 +5,6 @@ import math
 from collections.abc import Mapping, Sequence
 
 from replica import ConvergenceError, OptimizationResult, Setting, optimize
-from replica.optimize import CONTAINS
 
 __all__ = ["ORDER", "RESTRICTED", "optimize_strategies", "flatten", "setting_of", "optimize_chain",
            "serpentine_chains", "excess"]
@@ -20,8 +19,10 @@ def optimize_strategies(setting: Setting, strategies: Sequence[str],
                         previous: Mapping[str, OptimizationResult] | None = None) -> dict[str, OptimizationResult]:
     """Optimize each strategy at ``setting``; ``previous`` (results at a neighbouring setting) warm-starts them.
 
-    Each strategy is seeded with the results of the requested strategies it contains, so a
-    container's optimum is never above theirs, and with the ``pretrained`` result if requested.
+    Each strategy is seeded with every result already found at this setting: those of the
+    strategies it contains bound it (a container's optimum is never above theirs), the others
+    are extra starts (e.g. Trans-Lasso's optimum for Pretraining Lasso's a → 0 end), and
+    ``pretrained`` supplies a λ1 (see replica.optimize).
     """
     unknown = set(strategies) - set(ORDER)
     if unknown:
@@ -29,7 +30,7 @@ def optimize_strategies(setting: Setting, strategies: Sequence[str],
     previous = previous or {}
     results: dict[str, OptimizationResult] = {}
     for name in (s for s in ORDER if s in strategies):
-        seeds = [results[sub] for sub in (*CONTAINS[name], "pretrained") if sub in results and sub != name]
+        seeds = list(results.values())
         results[name] = optimize(setting, name, start=previous.get(name), seeds=seeds)
     return results
 

@@ -116,9 +116,12 @@ def _pretrained(x):
 
 
 def _mixing(hp: Hyperparameters) -> float:
-    """Pretraining-Lasso u = −log a closest to (κ, Δλ): from Δλ = λ2 (1/a − 1), or a = 1 − κ if Δλ = 0."""
-    if hp.delta_lam == 0 and 0.0 <= hp.kappa < 1.0:
-        return -math.log1p(-hp.kappa)
+    """Pretraining-Lasso u = −log a closest to (κ, Δλ): a → 0 if κ ≥ 1 (e.g. Trans-Lasso),
+    a = 1 − κ if Δλ = 0, else from Δλ = λ2 (1/a − 1)."""
+    if hp.kappa >= 1.0:
+        return U_MAX
+    if hp.delta_lam == 0:
+        return -math.log1p(-max(hp.kappa, 0.0))
     return u_from_delta(hp.delta_lam, hp.lam2)
 
 
