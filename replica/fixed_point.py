@@ -152,7 +152,8 @@ def solve(T_of: Callable, target: float, starts, stage: str, tol: float = TOL, c
     """
     T = T_of(target)
     calls, best = 0, (np.inf, None)
-    if jacobian is not None:
+    n = np.size(starts[0])
+    if jacobian is not None and np.shape(jacobian) == (n, n):
         y, res, c, J = broyden(T, starts[0], jacobian, tol)
         calls += c
         if res <= tol:

@@ -185,8 +185,6 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
     if a @ (np.diag(setting.second_moments) + setting.sigmas ** 2) == 0:
         raise ValueError("degenerate setting: every pretraining response is identically zero (r^(k) = 0, σ_k = 0)")
     context = {"setting": repr(setting), "hyperparameters": hp.as_dict()}
-    if warm_start is not None and warm_start.setting is not setting and warm_start.setting.K != setting.K:
-        warm_start = None  # a different problem: its state is no guide
     if (warm_start is not None and warm_start.stage1 is not None and warm_start.hyperparameters.lam1 == hp.lam1
             and (warm_start.setting is setting or warm_start.setting.as_dict() == setting.as_dict())):
         # stage 1 depends on λ1 only: reuse it (its residual is bounded by the previous one)

@@ -83,3 +83,13 @@ def test_warm_start_converges_in_few_iterations_to_the_same_point():
     cold = predict(s, Hyperparameters(0.4, 0.11, 0.7, 1.5))
     assert q.iterations < cold.iterations
     assert q.eps2 == pytest.approx(cold.eps2, rel=1e-10)
+
+
+def test_warm_start_from_a_different_kind_of_setting_is_harmless():
+    """A warm start from a setting with other datasets or pretraining set gives the cold answer."""
+    hp = Hyperparameters(0.4, 0.1, 0.7, 1.5)
+    target = Setting.two_task(**TWO_TASK, pretrain_on_target=False)
+    cold = predict(target, hp)
+    for other in (Setting.two_task(**TWO_TASK), Setting.single(0.6, 0.3, 0.1)):
+        warm = predict(target, hp, warm_start=predict(other, Hyperparameters(0.2, 0.3, 1.0, 0.0)))
+        assert warm.eps2 == pytest.approx(cold.eps2, rel=1e-9)
