@@ -15,7 +15,7 @@ from experiments import cli, sweep
 from experiments.optimal import optimize_chain, serpentine_chains
 from experiments.phase_diagram import STRATEGIES, add_grid_options, chain_rows, write_outputs
 
-TAG = "noise/v2"
+TAG = "noise/v3"
 PRIOR = {"prior": "two_task", "alpha_source": 2.0, "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
 ALPHA_TARGETS = (0.3, 2.0)
 

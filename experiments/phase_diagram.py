@@ -18,7 +18,7 @@ from experiments.optimal import RESTRICTED, excess, optimize_chain, serpentine_c
 from experiments.plotting import heatmap, winner_map
 
 STRATEGIES = ("pretrained", "target_only", "trans_lasso", "value", "support", "pretraining_lasso", "full")
-TAG = "phase_diagram/v3"
+TAG = "phase_diagram/v4"
 BASE = {"sigma_target": 0.1, "sigma_source": 0.1}
 TWO_TASK = {"prior": "two_task", "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
 SIMILARITY = {"prior": "similarity", "alpha_source": 2.0, "rho": 0.1, "correlation": 1.0}

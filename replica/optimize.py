@@ -15,7 +15,8 @@ How:
   best start with its λ1 replaced; this pulls warm chains out of the plateau λ1 → ∞
   (x1 = 0), where they otherwise stay. The local method runs from the best ``multistart``
   distinct starts; warm, also from any start within ``_MARGIN`` of the best (another basin,
-  e.g. κ = 0 against κ ≈ 1, that a neighbour's optimum would not reveal);
+  e.g. κ = 0 against κ ≈ 1, that a neighbour's optimum would not reveal). With value and
+  support seeds, full also starts from their combination (κ of one, Δλ of the other);
 * nesting of families: the sub-strategies a family contains (value ⊃ trans_lasso, target_only;
   full ⊃ value, support, pretraining_lasso; ...) are optimized first when no ``seeds`` are
   given, and a seed from a contained strategy is itself a candidate, so the optimum of a
@@ -157,6 +158,21 @@ def _distinct(points: list[tuple[float, np.ndarray]], k: int, min_dist: float) -
     return chosen
 
 
+def _combined_starts(fam: Family, seeds) -> list[np.ndarray]:
+    """Both kinds of transfer at once: κ of the value optimum with (λ2, Δλ) of the support one,
+    and the reverse λs; full's optimum often lies there, far from either seed alone."""
+    by_name = {r.strategy: r for r in seeds}
+    if not {"kappa", "u"} <= set(fam.names) or not {"value", "support"} <= set(by_name):
+        return []
+    value = fam.clip(fam.project(by_name["value"].hyperparameters))
+    support = fam.clip(fam.project(by_name["support"].hyperparameters))
+    k = fam.names.index("kappa")
+    with_kappa, with_lams = support.copy(), value.copy()
+    with_kappa[k] = value[k]
+    with_lams[fam.names.index("u")] = support[fam.names.index("u")]
+    return [with_kappa, with_lams]
+
+
 def _contained(container: str, strategy: str) -> bool:
     return strategy == container or any(_contained(sub, strategy) for sub in CONTAINS.get(container, ()))
 
@@ -218,6 +234,10 @@ def optimize(setting: Setting, strategy: "str | Family" = "full", start: Optimiz
         candidates.append(fam.clip(x))
         if math.isfinite(v := objective(candidates[-1])):
             evaluated.append((v, candidates[-1]))
+    for x in _combined_starts(fam, seeds):
+        candidates.append(x)
+        if math.isfinite(v := objective(x)):
+            evaluated.append((v, x))
     if start is None:
         chosen = _distinct(evaluated, multistart or 3, _COLD_SEPARATION)
     else:
