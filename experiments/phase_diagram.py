@@ -26,6 +26,7 @@ LABELS = {"alpha_target": "α_target (target samples / N)", "alpha_source": "α_
           "shared_fraction": "s (fraction of target support shared)", "sigma_target": "σ_t (target noise)",
           "noise_ratio": "σ_s / σ_t (source-to-target noise ratio)"}
 LINEAR = {"shared_fraction"}
+TIE = 1e-4   # relative difference below which value and support are called a tie
 
 
 def chain_rows(args, n_rows: int) -> int:
@@ -72,10 +73,15 @@ def write_outputs(stem, table, x, y, x_key, y_key, title=None):
     for row in table:
         for s in RESTRICTED:
             row[f"excess_{s}"] = excess(row, s)
-        row["winner"] = ("value" if row["value_eps2"] < row["support_eps2"] else "support") \
-            if row.get("converged") else ""
+        row["winner"] = _winner(row) if row.get("converged") else ""
     io.write_csv(stem.with_name(stem.name + ".csv"), table)
     plot(stem, table, x, y, x_key, y_key, title)
+
+
+def _winner(row) -> str:
+    """"value" or "support", whichever has the lower optimal ε; "tie" within TIE (e.g. nothing shared)."""
+    diff = (row["value_eps2"] - row["support_eps2"]) / row["full_eps2"]
+    return "tie" if abs(diff) < TIE else ("value" if diff < 0 else "support")
 
 
 def plot(stem, table, x, y, x_key, y_key, title=None):
