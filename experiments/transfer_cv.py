@@ -323,8 +323,7 @@ def cross_validate(target, pretrainer: Pretrainer, grid: Grid, *, folds: int = 5
         for k, cell in enumerate(grid.cells):
             for i in range(n1):
                 if cell.kappa == 0 and cell.u == 0 and i > 0:
-                    err[i, k] = err[0, k]  # target-only: λ1 is irrelevant, filled after the loop
-                    continue
+                    continue  # target-only: λ1 is irrelevant, copied from i = 0 after the loop
                 t0 = time.perf_counter()
                 coefs = stage2_path(A_tr, y_tr, x1s[:, i], cell, grid.lam2)
                 cell_seconds[k] += time.perf_counter() - t0

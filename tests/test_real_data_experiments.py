@@ -94,7 +94,7 @@ def test_imdb_quick(tmp_path):
 
 
 def test_mnist_quick(tmp_path):
-    if not imdb.Path(mnist.DATA_DEFAULT).is_dir():
+    if not mnist.DATA_DEFAULT.is_dir():
         pytest.skip("MNIST data not available")
     mnist.main(["--quick", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"), "--no-progress"])
     rows = _read(tmp_path / "mnist_summary.csv")
