@@ -32,6 +32,14 @@ def optimize_strategies(setting: Setting, strategies: Sequence[str],
     for name in (s for s in ORDER if s in strategies):
         seeds = list(results.values())
         results[name] = optimize(setting, name, start=previous.get(name), seeds=seeds)
+    if "full" in results:
+        # full's optimum may lie in a one-knob family (κ = 0 or Δλ = 0) below that family's own
+        # optimum (e.g. a support chain stuck on the x1 = 0 plateau): restart the family from it
+        full = results["full"]
+        for name, inside in (("support", full.hyperparameters.kappa == 0),
+                             ("value", full.hyperparameters.delta_lam == 0)):
+            if name in results and inside and full.eps2 < results[name].eps2:
+                results[name] = optimize(setting, name, start=full, seeds=list(results.values()))
     return results
 
 
