@@ -115,6 +115,12 @@ def _pretrained(x):
     return Hyperparameters(lam, lam, 1.0, math.inf)
 
 
+def _trans_lasso_lam1(hp: Hyperparameters) -> float:
+    """log λ1 of the Trans-Lasso point nearest to ``hp``: a target-only Lasso (κ = 0, Δλ = 0) is
+    Trans-Lasso with λ1 → ∞ (x1 = 0), so it maps to the largest λ1."""
+    return _L[1] if hp.kappa == 0 and hp.delta_lam == 0 else _log(hp.lam1)
+
+
 def _mixing(hp: Hyperparameters) -> float:
     """Pretraining-Lasso u = −log a closest to (κ, Δλ): a → 0 if κ ≥ 1 (e.g. Trans-Lasso),
     a = 1 − κ if Δλ = 0, else from Δλ = λ2 (1/a − 1)."""
@@ -135,7 +141,7 @@ STRATEGIES: dict[str, Family] = {f.name: f for f in (
     Family("support", ("log_lam1", "log_lam2", "u"), (_L, _L, _U), _support,
            lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), u_from_delta(hp.delta_lam, hp.lam2)])),
     Family("trans_lasso", ("log_lam1", "log_lam2"), (_L, _L), _trans_lasso,
-           lambda hp: np.array([_log(hp.lam1), _log(hp.lam2)])),
+           lambda hp: np.array([_trans_lasso_lam1(hp), _log(hp.lam2)])),
     Family("pretraining_lasso", ("log_lam1", "log_lam2", "u"), (_L, _L, _U), _pretraining_lasso,
            lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), _mixing(hp)])),
     Family("target_only", ("log_lam2",), (_L,), _target_only,
