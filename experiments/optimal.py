@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from replica import ConvergenceError, OptimizationResult, Setting, optimize
+from replica.strategies import family
 
 __all__ = ["ORDER", "RESTRICTED", "optimize_strategies", "flatten", "setting_of", "optimize_chain",
            "serpentine_chains", "excess"]
@@ -33,14 +35,28 @@ def optimize_strategies(setting: Setting, strategies: Sequence[str],
         seeds = list(results.values())
         results[name] = optimize(setting, name, start=previous.get(name), seeds=seeds)
     if "full" in results:
-        # full's optimum may lie in a one-knob family (κ = 0 or Δλ = 0) below that family's own
-        # optimum (e.g. a support chain stuck on the x1 = 0 plateau): restart the family from it
-        full = results["full"]
-        for name, inside in (("support", full.hyperparameters.kappa == 0),
-                             ("value", full.hyperparameters.delta_lam == 0)):
-            if name in results and inside and full.eps2 < results[name].eps2:
-                results[name] = optimize(setting, name, start=full, seeds=list(results.values()))
+        _polish(setting, results, cold=not previous)
     return results
+
+
+def _polish(setting: Setting, results: dict[str, OptimizationResult], cold: bool) -> None:
+    """Restart value and support from full's optimum, then keep full ≤ both.
+
+    Always at a cold point (no neighbour: its multi-start may miss a basin that full found),
+    else only when full's optimum lies in the family (κ = 0 or Δλ = 0) below its own optimum
+    (e.g. a support chain stuck on the x1 = 0 plateau).
+    """
+    full = results["full"]
+    for name, inside in (("support", full.hyperparameters.kappa == 0),
+                         ("value", full.hyperparameters.delta_lam == 0)):
+        if name in results and (cold or (inside and full.eps2 < results[name].eps2)):
+            res = optimize(setting, name, start=full, seeds=list(results.values()))
+            if res.eps2 < results[name].eps2:
+                results[name] = res
+    best = min((results[n] for n in ("value", "support") if n in results), key=lambda r: r.eps2, default=full)
+    if best.eps2 < full.eps2:
+        x = tuple(map(float, family("full").clip(family("full").project(best.hyperparameters))))
+        results["full"] = replace(best, strategy="full", x=x, source=f"seed:{best.strategy}")
 
 
 def flatten(results: Mapping[str, OptimizationResult]) -> dict:
