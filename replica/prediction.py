@@ -49,9 +49,7 @@ class Prediction:
     iterations: int        # evaluations of the fixed-point maps
     setting: Setting = field(repr=False, compare=False)
     hyperparameters: Hyperparameters = field(repr=False, compare=False)
-    # solver state for warm starts: Jacobian estimates of both stages' fixed-point residuals, stage-1 state
-    jacobians: tuple = field(default=(None, None), repr=False, compare=False)
-    stage1: st1.Stage1 | None = field(default=None, repr=False, compare=False)
+    solver_state: "SolverState | None" = field(default=None, repr=False, compare=False)
 
     @property
     def m11(self) -> float:
@@ -59,19 +57,54 @@ class Prediction:
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        for key in ("setting", "hyperparameters", "jacobians", "stage1"):
+        for key in ("setting", "hyperparameters", "solver_state"):
             d.pop(key)
         d["m1"], d["m1_hat"] = list(self.m1), list(self.m1_hat)
         return d
 
 
+@dataclass(frozen=True)
+class SolverState:
+    """What a warm start reuses: solver coordinates y1, y2 at parameters θ, Jacobian estimates of
+    both residuals, the stage-1 state, and (θ, y1, y2) of the point this one was warm-started from,
+    which gives a secant predictor along sweeps."""
+
+    theta: np.ndarray
+    y1: np.ndarray
+    y2: np.ndarray
+    J1: np.ndarray | None
+    J2: np.ndarray | None
+    stage1: st1.Stage1
+    previous: tuple | None
+
+
+def _theta(setting: Setting, hp: Hyperparameters) -> np.ndarray:
+    """Sweep coordinates of a problem: log λ, κ, Δλ/(1+Δλ), log α, σ (sweeps are often geometric)."""
+    dl = 1.0 if math.isinf(hp.delta_lam) else hp.delta_lam / (1 + hp.delta_lam)
+    return np.concatenate([np.log([hp.lam1 + 1e-12, hp.lam2 + 1e-12]), [hp.kappa, dl],
+                           np.log(setting.alphas + 1e-12), setting.sigmas])
+
+
+def _predicted(state: SolverState, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(y1, y2) extrapolated linearly from the last two points when the step continues the sweep."""
+    if state.previous is None or state.previous[0].shape != theta.shape:
+        return state.y1, state.y2
+    theta0, y1_0, y2_0 = state.previous
+    step, last = theta - state.theta, state.theta - theta0
+    n_step, n_last = np.linalg.norm(step), np.linalg.norm(last)
+    if n_step == 0 or n_last == 0 or step @ last < 0.999 * n_step * n_last or y2_0.shape != state.y2.shape:
+        return state.y1, state.y2
+    t = n_step / n_last
+    return state.y1 + t * (state.y1 - y1_0), state.y2 + t * (state.y2 - y2_0)
+
+
 def _stage1_map(setting: Setting, lam1: float):
     """Stage-1 map in coordinates y = (log χ1, log χ̂1)."""
+    problem = st1.Pretraining(setting, lam1)
+
     def T(y):
-        chi1, chi1_hat = np.exp(np.clip(y, -700.0, 700.0))
-        s = st1.closure(setting, lam1, chi1, chi1_hat)
-        new_hat = st1.chi_hat(setting, s)
-        return np.log(np.maximum([s.chi1, new_hat], _TINY))
+        chi1, chi1_hat = problem.map(_exp(y[0]), _exp(y[1]))
+        return np.array([math.log(max(chi1, _TINY)), math.log(max(chi1_hat, _TINY))])
     return T
 
 
@@ -131,41 +164,42 @@ def _lambda_path(target: float, start: float) -> list[float]:
     return path + [target] if target < stop else path
 
 
-def _solve_stage1(setting, lam1, warm_start, tol, context):
+def _solve_stage1(setting, lam1, warm, tol, context):
+    """warm: None or (state, predicted y1)."""
     rho = np.diag(setting.second_moments)
     a = np.where(setting.pretrain, setting.alphas, 0.0)
     chi_hat0 = max(float(np.sum(a * (rho + setting.sigmas ** 2))), 1e-12)  # χ̂1 at x1 = 0, χ1 = 0
     starts, J = [np.log([1.0, chi_hat0 / 4])], None
-    if warm_start is not None:
-        starts.insert(0, np.log(np.maximum([warm_start.chi1, warm_start.chi1_hat], _TINY)))
-        J = warm_start.jacobians[0]
+    if warm is not None:
+        starts[:0] = [warm[1], warm[0].y1]
+        J = warm[0].J1
     # x1 ≈ 0 once λ1 exceeds ~8 std of h1 = Σ α_k r^(k) + ξ1
     lam_max = 8 * math.sqrt(a @ setting.second_moments @ a + chi_hat0)
     path = (_lambda_path(lam1, lam_max), np.log([1e-12, chi_hat0]))
     y, res, it, J = solve(lambda lam: _stage1_map(setting, lam), lam1, starts, "stage 1", tol, context, path, J)
-    chi1, chi1_hat = np.exp(y)
-    s1 = st1.closure(setting, lam1, chi1, chi1_hat)
-    # the closure's own χ1 equals the input up to the residual; use it consistently downstream
-    return st1.closure(setting, lam1, s1.chi1, st1.chi_hat(setting, s1)), res, it, J
+    problem = st1.Pretraining(setting, lam1)
+    # the map's own (χ1, χ̂1) equal the input up to the residual; use them consistently downstream
+    return problem.state(*problem.map(*np.exp(y))), y, res, it, J
 
 
-def _solve_stage2(setting, hp, s1, warm_start, tol, context, n_nodes):
+def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
+    """warm: None or (state, predicted y2)."""
     T, conj_of, coords = _stage2_map(setting, hp, s1, n_nodes)
     T_of = lambda lam2: T if lam2 == hp.lam2 else _stage2_map(setting, replace(hp, lam2=lam2), s1, n_nodes)[0]  # noqa: E731
     f = setting.alphas[0] / np.where(setting.pretrain, setting.alphas, 0.0).sum()
     # stage 1's own state: exact when stage 2 repeats stage 1
     starts = [coords(s1.chi1, s1.chi1_hat * f, 0.0, f * s1.chi1_hat if setting.pretrain_on_target else 0.0)]
     J = None
-    if warm_start is not None:
-        starts.insert(0, coords(warm_start.chi2, warm_start.chi2_hat, warm_start.R21, warm_start.chi12_hat))
-        J = warm_start.jacobians[1]
+    if warm is not None and warm[0].y2.shape == starts[0].shape:
+        starts[:0] = [warm[1], warm[0].y2]
+        J = warm[0].J2
     empty = st2.conjugates(setting, hp, s1, 0.0, 0.0, 0.0, 0.0, 0.0)   # x2 = 0
     lam_max = 8 * math.sqrt(empty.m2_hat ** 2 * setting.second_moments[0, 0] + empty.m21_hat ** 2 * s1.Q1
                             + 2 * abs(empty.m2_hat * empty.m21_hat * s1.m1[0]) + empty.chi2_hat)
     path = (_lambda_path(hp.lam2, lam_max), coords(1e-12, empty.chi2_hat, 0.0, empty.chi12_hat))
     y, res, it, J = solve(T_of, hp.lam2, starts, "stage 2", tol, context, path, J)
     conj, cl = T.closure_at(y)
-    return conj, cl, res, it, J
+    return conj, cl, y, res, it, J
 
 
 def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Prediction | None = None,
@@ -185,13 +219,18 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
     if a @ (np.diag(setting.second_moments) + setting.sigmas ** 2) == 0:
         raise ValueError("degenerate setting: every pretraining response is identically zero (r^(k) = 0, σ_k = 0)")
     context = {"setting": repr(setting), "hyperparameters": hp.as_dict()}
-    if (warm_start is not None and warm_start.stage1 is not None and warm_start.hyperparameters.lam1 == hp.lam1
+    theta = _theta(setting, hp)
+    state = warm_start.solver_state if warm_start is not None else None
+    y1_pred, y2_pred = _predicted(state, theta) if state is not None else (None, None)
+    if (state is not None and warm_start.hyperparameters.lam1 == hp.lam1
             and (warm_start.setting is setting or warm_start.setting.as_dict() == setting.as_dict())):
         # stage 1 depends on λ1 only: reuse it (its residual is bounded by the previous one)
-        s1, res1, it1, J1 = warm_start.stage1, warm_start.residual, 0, warm_start.jacobians[0]
+        s1, y1, res1, it1, J1 = state.stage1, state.y1, warm_start.residual, 0, state.J1
     else:
-        s1, res1, it1, J1 = _solve_stage1(setting, hp.lam1, warm_start, tol, context)
-    conj, cl, res2, it2, J2 = _solve_stage2(setting, hp, s1, warm_start, tol, context, n_nodes)
+        s1, y1, res1, it1, J1 = _solve_stage1(setting, hp.lam1, None if state is None else (state, y1_pred),
+                                              tol, context)
+    conj, cl, y2, res2, it2, J2 = _solve_stage2(setting, hp, s1, None if state is None else (state, y2_pred),
+                                                tol, context, n_nodes)
 
     k, sig1 = hp.kappa, setting.sigmas[0]
     rho11 = setting.second_moments[0, 0]
@@ -214,7 +253,9 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
         Q2_hat=float(conj.Q2_hat), m2_hat=float(conj.m2_hat), m21_hat=float(conj.m21_hat),
         chi2_hat=float(conj.chi2_hat), chi12_hat=float(conj.chi12_hat),
         residual=float(max(res1, res2)), iterations=int(it1 + it2),
-        setting=setting, hyperparameters=hp, jacobians=(J1, J2), stage1=s1)
+        setting=setting, hyperparameters=hp,
+        solver_state=SolverState(theta, y1, y2, J1, J2, s1,
+                                 (state.theta, state.y1, state.y2) if state is not None else None))
     core = (pred.eps1, pred.eps2, pred.support1, pred.support2, pred.chi1, pred.chi2, pred.Q1, pred.Q2,
             pred.m2, pred.Q12, pred.R21, pred.chi1_hat, pred.chi2_hat, pred.chi12_hat)
     if not all(math.isfinite(v) for v in core):

@@ -88,6 +88,15 @@ class Static:
         self.nonnull = ~setting.target_null[live]
         self.z_lam = np.stack([(-hp.lam1 - self.a) / self.s, (hp.lam1 - self.a) / self.s], axis=1)
         self.outer_slope = self.s / s1.Q1_hat                      # |d x1 / dz| on the outer pieces
+        # pieces (h1 < −λ1, |h1| ≤ λ1, h1 > λ1): x1 = x1_const + outer_slope z on the outer ones
+        sgn = np.array([-1.0, 0.0, 1.0])
+        self.outer = sgn != 0
+        self.x1_const = np.where(self.outer, (self.a[:, None] - sgn * hp.lam1) / s1.Q1_hat, 0.0)
+        lam_eff = np.where(self.outer, hp.lam2, hp.lam2 + hp.delta_lam)
+        self.targets = np.stack([lam_eff, -lam_eff])[:, None, :]    # (2, 1, 3): h2 = ±λ2,eff per piece
+        C = self.a.size
+        self.lo = np.stack([np.full(C, -np.inf), self.z_lam[:, 0], self.z_lam[:, 1]], axis=1)[None]
+        self.hi = np.stack([self.z_lam[:, 0], self.z_lam[:, 1], np.full(C, np.inf)], axis=1)[None]
         self._nodes = {}
 
     def nodes(self, rule):
@@ -117,29 +126,28 @@ def _rule(st: Static, mean_u0, slope_u, tau, m21_hat):
 
     Arguments are (C,) arrays, one entry per component. Returns (component index, z, weight) per node.
     """
-    hp, Q1_hat = st.hp, st.s1.Q1_hat
     c1_out = slope_u + m21_hat * st.outer_slope
     # crossings smoothed over more than NARROW panels need no breakpoint: the base rule resolves them
     if np.all(tau >= NARROW * PANEL * np.maximum(np.abs(slope_u), np.abs(c1_out))):
         return normal_rule(st.z_lam, st.n_nodes)
-    a, lam1, C = st.a, hp.lam1, st.a.size
     # h2's conditional mean is linear on each piece of x1: μ(z) = c0 + c1 z
-    sgn = np.array([-1.0, 0.0, 1.0])
-    out = sgn != 0
-    c0 = mean_u0[:, None] + np.where(out, m21_hat * (a[:, None] - sgn * lam1) / Q1_hat, 0.0)  # x1 = (h1 ∓ λ1)/Q̂1
-    c1 = np.where(out, c1_out[:, None], slope_u[:, None])                         # (C, 3)
-    lam_eff = np.where(out, hp.lam2, hp.lam2 + hp.delta_lam)
-    lo = np.stack([np.full(C, -np.inf), st.z_lam[:, 0], st.z_lam[:, 1]], axis=1)
-    hi = np.stack([st.z_lam[:, 0], st.z_lam[:, 1], np.full(C, np.inf)], axis=1)
+    c0 = mean_u0[:, None] + m21_hat * st.x1_const                                   # (C, 3)
+    c1 = np.where(st.outer, c1_out[:, None], slope_u[:, None])
     with np.errstate(divide="ignore", invalid="ignore"):
-        zk = (np.stack([lam_eff, -lam_eff])[:, None, :] - c0[None]) / c1[None]     # (2, C, 3)
+        zk = (st.targets - c0) / c1                                                 # (2, C, 3)
         wk = np.broadcast_to(tau[:, None] / np.abs(c1), zk.shape)
     # a crossing just outside its piece still steepens the integrand inside it: keep those within 20 widths
-    ok = np.isfinite(zk) & (zk > lo[None] - 20 * wk) & (zk < hi[None] + 20 * wk) & (wk < NARROW * PANEL)
+    ok = np.isfinite(zk) & (zk > st.lo - 20 * wk) & (zk < st.hi + 20 * wk) & (wk < NARROW * PANEL)
     if not np.any(ok):
         return normal_rule(st.z_lam, st.n_nodes)
+    C = zk.shape[1]
     zk = np.where(ok, zk, np.nan).transpose(1, 0, 2).reshape(C, 6)
     wk = np.where(ok, wk, np.inf).transpose(1, 0, 2).reshape(C, 6)
+    # Snap widths to powers of 2 and crossings to 1/16 of that: a breakpoint w/32 off a transition of
+    # width w costs no accuracy, and the rule (and its node arrays) then repeat along a solve.
+    with np.errstate(divide="ignore"):
+        wk = np.exp2(np.floor(np.log2(np.maximum(wk, 1e-14))))
+    zk = np.round(zk * (16 / wk)) * (wk / 16)
     breaks = np.concatenate([st.z_lam, zk, graded_points(zk, wk)], axis=1)
     return normal_rule(breaks, st.n_nodes)
 

@@ -20,7 +20,8 @@ def test_soft_and_clip_moments_match_mpmath(mu, tau, lam):
     rP, rS1, rS2 = ref.soft_moments(mu, tau, lam)
     for got, want in ((P, rP), (S1, rS1), (S2, rS2)):
         assert abs(got - float(want)) <= 1e-13 * max(abs(float(want)), 1e-300) + 1e-300
-    P_in, C1, C2 = clip_moments(mu, tau, lam)
+    P_in, C1, C2, P_out = clip_moments(mu, tau, lam)
+    assert P_out == pytest.approx(float(rP), rel=1e-12, abs=1e-300)
     clip = lambda h: max(-lam, min(lam, h))  # noqa: E731
     assert P_in == pytest.approx(float(ref.gauss_expect(lambda h: 1 if abs(h) <= lam else 0, mu, tau, (-lam, lam))),
                                  rel=1e-12, abs=1e-300)
