@@ -14,6 +14,7 @@ from .quadrature import N_NODES
 from .setting import Hyperparameters, Setting
 
 _TINY = 1e-300
+_IMPLAUSIBLE = 1e6
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,13 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
             pred.m2, pred.Q12, pred.R21, pred.chi1_hat, pred.chi2_hat, pred.chi12_hat)
     if not all(math.isfinite(v) for v in core):
         raise ConvergenceError("non-finite order parameters at the fixed point",
+                               {"stage": "final", "residual": pred.residual, "iterations": pred.iterations,
+                                **pred.as_dict(), **context})
+    # Errors are O(σ1² + ρ11 + (1+κ²)·scale of the pretraining data); a root a million times worse is
+    # one at infinity of the log-coordinates, not an estimator.
+    scale = np.max(np.where(setting.pretrain, np.diag(setting.second_moments) + setting.sigmas ** 2, 0.0))
+    if max(pred.eps1, pred.eps2) > _IMPLAUSIBLE * (sig1 ** 2 + rho11 + (1 + k ** 2) * scale):
+        raise ConvergenceError("implausible fixed point (error far above that of the zero estimate)",
                                {"stage": "final", "residual": pred.residual, "iterations": pred.iterations,
                                 **pred.as_dict(), **context})
     return pred
