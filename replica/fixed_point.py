@@ -63,29 +63,48 @@ def anderson(T: Callable, y0: np.ndarray, tol: float = TOL, maxiter: int = 200, 
     return best[1], best[0], maxiter
 
 
-def broyden(T: Callable, y0, J0: np.ndarray, tol: float = TOL, maxiter: int = 12):
+def _fd_jacobian(T: Callable, y: np.ndarray, F: np.ndarray, h: float = 1e-7) -> np.ndarray:
+    """Forward-difference Jacobian of F(y) = T(y) − y, given F at y."""
+    J = np.empty((y.size, y.size))
+    for i in range(y.size):
+        e = np.zeros(y.size)
+        e[i] = h
+        J[:, i] = (_safe(T, y + e) - (y + e) - F) / h
+    return J
+
+
+def broyden(T: Callable, y0, J0: np.ndarray, tol: float = TOL, maxiter: int = 16, refresh_after: int = 5):
     """Broyden's method on F(y) = T(y) − y from y0 with a known Jacobian estimate J0 (a warm start).
 
+    If it has not converged after ``refresh_after`` steps, the Jacobian is recomputed once by
+    finite differences (a far warm start's estimate converges only linearly).
     Returns (y, residual, evaluations, J) — residual inf when it does not converge quickly.
     """
     y = np.asarray(y0, float)
     J = np.array(J0, float)
     F = _safe(T, y) - y
     calls = 1
-    for _ in range(maxiter):
+    for step in range(maxiter):
         res = float(np.max(np.abs(F)))
         if not np.isfinite(res):
             break
         if res <= tol:
             return y, res, calls, J
+        if step == refresh_after:
+            J = _fd_jacobian(T, y, F)
+            calls += y.size
         try:
             dy = -np.linalg.solve(J, F)
         except np.linalg.LinAlgError:
             break
-        y_new = y + dy
-        F_new = _safe(T, y_new) - y_new
-        calls += 1
-        if not np.all(np.isfinite(F_new)) or np.max(np.abs(F_new)) > 2 * res:
+        for _ in range(4):  # backtrack: a far warm start can make the full quasi-Newton step overshoot
+            y_new = y + dy
+            F_new = _safe(T, y_new) - y_new
+            calls += 1
+            if np.all(np.isfinite(F_new)) and np.max(np.abs(F_new)) < 2 * res:
+                break
+            dy = dy / 4
+        else:
             break
         J += np.outer(F_new - F - J @ dy, dy) / (dy @ dy)
         y, F = y_new, F_new

@@ -51,6 +51,7 @@ CONTAINS: dict[str, tuple[str, ...]] = {
     "target_only": (),
     "pretrained": (),
 }
+_TRIAL_TOL = 1e-8        # fixed-point residual at trial points (the optimum is re-solved to 1e-10)
 _FAILED = 1e3            # what the local method sees at a failed point (errors are O(1))
 _MAX_CHI = 1e8          # larger χ2 is a root at infinity of predict's log-coordinates
 _COLD_RADIUS = 0.5       # initial trust radius in coordinates (log-penalties, κ, u)
@@ -117,11 +118,11 @@ class _Objective:
         self.evaluations += 1
         hp = self.fam.to_hyperparameters(x)
         try:
-            pred = predict(self.setting, hp, warm_start=self.last)
+            pred = predict(self.setting, hp, warm_start=self.last, tol=_TRIAL_TOL)
             if not self._plausible(pred) and self.last is not None:
                 # a far warm start can land on a spurious root with χ2 → ∞: retry cold
                 self.warm_rejections += 1
-                pred = predict(self.setting, hp)
+                pred = predict(self.setting, hp, tol=_TRIAL_TOL)
             if not self._plausible(pred):
                 raise ConvergenceError("implausible fixed point", {"chi2": pred.chi2, "eps2": pred.eps2})
         except ConvergenceError:
@@ -255,6 +256,10 @@ def optimize(setting: Setting, strategy: "str | Family" = "full", start: Optimiz
         messages.append(str(res.message))
 
     value, x, pred = objective.best
+    if pred is not None:
+        # trial points are solved to _TRIAL_TOL; the returned optimum to predict's full tolerance
+        pred = predict(setting, pred.hyperparameters, warm_start=pred)
+        value = getattr(pred, fam.objective)
     source = "local"
     for s in seeds:
         # a contained strategy's optimum is a point of this family: never return worse
