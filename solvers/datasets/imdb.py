@@ -107,6 +107,13 @@ def _read_tarball(path: Path) -> dict[str, bytes]:
                 rel = name.removeprefix("aclImdb/")
                 if member.isfile() and rel != name and _wanted(rel):
                     files[rel] = tar.extractfile(member).read()
+            # tarfile ends iteration quietly at a header cut short, and its stream reader stops at
+            # the end of the input without asking the decompressor whether the stream was complete
+            while tar.fileobj.read(1 << 20):
+                pass
+            decompressor = getattr(tar.fileobj, "cmp", None)
+            if decompressor is not None and not getattr(decompressor, "eof", True):
+                raise EOFError("compressed stream ends before its end marker (truncated file)")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise ValueError(f"{path}: corrupted or unreadable tar archive ({exc})") from exc
     if not files:
