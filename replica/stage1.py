@@ -90,12 +90,6 @@ class Pretraining:
         return self._mse(q, s1.Q1_hat, s1.h1_mean, s1.h1_std, s1.chi1_hat, P_in, C1, C2)
 
 
-def hats(setting: Setting, chi1: float) -> tuple[float, np.ndarray]:
-    """Q̂1 = Σ_{k∈P} α_k/(1+χ1) and m̂1k = α_k/(1+χ1) for k ∈ P, else 0."""
-    a = np.where(setting.pretrain, setting.alphas, 0.0)
-    return float(a.sum() / (1 + chi1)), a / (1 + chi1)
-
-
 def closure(setting: Setting, lam1: float, chi1: float, chi1_hat: float) -> Stage1:
     """Closure χ1 = E[1{|h1|>λ1}]/Q̂1, Q1 = E[x1²], m1k = E[x1 r^(k)], x1 = soft(h1; λ1)/Q̂1."""
     return Pretraining(setting, lam1).state(chi1, chi1_hat)
