@@ -13,11 +13,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_parser", "parse_args", "sweep_options"]
+__all__ = ["build_parser", "parse_args", "sweep_options", "add_data_option", "SHARED_DATA"]
 
 FULL_OUT = Path("figures")
 QUICK_OUT = Path("results/quick")
 CACHE_ROOT = Path("results/cache")
+# the shared real data sits beside the checkout: <checkout>/../shared/data
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def add_data_option(parser: argparse.ArgumentParser, default: Path, contents: str) -> None:
+    """``--data DIR`` of the real-data studies; ``contents`` says what the directory must hold."""
+    parser.add_argument("--data", type=Path, default=default, help=f"directory with {contents} (default: {default})")
 
 
 def _positive_int(text: str) -> int:

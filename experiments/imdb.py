@@ -38,13 +38,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import io
-from experiments.cli import build_parser, parse_args, sweep_options
+from experiments.cli import SHARED_DATA, add_data_option, build_parser, parse_args, sweep_options
 from experiments.sweep import run_sweep
 from experiments.theory_guided import estimate_setting, summarize_sources, theory_choice, theory_cv
 from experiments.transfer_cv import STRATEGIES, Grid, Pretrainer, cross_validate, mse, refit
 from solvers.datasets import imdb_transfer, load_imdb
 
-DATA_DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DATA_DEFAULT = SHARED_DATA
 TAG = "imdb-v1"
 FULL = {"n_targets": (100, 200, 500, 1000, 2000), "subsamples": 5, "folds": 5,
         "lam1_ratios": tuple(np.geomspace(0.3, 0.01, 5)), "lam2_ratios": tuple(np.geomspace(1.0, 0.02, 8))}
@@ -156,8 +156,7 @@ def plot(summary: list[dict], path: Path, title: str):
 
 def main(argv=None):
     parser = build_parser("imdb", __doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA_DEFAULT,
-                        help=f"directory with aclImdb_labeled.tar.gz or aclImdb/ (default: {DATA_DEFAULT})")
+    add_data_option(parser, DATA_DEFAULT, "aclImdb_labeled.tar.gz or aclImdb/")
     args = parse_args(parser, argv)
     config = QUICK if args.quick else FULL
     points = [{"data": str(args.data.resolve()), "n_target": n, "subsample": s, "seed": args.seed,

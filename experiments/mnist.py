@@ -29,14 +29,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import io
-from experiments.cli import build_parser, parse_args, sweep_options
+from experiments.cli import SHARED_DATA, add_data_option, build_parser, parse_args, sweep_options
 from experiments.sweep import run_sweep
 from experiments.transfer_cv import Grid, Pretrainer, cross_validate, refit
 from replica import ConvergenceError, Hyperparameters, Setting, optimize, predict
 from solvers import draw_truth
 from solvers.datasets import load_mnist, mnist_designs
 
-DATA_DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
+DATA_DEFAULT = SHARED_DATA / "mnist"
 TAG = "mnist-v1"
 TARGET_DIGIT, SOURCE_DIGITS = 3, (5, 8)
 SIGMA, RHO = 0.3, 0.1
@@ -179,8 +179,7 @@ def plot(summary: list[dict], path: Path):
 
 def main(argv=None):
     parser = build_parser("mnist", __doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA_DEFAULT,
-                        help=f"directory with the MNIST t10k idx files (default: {DATA_DEFAULT})")
+    add_data_option(parser, DATA_DEFAULT, "the MNIST t10k idx files")
     args = parse_args(parser, argv)
     config = QUICK if args.quick else FULL
     points = [{"data": str(args.data.resolve()), "prior": p, "n_target": n, "design": dsg, "seed": args.seed + s,

@@ -85,12 +85,7 @@ def main(argv=None):
 
 
 def run_simulations(args, points) -> list[dict]:
-    """Simulations if ``solvers`` is importable, else none (the theory curves are still written)."""
-    try:
-        import solvers  # noqa: F401  (availability check)
-    except ImportError:
-        print("solvers not importable: skipping simulations")
-        return []
+    """Finite-size simulations (``solvers.simulate``) at each strategy's optimal hyperparameters."""
     results = sweep.run_sweep(simulate_point, points, tag=SIM_TAG, desc="simulations", **cli.sweep_options(args))
     return [p | r for p, r in zip(points, results)]
 

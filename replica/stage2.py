@@ -7,7 +7,6 @@ Gauss–Legendre rule split at h1 = ±λ1 and at the crossings of ±λ2 (THEORY.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
