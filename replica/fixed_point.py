@@ -18,10 +18,12 @@ TOL = 1e-10
 
 
 def _safe(T, y):
-    """T(y), or NaNs where the map is undefined (e.g. χ → ∞ at an intermediate iterate)."""
+    """T(y), or NaNs where the map is undefined (e.g. χ → ∞ at an intermediate iterate).
+
+    The compiled maps signal that with inf/NaN; the numpy ones may raise.
+    """
     try:
-        with np.errstate(all="ignore"):
-            return np.asarray(T(y), float)
+        return np.asarray(T(y), float)
     except (ZeroDivisionError, OverflowError, FloatingPointError):
         return np.full(np.shape(y), np.nan)
 
@@ -162,11 +164,11 @@ def continuation(T_of: Callable, path, y0, tol: float = TOL, max_splits: int = 1
 
 
 def solve(T_of: Callable, target: float, starts, stage: str, tol: float = TOL, context: dict | None = None,
-          path: tuple | None = None, jacobian: np.ndarray | None = None):
+          path: Callable | None = None, jacobian: np.ndarray | None = None):
     """Solve y = T_of(target)(y); return (y, max|T(y) − y|, evaluations of T, Jacobian estimate of T(y) − y).
 
     Order of attempts: Broyden from the first start if its Jacobian is known (a warm start); the
-    hybrid method from each start; continuation along ``path`` = (parameters, y at the first one)
+    hybrid method from each start; continuation along ``path()`` = (parameters, y at the first one)
     from an easy problem; Anderson from the best point.
     """
     T = T_of(target)
@@ -185,7 +187,7 @@ def solve(T_of: Callable, target: float, starts, stage: str, tol: float = TOL, c
         if res < best[0]:
             best = (res, y)
     if path is not None:
-        y, res, c = continuation(T_of, path[0], path[1], tol)
+        y, res, c = continuation(T_of, *path(), tol)
         calls += c
         if res <= tol:
             return y, res, calls, None

@@ -55,24 +55,3 @@ def soft_moments(mu, tau, lam):
         P, S1, S2 = (np.where(infinite, 0.0, v) for v in (P, S1, S2))
     return P, S1, S2
 
-
-def clip_moments(mu, tau, lam):
-    """Return (P_in, C1, C2, P_out) for h ~ N(mu, tau²), tau > 0: P(|h| ≤ lam), E[clip(h)], E[clip(h)²]
-    and P(|h| > lam), the latter from the tails so that it keeps its relative precision when small.
-
-    clip(h) = h − soft(h; lam) is the projection on [−lam, lam]. Computed directly rather than
-    as E[h] − S1, which cancels when the threshold is small against the spread of h.
-    """
-    mu, tau, lam = np.broadcast_arrays(np.asarray(mu, float), np.asarray(tau, float), np.asarray(lam, float))
-    lo, hi = (-lam - mu) / tau, (lam - mu) / tau
-    # P(lo < z < hi) from whichever tail keeps precision
-    upper = lo > 0
-    P_in = np.where(upper, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))
-    P_hi, P_lo = ndtr(-hi), ndtr(lo)
-    f_lo, f_hi = _npdf(lo), _npdf(hi)
-    Ez = f_lo - f_hi                                  # E[z 1{lo<z<hi}]
-    Ez2 = P_in + lo * f_lo - hi * f_hi                # E[z² 1{lo<z<hi}]
-    C1 = lam * (P_hi - P_lo) + mu * P_in + tau * Ez
-    P_out = P_hi + P_lo
-    C2 = lam * lam * P_out + mu * mu * P_in + 2 * mu * tau * Ez + tau * tau * Ez2
-    return P_in, C1, C2, P_out

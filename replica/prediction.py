@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from . import kernels
 from . import stage1 as st1
 from . import stage2 as st2
 from .errors import ConvergenceError
@@ -101,32 +102,27 @@ def _predicted(state: SolverState, theta: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def _stage1_map(setting: Setting, lam1: float):
     """Stage-1 map in coordinates y = (log χ1, log χ̂1)."""
-    problem = st1.Pretraining(setting, lam1)
-
-    def T(y):
-        chi1, chi1_hat = problem.map(_exp(y[0]), _exp(y[1]))
-        return np.array([math.log(max(chi1, _TINY)), math.log(max(chi1_hat, _TINY))])
-    return T
-
-
-def _exp(y):
-    return float(np.exp(np.clip(y, -700.0, 700.0)))
+    args = st1.Pretraining(setting, lam1).kernel_args
+    return lambda y: kernels.stage1_T(y, *args)
 
 
 def _stage2_map(setting, hp, s1, n_nodes):
     """Stage-2 map in O(1)-scaled coordinates y = (log χ2, log χ̂2, R21/(1+χ2), χ̂12/√(χ̂1 χ̂2)).
 
     The last two exist only when the target is in pretraining; |χ̂12| ≤ √(χ̂1 χ̂2) by Cauchy–Schwarz.
+    Returns (T, closure_at, coords): the map, (conjugates, closure) at y, and the coordinates of a state.
     """
     with_cross = setting.pretrain_on_target
-    alpha1 = setting.alphas[0]
+    static = st2.Static(setting, hp, s1, n_nodes)
+    args = static.map_args
 
-    def conj_of(y):
+    def closure_at(y):
         chi2, chi2_hat = _exp(y[0]), _exp(y[1])
         R21 = y[2] * (1 + chi2) if with_cross else 0.0
         chi12_hat = y[3] * math.sqrt(s1.chi1_hat * chi2_hat) if with_cross else 0.0
-        a, _ = st2.g2_coefficients(setting, hp, s1.chi1, chi2, R21)
-        return st2.Conjugates2(alpha1 / (1 + chi2), alpha1 * a[0], alpha1 * a[1], chi2_hat, chi12_hat)
+        c = st2.conjugates(setting, hp, s1, chi2, R21, 0.0, 0.0, 0.0)
+        conj = replace(c, chi2_hat=chi2_hat, chi12_hat=chi12_hat)
+        return conj, st2.closure(setting, hp, s1, conj, n_nodes, static)
 
     def coords(chi2, chi2_hat, R21, chi12_hat):
         out = [math.log(max(chi2, _TINY)), math.log(max(chi2_hat, _TINY))]
@@ -134,25 +130,11 @@ def _stage2_map(setting, hp, s1, n_nodes):
             out += [R21 / (1 + chi2), chi12_hat / math.sqrt(s1.chi1_hat * max(chi2_hat, _TINY))]
         return np.array(out)
 
-    last = {}
-    static = st2.Static(setting, hp, s1, n_nodes)
+    return (lambda y: kernels.stage2_T(y, *args)), closure_at, coords
 
-    def T(y):
-        conj = conj_of(y)
-        cl = st2.closure(setting, hp, s1, conj, n_nodes, static)
-        last.update(y=np.array(y, float), conj=conj, closure=cl)
-        new = st2.conjugates(setting, hp, s1, cl.chi2, cl.R21, cl.Q2, cl.m2, cl.Q12)
-        return coords(cl.chi2, new.chi2_hat, cl.R21, new.chi12_hat)
 
-    def closure_at(y):
-        """(conjugates, closure) at y, reusing the last evaluation when it was at y."""
-        if "y" in last and np.array_equal(last["y"], y):
-            return last["conj"], last["closure"]
-        conj = conj_of(y)
-        return conj, st2.closure(setting, hp, s1, conj, n_nodes, static)
-
-    T.closure_at = closure_at
-    return T, conj_of, coords
+def _exp(y):
+    return math.exp(min(max(float(y), -700.0), 700.0))
 
 
 def _lambda_path(target: float, start: float) -> list[float]:
@@ -176,16 +158,40 @@ def _solve_stage1(setting, lam1, warm, tol, context):
         J = warm[0].J1
     # x1 ≈ 0 once λ1 exceeds ~8 std of h1 = Σ α_k r^(k) + ξ1
     lam_max = 8 * math.sqrt(a @ setting.second_moments @ a + chi_hat0)
-    path = (_lambda_path(lam1, lam_max), np.log([1e-12, chi_hat0]))
+
+    def path():
+        return _lambda_path(lam1, lam_max), np.log([1e-12, chi_hat0])
     y, res, it, J = solve(lambda lam: _stage1_map(setting, lam), lam1, starts, "stage 1", tol, context, path, J)
     problem = st1.Pretraining(setting, lam1)
     # the map's own (χ1, χ̂1) equal the input up to the residual; use them consistently downstream
     return problem.state(*problem.map(*np.exp(y))), y, res, it, J
 
 
+def _repeats_stage1(setting: Setting, hp: Hyperparameters) -> bool:
+    """Stage 2 is stage 1 again: target-only pretraining, κ = 0 and λ2 = λ1. Then x2 = x1 for any
+    Δλ ≥ 0 (x1 meets the weighted problem's optimality conditions: off its support the bound only
+    loosens). Solving it would put the root on the edge χ̂12 = √(χ̂1 χ̂2) of the coordinates."""
+    a = np.where(setting.pretrain, setting.alphas, 0.0)
+    return bool(setting.pretrain[0] and not np.any(a[1:])) and hp.kappa == 0 and hp.lam2 == hp.lam1
+
+
+def _stage1_as_stage2(setting, hp, s1, coords):
+    w, null = setting.weights, setting.target_null
+    dens, support = setting.target_density, float(w @ s1.P1)
+    tp = float(w[~null] @ s1.P1[~null])
+    conj = st2.Conjugates2(setting.alphas[0] / (1 + s1.chi1), float(s1.m1_hat[0]), 0.0, s1.chi1_hat, s1.chi1_hat)
+    cl = st2.Closure2(chi2=s1.chi1, Q2=s1.Q1, m2=float(s1.m1[0]), Q12=s1.Q1, R21=0.0,
+                      E_xi1_x2=s1.chi1 * s1.chi1_hat, support2=support, tpr2=tp / dens if dens > 0 else 0.0,
+                      fpr2=(support - tp) / (1 - dens) if dens < 1 else 0.0, support_final=support)
+    return conj, cl, coords(cl.chi2, conj.chi2_hat, 0.0, conj.chi12_hat)
+
+
 def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
     """warm: None or (state, predicted y2)."""
-    T, conj_of, coords = _stage2_map(setting, hp, s1, n_nodes)
+    T, closure_at, coords = _stage2_map(setting, hp, s1, n_nodes)
+    if _repeats_stage1(setting, hp):
+        conj, cl, y = _stage1_as_stage2(setting, hp, s1, coords)
+        return conj, cl, y, 0.0, 0, None
     T_of = lambda lam2: T if lam2 == hp.lam2 else _stage2_map(setting, replace(hp, lam2=lam2), s1, n_nodes)[0]  # noqa: E731
     f = setting.alphas[0] / np.where(setting.pretrain, setting.alphas, 0.0).sum()
     # stage 1's own state: exact when stage 2 repeats stage 1
@@ -197,9 +203,11 @@ def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
     empty = st2.conjugates(setting, hp, s1, 0.0, 0.0, 0.0, 0.0, 0.0)   # x2 = 0
     lam_max = 8 * math.sqrt(empty.m2_hat ** 2 * setting.second_moments[0, 0] + empty.m21_hat ** 2 * s1.Q1
                             + 2 * abs(empty.m2_hat * empty.m21_hat * s1.m1[0]) + empty.chi2_hat)
-    path = (_lambda_path(hp.lam2, lam_max), coords(1e-12, empty.chi2_hat, 0.0, empty.chi12_hat))
+
+    def path():
+        return _lambda_path(hp.lam2, lam_max), coords(1e-12, empty.chi2_hat, 0.0, empty.chi12_hat)
     y, res, it, J = solve(T_of, hp.lam2, starts, "stage 2", tol, context, path, J)
-    conj, cl = T.closure_at(y)
+    conj, cl = closure_at(y)
     return conj, cl, y, res, it, J
 
 

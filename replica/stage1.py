@@ -7,11 +7,13 @@ a times 1/(1+χ1)², which :class:`Pretraining` exploits to keep the fixed-point
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
-from .gaussian import clip_moments, soft_moments
+from . import kernels
+from .gaussian import soft_moments
 from .setting import Setting
 
 
@@ -32,23 +34,40 @@ class Stage1:
     lam1: float
 
 
+class _Forms:
+    """The λ1- and χ1-independent quadratic forms of one setting's stage 1 (see :class:`Pretraining`)."""
+
+    def __init__(self, setting: Setting):
+        a = np.where(setting.pretrain, setting.alphas, 0.0)
+        self.a, self.A = a, float(a.sum())
+        covs = setting.covs
+        self.means = np.ascontiguousarray(setting.means, dtype=float)
+        self.cov_a = covs @ a                                    # (C, K): Cov(r, h1)·(1+χ1)
+        self.mean_a = self.means @ a                             # (C,):  E[h1]·(1+χ1)
+        self.var_a = self.cov_a @ a                              # (C,):  m̂1ᵀΣm̂1·(1+χ1)²
+        self.diag = np.einsum("ckk->ck", covs)
+        d = a[None, :] - self.A * np.eye(setting.K)              # rows: (a − A e_k)
+        self.d_form = np.einsum("kj,cjl,l->ck", d, covs, a)      # (a − A e_k)ᵀ Σ a
+        self.gram = self.diag * self.var_a[:, None] - self.cov_a ** 2  # Σ_kk aᵀΣa − (Σa)_k², ≥ 0
+        self.noise = float(a @ setting.sigmas ** 2)
+
+
+_FORMS: "weakref.WeakKeyDictionary[Setting, _Forms]" = weakref.WeakKeyDictionary()
+
+
 class Pretraining:
-    """The stage-1 problem of one (setting, λ1), with the χ1-independent pieces precomputed."""
+    """The stage-1 problem of one (setting, λ1), with the χ1-independent pieces precomputed
+    (once per setting: sweeps over λ1 and the optimizers create many problems per setting)."""
 
     def __init__(self, setting: Setting, lam1: float):
         self.setting, self.lam1 = setting, lam1
-        a = np.where(setting.pretrain, setting.alphas, 0.0)
-        self.a, self.A = a, float(a.sum())
-        covs, means = setting.covs, setting.means
-        self.cov_a = covs @ a                                    # (C, K): Cov(r, h1)·(1+χ1)
-        self.mean_a = means @ a                                  # (C,):  E[h1]·(1+χ1)
-        self.var_a = self.cov_a @ a                              # (C,):  m̂1ᵀΣm̂1·(1+χ1)²
-        diag = np.einsum("ckk->ck", covs)
-        self.diag = diag
-        d = a[None, :] - self.A * np.eye(setting.K)              # rows: (a − A e_k)
-        self.d_form = np.einsum("kj,cjl,l->ck", d, covs, a)      # (a − A e_k)ᵀ Σ a
-        self.gram = diag * self.var_a[:, None] - self.cov_a ** 2  # Σ_kk aᵀΣa − (Σa)_k², ≥ 0
-        self.noise = a @ setting.sigmas ** 2
+        f = _FORMS.get(setting)
+        if f is None:
+            f = _FORMS[setting] = _Forms(setting)
+        self.a, self.A, self.cov_a, self.mean_a, self.var_a = f.a, f.A, f.cov_a, f.mean_a, f.var_a
+        # the arguments of kernels.stage1_map / stage1_T after (χ1, χ̂1) / y
+        self.kernel_args = (float(lam1), setting.weights, f.means, f.mean_a, f.var_a, f.d_form, f.diag, f.gram,
+                            f.a, f.noise, f.A)
 
     def _fields(self, chi1, chi1_hat):
         q = 1.0 / (1.0 + chi1)
@@ -56,23 +75,10 @@ class Pretraining:
         std = np.sqrt(np.maximum(self.var_a * q * q + chi1_hat, 0.0))
         return q, self.A * q, mean, std
 
-    def _mse(self, q, Q_hat, mean, std, chi1_hat, P_in, C1, C2):
-        """E[(x1 − r^(k))²] for every k, cancellation-free (see :func:`mse`)."""
-        s = std[:, None]
-        c0 = mean[:, None] / Q_hat - self.setting.means
-        c1 = (self.d_form * q * q + chi1_hat) / (Q_hat * s)
-        var_r = (self.diag * chi1_hat + self.gram * q * q) / s ** 2
-        P_in, C1, C2 = P_in[:, None], C1[:, None], C2[:, None]
-        per = c0 ** 2 + c1 ** 2 + C2 / Q_hat ** 2 - 2 * (c0 * C1 + c1 * s * P_in) / Q_hat + var_r
-        return self.setting.weights @ per
-
     def map(self, chi1, chi1_hat):
         """The fixed-point map (χ1, χ̂1) → (χ1', χ̂1') of THEORY.md §3 Stage 1, without Q1 and m1."""
-        q, Q_hat, mean, std = self._fields(chi1, chi1_hat)
-        P_in, C1, C2, P_out = clip_moments(mean, std, self.lam1)
-        chi1_new = float(self.setting.weights @ P_out) / Q_hat
-        mse_k = self._mse(q, Q_hat, mean, std, chi1_hat, P_in, C1, C2)
-        return chi1_new, float(self.a @ mse_k + self.noise) / (1 + chi1_new) ** 2
+        chi1_new, chi1_hat_new, _ = kernels.stage1_map(float(chi1), float(chi1_hat), *self.kernel_args)
+        return chi1_new, chi1_hat_new
 
     def state(self, chi1, chi1_hat) -> Stage1:
         """Closure χ1 = E[1{|h1|>λ1}]/Q̂1, Q1 = E[x1²], m1k = E[x1 r^(k)], x1 = soft(h1; λ1)/Q̂1."""
@@ -85,9 +91,9 @@ class Pretraining:
                       mean, std, cov_r_h1, P, self.lam1)
 
     def mse(self, s1: Stage1) -> np.ndarray:
-        q = s1.Q1_hat / self.A
-        P_in, C1, C2, _ = clip_moments(s1.h1_mean, s1.h1_std, self.lam1)
-        return self._mse(q, s1.Q1_hat, s1.h1_mean, s1.h1_std, s1.chi1_hat, P_in, C1, C2)
+        """E[(x1 − r^(k))²] for every k at the state ``s1`` (see :func:`mse`)."""
+        chi1_in = self.A / s1.Q1_hat - 1.0   # the χ1 that s1's fields were computed at
+        return kernels.stage1_map(chi1_in, float(s1.chi1_hat), *self.kernel_args)[2]
 
 
 def closure(setting: Setting, lam1: float, chi1: float, chi1_hat: float) -> Stage1:

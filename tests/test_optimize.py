@@ -77,7 +77,7 @@ def test_reported_error_is_predict_at_reported_hyperparameters(optima):
     for name, res in results.items():
         pred = predict(setting, res.hyperparameters)
         assert getattr(pred, family(name).objective) == pytest.approx(res.eps2, abs=1e-9), name
-        assert res.evaluations >= 1 and res.starts >= 1 and res.method == "COBYQA"
+        assert res.evaluations >= 1 and res.starts >= 1 and res.method == "BOBYQA"
 
 
 def test_family_constraints(optima):

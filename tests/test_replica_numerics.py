@@ -6,21 +6,25 @@ import pytest
 
 import mp_reference as ref
 from replica import ConvergenceError, Hyperparameters, Setting, predict
+from replica import kernels
 from replica import stage1 as st1
 from replica import stage2 as st2
-from replica.gaussian import clip_moments, soft_moments
+from replica.gaussian import soft_moments
 
 REL = 1e-9
 
 
 @pytest.mark.parametrize("mu,tau,lam", [(0.3, 1.0, 0.5), (2.0, 0.1, 1e-3), (-1.0, 2.0, 3.0),
                                         (5.0, 0.5, 0.2), (0.0, 0.3, 0.0), (1e-3, 1e-2, 0.5)])
-def test_soft_and_clip_moments_match_mpmath(mu, tau, lam):
-    P, S1, S2 = soft_moments(mu, tau, lam)
+@pytest.mark.parametrize("compiled", [False, True])
+def test_soft_and_clip_moments_match_mpmath(mu, tau, lam, compiled):
+    """Both the vectorized soft moments (replica.gaussian) and the scalar ones inside the compiled maps."""
+    soft = kernels.soft_moments_1 if compiled else soft_moments
+    P, S1, S2 = soft(mu, tau, lam)
     rP, rS1, rS2 = ref.soft_moments(mu, tau, lam)
     for got, want in ((P, rP), (S1, rS1), (S2, rS2)):
         assert abs(got - float(want)) <= 1e-13 * max(abs(float(want)), 1e-300) + 1e-300
-    P_in, C1, C2, P_out = clip_moments(mu, tau, lam)
+    P_in, C1, C2, P_out = kernels.clip_moments_1(mu, tau, lam)
     assert P_out == pytest.approx(float(rP), rel=1e-12, abs=1e-300)
     clip = lambda h: max(-lam, min(lam, h))  # noqa: E731
     assert P_in == pytest.approx(float(ref.gauss_expect(lambda h: 1 if abs(h) <= lam else 0, mu, tau, (-lam, lam))),
@@ -36,6 +40,9 @@ def test_soft_moments_limits():
     np.testing.assert_allclose(S1, [1.5, -1.5, 0])
     np.testing.assert_allclose(S2, [2.25, 2.25, 0])
     assert soft_moments(1.0, 1.0, math.inf) == (0.0, 0.0, 0.0)
+    assert kernels.soft_moments_1(2.0, 0.0, 0.5) == (1.0, 1.5, 2.25)
+    assert kernels.soft_moments_1(0.1, 0.0, 0.5) == (0.0, 0.0, 0.0)
+    assert kernels.soft_moments_1(1.0, 1.0, math.inf) == (0.0, 0.0, 0.0)
 
 
 CASES = [
@@ -132,3 +139,4 @@ def test_fixed_point_residual(setting, hp):
     s1 = st1.closure(setting, hp.lam1, p.chi1, p.chi1_hat)
     assert s1.chi1 == pytest.approx(p.chi1, rel=1e-9)
     assert st1.chi_hat(setting, s1) == pytest.approx(p.chi1_hat, rel=1e-9)
+

@@ -93,3 +93,19 @@ def test_warm_start_from_a_different_kind_of_setting_is_harmless():
     for other in (Setting.two_task(**TWO_TASK), Setting.single(0.6, 0.3, 0.1)):
         warm = predict(target, hp, warm_start=predict(other, Hyperparameters(0.2, 0.3, 1.0, 0.0)))
         assert warm.eps2 == pytest.approx(cold.eps2, rel=1e-9)
+
+
+@pytest.mark.parametrize("delta_lam", [0.0, 0.7, math.inf])
+def test_stage2_repeating_stage1_is_stage1(delta_lam):
+    """Target-only pretraining, κ = 0, λ2 = λ1: x2 = x1 for any Δλ, returned without solving; it is
+    the limit of the solved equations as λ2 → λ1 (noisy target, where they are well conditioned)."""
+    s = Setting.two_task(**dict(TWO_TASK, alpha_source=0.0))
+    p = predict(s, Hyperparameters(0.3, 0.3, 0.0, delta_lam))
+    assert p.eps2 == pytest.approx(p.eps1, rel=1e-12)
+    assert p.support2 == p.support1 and p.Q12 == p.Q1 and p.R21 == 0.0
+    assert p.chi12_hat == p.chi1_hat == p.chi2_hat
+    near = predict(s, Hyperparameters(0.3, 0.3 * (1 + 1e-7), 0.0, delta_lam))
+    for name in ("eps2", "support2", "chi2", "Q2", "m2", "Q12", "chi2_hat", "chi12_hat", "m2_hat"):
+        assert getattr(near, name) == pytest.approx(getattr(p, name), rel=1e-5), name
+    assert near.R21 == pytest.approx(0.0, abs=1e-5)
+    assert near.m21_hat == pytest.approx(0.0, abs=1e-5)
