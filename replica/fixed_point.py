@@ -1,6 +1,7 @@
 """Root finding for the saddle-point equations y = T(y).
 
-Powell's hybrid method (MINPACK, via scipy) handles the near-critical regime where
+The compiled Newton iteration (:func:`replica.kernels.newton`) solves the usual problem in a few
+evaluations; these methods take over when it fails. Powell's hybrid method (MINPACK, via scipy) handles the near-critical regime where
 damped iteration stalls, such as the Donoho–Tanner line; Anderson-accelerated damped
 iteration is the fallback. Failures raise :class:`ConvergenceError` with diagnostics.
 """
@@ -163,13 +164,13 @@ def continuation(T_of: Callable, path, y0, tol: float = TOL, max_splits: int = 1
     return y, res, calls
 
 
-def solve(T_of: Callable, target: float, starts, stage: str, tol: float = TOL, context: dict | None = None,
+def solve(T_of: Callable, target: float, starts, stage: str, tol: float = TOL, context: Callable | None = None,
           path: Callable | None = None, jacobian: np.ndarray | None = None):
     """Solve y = T_of(target)(y); return (y, max|T(y) − y|, evaluations of T, Jacobian estimate of T(y) − y).
 
     Order of attempts: Broyden from the first start if its Jacobian is known (a warm start); the
     hybrid method from each start; continuation along ``path()`` = (parameters, y at the first one)
-    from an easy problem; Anderson from the best point.
+    from an easy problem; Anderson from the best point. ``context()``: extra diagnostics for the error.
     """
     T = T_of(target)
     calls, best = 0, (np.inf, None)
@@ -207,4 +208,4 @@ def solve(T_of: Callable, target: float, starts, stage: str, tol: float = TOL, c
     raise ConvergenceError(
         f"{stage} saddle-point equations did not converge",
         {"stage": stage, "residual": res, "iterations": calls, "last_iterate": np.asarray(y).tolist(),
-         **(context or {})})
+         **(context() if context else {})})

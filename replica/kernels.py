@@ -78,18 +78,37 @@ def _breaks(z_lam0, z_lam1, c0, c1, tau, targets, narrow, panel, z_max, grading)
     return out[:n]
 
 
+@njit(cache=True, inline="always")
+def soft_derivatives_1(mu, tau, lam):
+    """(∂P/∂μ, ∂P/∂τ, ∂S1/∂τ) of :func:`soft_moments_1`; ∂S1/∂μ = P, ∂S2/∂μ = 2 S1 and ∂S2/∂τ = 2τP
+    need no more. Zero where the moments are not differentiable (τ = 0) or vanish (lam = ∞)."""
+    if math.isinf(lam) or tau <= 0.0:
+        return 0.0, 0.0, 0.0
+    zp, zm = (mu - lam) / tau, (-mu - lam) / tau
+    fp = _INV_SQRT_2PI * math.exp(-0.5 * zp * zp)
+    fm = _INV_SQRT_2PI * math.exp(-0.5 * zm * zm)
+    return (fp - fm) / tau, -(zp * fp + zm * fm) / tau, fp - fm
+
+
 @_jit
-def stage2_sums(a, s, mu1, g1, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1_u,
-                lam1, lam2, delta_lam, Q1_hat, chi1_hat, m2_hat, m21_hat,
-                gl_x, gl_w, narrow, panel, z_max, grading):
+def stage2_sums(a, s, mu1, g1, S11, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1_u,
+                lam1, lam2, delta_lam, Q1_hat, chi1_hat, m2_hat, m21_hat, chi12_hat,
+                gl_x, gl_w, narrow, panel, z_max, grading, deriv):
     """Node sums of the stage-2 closure, one Gauss–Legendre rule per mixture component.
 
-    Returns [Σ P, Σ S1 E[ξ1|h1] + P Cov(ξ1,u|h1), Σ S2, Σ S1 E[r|h1] + P Cov(r,u|h1), Σ S1 x1,
-    Σ P 1[r ≠ 0], Σ (1[x1 ≠ 0] or P)] with weights of N(0,1) × the mixture weight.
+    Returns (sums, d_sums): sums = [Σ P, Σ S1 E[ξ1|h1] + P Cov(ξ1,u|h1), Σ S2, Σ S1 E[r|h1] + P Cov(r,u|h1),
+    Σ S1 x1, Σ P 1[r ≠ 0], Σ (1[x1 ≠ 0] or P)] with weights of N(0,1) × the mixture weight; if
+    ``deriv``, d_sums[i, j] = ∂ sums[i]/∂θ_j for i < 5, θ = (m̂2, m̂21, χ̂2, χ̂12), else zeros. The
+    breakpoints move with θ too, but the integrands are continuous there, so only the integrands count.
     """
     out = np.zeros(7)
+    d_out = np.zeros((5, 4))
     outer_slope = s / Q1_hat
     n_gl = gl_x.size
+    acc = np.zeros(6)
+    # derivative accumulators: Σ Pμ{1, z, x1}, Σ Pτ, Σ P{z, x1, z², z x1, x1²}, Σ S1τ{1, z, x1}
+    dacc = np.zeros(12)
+    part = np.zeros(12)
     for c in range(a.size):
         z_lam0, z_lam1 = (-lam1 - a[c]) / s[c], (lam1 - a[c]) / s[c]
         c0m = m2_hat * mu1[c]
@@ -107,7 +126,8 @@ def stage2_sums(a, s, mu1, g1, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1_u,
         edges[0], edges[1:-1], edges[-1] = z_lo, np.sort(b), z_max
         # Σ w P, Σ w S1, Σ w S1 z, Σ w S2, Σ w S1 x1, Σ w (1 or P); per-panel partial sums keep the
         # rounding of ~10³ terms at that of ~10² (the errors later lose digits to cancellation)
-        acc = np.zeros(6)
+        acc[:] = 0.0
+        dacc[:] = 0.0
         for e in range(edges.size - 1):
             length = edges[e + 1] - edges[e]
             if length <= 0.0:
@@ -117,6 +137,8 @@ def stage2_sums(a, s, mu1, g1, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1_u,
             for j in range(n_sub):
                 left = edges[e] + h * j
                 pP = pS1 = pS1z = pS2 = pS1x1 = pfin = 0.0
+                if deriv:
+                    part[:] = 0.0
                 for k in range(n_gl):
                     z = left + 0.5 * h * (gl_x[k] + 1.0)
                     wz = 0.5 * h * gl_w[k] * _INV_SQRT_2PI * math.exp(-0.5 * z * z)
@@ -124,29 +146,87 @@ def stage2_sums(a, s, mu1, g1, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1_u,
                     out_ = abs(h1) > lam1
                     x1 = math.copysign(abs(h1) - lam1, h1) / Q1_hat if out_ else 0.0
                     lam_eff = lam2 if out_ else lam2 + delta_lam
-                    P, S1, S2 = soft_moments_1(c0m + slope_u[c] * z + m21_hat * x1, tau[c], lam_eff)
+                    mu = c0m + slope_u[c] * z + m21_hat * x1
+                    P, S1, S2 = soft_moments_1(mu, tau[c], lam_eff)
                     pP += wz * P
                     pS1 += wz * S1
                     pS1z += wz * S1 * z
                     pS2 += wz * S2
                     pS1x1 += wz * S1 * x1
                     pfin += wz if out_ else wz * P
+                    if deriv:
+                        P_mu, P_tau, S1_tau = soft_derivatives_1(mu, tau[c], lam_eff)
+                        wP = wz * P
+                        part[0] += wz * P_mu
+                        part[1] += wz * P_mu * z
+                        part[2] += wz * P_mu * x1
+                        part[3] += wz * P_tau
+                        part[4] += wP * z
+                        part[5] += wP * x1
+                        part[6] += wP * z * z
+                        part[7] += wP * z * x1
+                        part[8] += wP * x1 * x1
+                        part[9] += wz * S1_tau
+                        part[10] += wz * S1_tau * z
+                        part[11] += wz * S1_tau * x1
                 acc[0] += pP
                 acc[1] += pS1
                 acc[2] += pS1z
                 acc[3] += pS2
                 acc[4] += pS1x1
                 acc[5] += pfin
+                if deriv:
+                    dacc += part
         w = 2.0 * wc[c] if sym else wc[c]
-        sP, sS1, sS1z = acc[0], acc[1], acc[2]
+        sP, sS1, sS1z, sS2, sS1x = acc[0], acc[1], acc[2], acc[3], acc[4]
         out[0] += w * sP
         out[1] += w * ((chi1_hat / s[c]) * sS1z + sP * cov_xi1_u[c])      # E[ξ1 | h1] = χ̂1 z / s
-        out[2] += w * acc[3]
+        out[2] += w * sS2
         out[3] += w * (mu1[c] * sS1 + (g1[c] / s[c]) * sS1z + sP * cov_r1_u[c])   # E[r | h1] = μ + γ z / s
-        out[4] += w * acc[4]
+        out[4] += w * sS1x
         out[5] += w * sP * nonnull[c]
         out[6] += w * acc[5]
-    return out
+        if deriv:
+            if sym:   # odd integrands integrate to zero over the whole line
+                dacc[0] = dacc[4] = dacc[5] = dacc[9] = 0.0
+            _sum_derivatives(d_out, dacc, w, sP, sS1, sS1z, sS1x, tau[c], s[c], mu1[c], g1[c], S11[c],
+                             cov_r1_u[c], cov_xi1_u[c], m2_hat, chi1_hat, chi12_hat)
+    return out, d_out
+
+
+@njit(cache=True, inline="always")
+def _sum_derivatives(d_out, dacc, w, sP, sS1, sS1z, sS1x, tau, s, mu1, g1, S11, cov_r1_u, cov_xi1_u,
+                     m2_hat, chi1_hat, chi12_hat):
+    """Add one component's ∂ sums/∂θ to d_out. Given h1, μ = m̂2 μ1 + (m̂2 γ + χ̂12) z/s + m̂21 x1 is
+    the mean of h2 and τ² = m̂2² Σ11 + χ̂2 − (m̂2 γ + χ̂12)²/s² its variance (γ = Cov(r^(1), h1));
+    dP = Pμ dμ + Pτ dτ, dS1 = P dμ + S1τ dτ, dS2 = 2 S1 dμ + 2τP dτ."""
+    M0, Mz, Mx, T0, Pz, Px, Pzz, Pzx, Pxx, U0, Uz, Ux = (dacc[0], dacc[1], dacc[2], dacc[3], dacc[4], dacc[5],
+                                                         dacc[6], dacc[7], dacc[8], dacc[9], dacc[10], dacc[11])
+    s2 = s * s
+    cov_uh = m2_hat * g1 + chi12_hat
+    inv_tau = 1.0 / tau if tau > 0.0 else 0.0
+    for j in range(4):
+        # dμ = b1 + bz z + bx x1, dτ = t, and the derivatives of the two conditional covariances
+        if j == 0:    # m̂2
+            b1, bz, bx, t = mu1, g1 / s, 0.0, cov_r1_u * inv_tau
+            d_xi, d_r = -chi1_hat * g1 / s2, S11 - g1 * g1 / s2
+        elif j == 1:  # m̂21
+            b1, bz, bx, t, d_xi, d_r = 0.0, 0.0, 1.0, 0.0, 0.0, 0.0
+        elif j == 2:  # χ̂2
+            b1, bz, bx, t, d_xi, d_r = 0.0, 0.0, 0.0, 0.5 * inv_tau, 0.0, 0.0
+        else:         # χ̂12
+            b1, bz, bx, t = 0.0, 1.0 / s, 0.0, -cov_uh / s2 * inv_tau
+            d_xi, d_r = 1.0 - chi1_hat / s2, -g1 / s2
+        dP = M0 * b1 + Mz * bz + Mx * bx + T0 * t
+        dS1 = sP * b1 + Pz * bz + Px * bx + U0 * t
+        dS1z = Pz * b1 + Pzz * bz + Pzx * bx + Uz * t
+        dS1x = Px * b1 + Pzx * bz + Pxx * bx + Ux * t
+        dS2 = 2.0 * (sS1 * b1 + sS1z * bz + sS1x * bx) + 2.0 * tau * sP * t
+        d_out[0, j] += w * dP
+        d_out[1, j] += w * ((chi1_hat / s) * dS1z + d_xi * sP + cov_xi1_u * dP)
+        d_out[2, j] += w * dS2
+        d_out[3, j] += w * (mu1 * dS1 + (g1 / s) * dS1z + d_r * sP + cov_r1_u * dP)
+        d_out[4, j] += w * dS1x
 
 
 @njit(cache=True, inline="always")
@@ -229,19 +309,20 @@ def conjugates(alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi2, R21, Q2
 
 
 @_jit
-def stage2_T(y, alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat, Q1_hat, lam1, lam2, delta_lam,
-             a, s, mu1, S11, g1, nonnull, wc, gl_x, gl_w, narrow, panel, z_max, grading):
-    """The stage-2 map in solver coordinates y = (log χ2, log χ̂2[, R21/(1+χ2), χ̂12/√(χ̂1 χ̂2)])
-    (:func:`replica.prediction._stage2_map`): conjugates of y, closure, new conjugates."""
+def _stage2_inputs(y, alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat):
+    """(Q̂2, m̂2, m̂21, χ̂2, χ̂12) at solver coordinates y (see :func:`stage2_T`)."""
     chi2 = math.exp(min(max(y[0], -700.0), 700.0))
     chi2_hat = math.exp(min(max(y[1], -700.0), 700.0))
     R21 = y[2] * (1.0 + chi2) if cross else 0.0
     chi12_hat = y[3] * math.sqrt(chi1_hat * chi2_hat) if cross else 0.0
     Q2_hat, m2_hat, m21_hat, _, _ = conjugates(alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi2, R21,
                                                0.0, 0.0, 0.0)
-    tau, slope_u, cov_r1_u, cov_xi1_u = conditional_fields(a, s, S11, g1, chi1_hat, m2_hat, chi2_hat, chi12_hat)
-    sums = stage2_sums(a, s, mu1, g1, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1_u, lam1, lam2, delta_lam,
-                       Q1_hat, chi1_hat, m2_hat, m21_hat, gl_x, gl_w, narrow, panel, z_max, grading)
+    return Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat
+
+
+@_jit
+def _stage2_outputs(y, sums, Q2_hat, chi12_hat, alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat):
+    """The new solver coordinates from the closure's sums (see :func:`stage2_T`)."""
     chi2_new = sums[0] / Q2_hat
     R21_new = (sums[1] / Q2_hat - chi12_hat * chi2_new) / chi1_hat if cross else 0.0
     _, _, _, chi2_hat_new, chi12_hat_new = conjugates(
@@ -253,6 +334,40 @@ def stage2_T(y, alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat, Q1
         out[2] = R21_new / (1.0 + chi2_new)
         out[3] = chi12_hat_new / math.sqrt(chi1_hat * max(chi2_hat_new, TINY))
     return out
+
+
+@_jit
+def stage2_T(y, alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat, Q1_hat, lam1, lam2, delta_lam,
+             a, s, mu1, S11, g1, nonnull, wc, gl_x, gl_w, narrow, panel, z_max, grading, jacobian):
+    """The stage-2 map in solver coordinates y = (log χ2, log χ̂2[, R21/(1+χ2), χ̂12/√(χ̂1 χ̂2)])
+    (:func:`replica.prediction._stage2_map`): conjugates of y, closure, new conjugates.
+
+    Returns (T(y), J, sums) with J = dT/dy if ``jacobian`` (else zeros) and the closure's sums at y.
+    J is exact in the closure's sums (:func:`stage2_sums`' derivatives) and central differences of the
+    cheap scalar maps around them, accurate to ~1e-9: plenty for Newton steps.
+    """
+    c = (alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat)
+    Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat = _stage2_inputs(y, *c)
+    tau, slope_u, cov_r1_u, cov_xi1_u = conditional_fields(a, s, S11, g1, chi1_hat, m2_hat, chi2_hat, chi12_hat)
+    sums, d_sums = stage2_sums(a, s, mu1, g1, S11, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1_u, lam1, lam2,
+                               delta_lam, Q1_hat, chi1_hat, m2_hat, m21_hat, chi12_hat, gl_x, gl_w, narrow, panel,
+                               z_max, grading, jacobian)
+    out = _stage2_outputs(y, sums, Q2_hat, chi12_hat, *c)
+    n = y.size
+    J = np.zeros((n, n))
+    if jacobian:
+        theta0 = np.array([m2_hat, m21_hat, chi2_hat, chi12_hat])
+        h = 1e-6
+        for i in range(n):
+            col = np.zeros(n)
+            for sign in (1.0, -1.0):
+                yi = y.copy()
+                yi[i] += sign * h
+                Qh, m2h, m21h, c2h, c12h = _stage2_inputs(yi, *c)
+                lin = sums[:5] + d_sums @ (np.array([m2h, m21h, c2h, c12h]) - theta0)
+                col += sign * _stage2_outputs(yi, lin, Qh, c12h, *c)
+            J[:, i] = col / (2 * h)
+    return out, J, sums
 
 
 @_jit
@@ -269,3 +384,60 @@ def conditional_fields(a, s, S11, g1, chi1_hat, m2_hat, chi2_hat, chi12_hat):
         cov_xi1_u[c] = chi12_hat - chi1_hat * cov_uh / s2
         slope_u[c] = cov_uh / s[c]
     return tau, slope_u, cov_r1_u, cov_xi1_u
+
+
+@_jit
+def stage1_TJ(y, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A):
+    """(:func:`stage1_T`(y), its Jacobian by central differences, nothing): the map is a handful of
+    error functions, so four more evaluations are cheaper than carrying derivatives through it."""
+    out = stage1_T(y, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A)
+    J = np.empty((2, 2))
+    h = 1e-6
+    for i in range(2):
+        yp, ym = y.copy(), y.copy()
+        yp[i] += h
+        ym[i] -= h
+        J[:, i] = (stage1_T(yp, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A)
+                   - stage1_T(ym, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A)) / (2 * h)
+    return out, J, np.empty(0)
+
+
+@_jit
+def newton(TJ, y0, tol, maxiter, args):
+    """Newton's method on F(y) = T(y) − y, with (T(y), dT/dy, extra) = TJ(y, *args), halving steps
+    that do not reduce max|F|.
+
+    Returns (y, residual, evaluations, dF/dy, extra at y); residual inf when it fails (singular or
+    non-finite Jacobian, no decrease in 8 halvings, or ``maxiter`` steps).
+    """
+    y = y0.copy()
+    n = y.size
+    eye = np.eye(n)
+    t, J, extra = TJ(y, *args)
+    F = t - y
+    calls = 1
+    res = np.max(np.abs(F))
+    for _ in range(maxiter):
+        if not (np.isfinite(res) and np.all(np.isfinite(J))):
+            break
+        if res <= tol:
+            return y, res, calls, J - eye, extra
+        A = J - eye
+        if abs(np.linalg.det(A)) < 1e-300:
+            break
+        dy = -np.linalg.solve(A, F)
+        improved = False
+        for _ in range(8):
+            y_new = y + dy
+            t, J_new, extra_new = TJ(y_new, *args)
+            calls += 1
+            F_new = t - y_new
+            res_new = np.max(np.abs(F_new))
+            if res_new < res:
+                improved = True
+                break
+            dy = dy / 2
+        if not improved:
+            break
+        y, F, J, res, extra = y_new, F_new, J_new, res_new, extra_new
+    return y, np.inf, calls, eye * np.nan, extra

@@ -16,6 +16,7 @@ from .setting import Hyperparameters, Setting
 
 _TINY = 1e-300
 _IMPLAUSIBLE = 1e6
+_NEWTON_STEPS = 30
 
 
 @dataclass(frozen=True)
@@ -110,19 +111,23 @@ def _stage2_map(setting, hp, s1, n_nodes):
     """Stage-2 map in O(1)-scaled coordinates y = (log χ2, log χ̂2, R21/(1+χ2), χ̂12/√(χ̂1 χ̂2)).
 
     The last two exist only when the target is in pretraining; |χ̂12| ≤ √(χ̂1 χ̂2) by Cauchy–Schwarz.
-    Returns (T, closure_at, coords): the map, (conjugates, closure) at y, and the coordinates of a state.
+    Returns (T, args, closure_at, coords): the map, the arguments of kernels.stage2_T after y,
+    (conjugates, closure) at y (given the kernel's sums there, if known) and the coordinates of a state.
     """
     with_cross = setting.pretrain_on_target
     static = st2.Static(setting, hp, s1, n_nodes)
     args = static.map_args
 
-    def closure_at(y):
+    def T(y):
+        return kernels.stage2_T(y, *args, False)[0]
+
+    def closure_at(y, sums=None):
         chi2, chi2_hat = _exp(y[0]), _exp(y[1])
         R21 = y[2] * (1 + chi2) if with_cross else 0.0
         chi12_hat = y[3] * math.sqrt(s1.chi1_hat * chi2_hat) if with_cross else 0.0
         c = st2.conjugates(setting, hp, s1, chi2, R21, 0.0, 0.0, 0.0)
         conj = replace(c, chi2_hat=chi2_hat, chi12_hat=chi12_hat)
-        return conj, st2.closure(setting, hp, s1, conj, n_nodes, static)
+        return conj, st2.closure(setting, hp, s1, conj, n_nodes, static, sums)
 
     def coords(chi2, chi2_hat, R21, chi12_hat):
         out = [math.log(max(chi2, _TINY)), math.log(max(chi2_hat, _TINY))]
@@ -130,7 +135,7 @@ def _stage2_map(setting, hp, s1, n_nodes):
             out += [R21 / (1 + chi2), chi12_hat / math.sqrt(s1.chi1_hat * max(chi2_hat, _TINY))]
         return np.array(out)
 
-    return (lambda y: kernels.stage2_T(y, *args)), closure_at, coords
+    return T, args, closure_at, coords
 
 
 def _exp(y):
@@ -161,8 +166,13 @@ def _solve_stage1(setting, lam1, warm, tol, context):
 
     def path():
         return _lambda_path(lam1, lam_max), np.log([1e-12, chi_hat0])
-    y, res, it, J = solve(lambda lam: _stage1_map(setting, lam), lam1, starts, "stage 1", tol, context, path, J)
     problem = st1.Pretraining(setting, lam1)
+    y, res, it, J_new, _ = kernels.newton(kernels.stage1_TJ, starts[0], tol, _NEWTON_STEPS, problem.kernel_args)
+    if res <= tol:
+        J = J_new
+    else:
+        y, res, it2, J = solve(lambda lam: _stage1_map(setting, lam), lam1, starts, "stage 1", tol, context, path, J)
+        it += it2
     # the map's own (χ1, χ̂1) equal the input up to the residual; use them consistently downstream
     return problem.state(*problem.map(*np.exp(y))), y, res, it, J
 
@@ -188,7 +198,7 @@ def _stage1_as_stage2(setting, hp, s1, coords):
 
 def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
     """warm: None or (state, predicted y2)."""
-    T, closure_at, coords = _stage2_map(setting, hp, s1, n_nodes)
+    T, args, closure_at, coords = _stage2_map(setting, hp, s1, n_nodes)
     if _repeats_stage1(setting, hp):
         conj, cl, y = _stage1_as_stage2(setting, hp, s1, coords)
         return conj, cl, y, 0.0, 0, None
@@ -200,15 +210,17 @@ def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
     if warm is not None and warm[0].y2.shape == starts[0].shape:
         starts[:0] = [warm[1], warm[0].y2]
         J = warm[0].J2
-    empty = st2.conjugates(setting, hp, s1, 0.0, 0.0, 0.0, 0.0, 0.0)   # x2 = 0
-    lam_max = 8 * math.sqrt(empty.m2_hat ** 2 * setting.second_moments[0, 0] + empty.m21_hat ** 2 * s1.Q1
-                            + 2 * abs(empty.m2_hat * empty.m21_hat * s1.m1[0]) + empty.chi2_hat)
 
     def path():
+        empty = st2.conjugates(setting, hp, s1, 0.0, 0.0, 0.0, 0.0, 0.0)   # x2 = 0
+        lam_max = 8 * math.sqrt(empty.m2_hat ** 2 * setting.second_moments[0, 0] + empty.m21_hat ** 2 * s1.Q1
+                                + 2 * abs(empty.m2_hat * empty.m21_hat * s1.m1[0]) + empty.chi2_hat)
         return _lambda_path(hp.lam2, lam_max), coords(1e-12, empty.chi2_hat, 0.0, empty.chi12_hat)
-    y, res, it, J = solve(T_of, hp.lam2, starts, "stage 2", tol, context, path, J)
-    conj, cl = closure_at(y)
-    return conj, cl, y, res, it, J
+    y, res, it, J_new, sums = kernels.newton(kernels.stage2_T, starts[0], tol, _NEWTON_STEPS, (*args, True))
+    if res <= tol:
+        return (*closure_at(y, sums), y, res, it, J_new)
+    y, res, it2, J = solve(T_of, hp.lam2, starts, "stage 2", tol, context, path, J)
+    return (*closure_at(y), y, res, it + it2, J)
 
 
 def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Prediction | None = None,
@@ -227,7 +239,9 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
     a = np.where(setting.pretrain, setting.alphas, 0.0)
     if a @ (np.diag(setting.second_moments) + setting.sigmas ** 2) == 0:
         raise ValueError("degenerate setting: every pretraining response is identically zero (r^(k) = 0, σ_k = 0)")
-    context = {"setting": repr(setting), "hyperparameters": hp.as_dict()}
+
+    def context():
+        return {"setting": repr(setting), "hyperparameters": hp.as_dict()}
     theta = _theta(setting, hp)
     state = warm_start.solver_state if warm_start is not None else None
     y1_pred, y2_pred = _predicted(state, theta) if state is not None else (None, None)
@@ -270,12 +284,12 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
     if not all(math.isfinite(v) for v in core):
         raise ConvergenceError("non-finite order parameters at the fixed point",
                                {"stage": "final", "residual": pred.residual, "iterations": pred.iterations,
-                                **pred.as_dict(), **context})
+                                **pred.as_dict(), **context()})
     # Errors are O(σ1² + ρ11 + (1+κ²)·scale of the pretraining data); a root a million times worse is
     # one at infinity of the log-coordinates, not an estimator.
     scale = np.max(np.where(setting.pretrain, np.diag(setting.second_moments) + setting.sigmas ** 2, 0.0))
     if max(pred.eps1, pred.eps2) > _IMPLAUSIBLE * (sig1 ** 2 + rho11 + (1 + k ** 2) * scale):
         raise ConvergenceError("implausible fixed point (error far above that of the zero estimate)",
                                {"stage": "final", "residual": pred.residual, "iterations": pred.iterations,
-                                **pred.as_dict(), **context})
+                                **pred.as_dict(), **context()})
     return pred

@@ -91,21 +91,24 @@ class Static:
 
 
 def closure(setting: Setting, hp: Hyperparameters, s1: Stage1, conj: Conjugates2,
-            n_nodes: int = N_NODES, static: Static | None = None) -> Closure2:
+            n_nodes: int = N_NODES, static: Static | None = None, sums: np.ndarray | None = None) -> Closure2:
     """One pass of the stage-2 closure (THEORY.md §3):
 
     χ2 = E[1{|h2| > λ2,i}]/Q̂2, Q2 = E[x2²], m2 = E[x2 r^(1)], Q12 = E[x1 x2],
     R21 = E[ξ1 x2]/χ̂1 − (χ̂12/χ̂1) χ2, with x2 = soft(h2; λ2 + Δλ·1[x1 = 0])/Q̂2.
-    ``static``: a :class:`Static` of the same (setting, hp, s1), reused across a fixed-point solve.
+    ``static``: a :class:`Static` of the same (setting, hp, s1), reused across a fixed-point solve;
+    ``sums``: :func:`replica.kernels.stage2_sums` at ``conj`` when already computed.
     """
     st = static if static is not None else Static(setting, hp, s1, n_nodes)
     Q2_hat, m2_hat, m21_hat = conj.Q2_hat, conj.m2_hat, conj.m21_hat
     chi1_hat, chi2_hat, chi12_hat = s1.chi1_hat, conj.chi2_hat, conj.chi12_hat
-    tau, slope_u, cov_r1_u, cov_xi1_u = kernels.conditional_fields(st.a, st.s, st.S11, st.g1, chi1_hat, m2_hat,
-                                                                   chi2_hat, chi12_hat)
-    sums = kernels.stage2_sums(st.a, st.s, st.mu1, st.g1, st.nonnull, st.w, tau, slope_u, cov_r1_u, cov_xi1_u,
-                               st.hp.lam1, st.hp.lam2, st.hp.delta_lam, st.s1.Q1_hat, chi1_hat, m2_hat, m21_hat,
-                               st.gl_x, st.gl_w, NARROW, PANEL, Z_MAX, GRADING)
+    if sums is None:
+        tau, slope_u, cov_r1_u, cov_xi1_u = kernels.conditional_fields(st.a, st.s, st.S11, st.g1, chi1_hat, m2_hat,
+                                                                       chi2_hat, chi12_hat)
+        sums, _ = kernels.stage2_sums(st.a, st.s, st.mu1, st.g1, st.S11, st.nonnull, st.w, tau, slope_u, cov_r1_u,
+                                      cov_xi1_u, st.hp.lam1, st.hp.lam2, st.hp.delta_lam, st.s1.Q1_hat, chi1_hat,
+                                      m2_hat, m21_hat, chi12_hat, st.gl_x, st.gl_w, NARROW, PANEL, Z_MAX, GRADING,
+                                      False)
     support2, xi1_x2, S2, r1_x2, x1_x2, tp2, support_final = sums[:7]
     chi2 = support2 / Q2_hat
     E_xi1_x2 = xi1_x2 / Q2_hat
