@@ -79,15 +79,23 @@ def _breaks(z_lam0, z_lam1, c0, c1, tau, targets, narrow, panel, z_max, grading)
 
 
 @njit(cache=True, inline="always")
-def soft_derivatives_1(mu, tau, lam):
-    """(∂P/∂μ, ∂P/∂τ, ∂S1/∂τ) of :func:`soft_moments_1`; ∂S1/∂μ = P, ∂S2/∂μ = 2 S1 and ∂S2/∂τ = 2τP
-    need no more. Zero where the moments are not differentiable (τ = 0) or vanish (lam = ∞)."""
+def soft_moments_d(mu, tau, lam):
+    """(P, S1, S2, ∂P/∂μ, ∂P/∂τ, ∂S1/∂τ) for one h ~ N(mu, tau²): :func:`soft_moments_1` and the
+    derivatives not already among the moments (∂S1/∂μ = P, ∂S2/∂μ = 2 S1, ∂S2/∂τ = 2τP). The
+    derivatives are zero where the moments are not differentiable (τ = 0) or vanish (lam = ∞)."""
     if math.isinf(lam) or tau <= 0.0:
-        return 0.0, 0.0, 0.0
-    zp, zm = (mu - lam) / tau, (-mu - lam) / tau
-    fp = _INV_SQRT_2PI * math.exp(-0.5 * zp * zp)
-    fm = _INV_SQRT_2PI * math.exp(-0.5 * zm * zm)
-    return (fp - fm) / tau, -(zp * fp + zm * fm) / tau, fp - fm
+        P, S1, S2 = soft_moments_1(mu, tau, lam)
+        return P, S1, S2, 0.0, 0.0, 0.0
+    dp, dm = mu - lam, -mu - lam
+    zp, zm = dp / tau, dm / tau
+    Qp, Qm = _ndtr(zp), _ndtr(zm)
+    gp = _INV_SQRT_2PI * math.exp(-0.5 * zp * zp)
+    gm = _INV_SQRT_2PI * math.exp(-0.5 * zm * zm)
+    fp, fm = tau * gp, tau * gm
+    t2 = tau * tau
+    return (Qp + Qm, (fp + dp * Qp) - (fm + dm * Qm),
+            (dp * dp + t2) * Qp + dp * fp + (dm * dm + t2) * Qm + dm * fm,
+            (gp - gm) / tau, -(zp * gp + zm * gm) / tau, gp - gm)
 
 
 @_jit
@@ -108,7 +116,6 @@ def stage2_sums(a, s, mu1, g1, S11, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1
     acc = np.zeros(6)
     # derivative accumulators: Σ Pμ{1, z, x1}, Σ Pτ, Σ P{z, x1, z², z x1, x1²}, Σ S1τ{1, z, x1}
     dacc = np.zeros(12)
-    part = np.zeros(12)
     for c in range(a.size):
         z_lam0, z_lam1 = (-lam1 - a[c]) / s[c], (lam1 - a[c]) / s[c]
         c0m = m2_hat * mu1[c]
@@ -137,8 +144,7 @@ def stage2_sums(a, s, mu1, g1, S11, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1
             for j in range(n_sub):
                 left = edges[e] + h * j
                 pP = pS1 = pS1z = pS2 = pS1x1 = pfin = 0.0
-                if deriv:
-                    part[:] = 0.0
+                d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = d8 = d9 = d10 = d11 = 0.0
                 for k in range(n_gl):
                     z = left + 0.5 * h * (gl_x[k] + 1.0)
                     wz = 0.5 * h * gl_w[k] * _INV_SQRT_2PI * math.exp(-0.5 * z * z)
@@ -147,28 +153,29 @@ def stage2_sums(a, s, mu1, g1, S11, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1
                     x1 = math.copysign(abs(h1) - lam1, h1) / Q1_hat if out_ else 0.0
                     lam_eff = lam2 if out_ else lam2 + delta_lam
                     mu = c0m + slope_u[c] * z + m21_hat * x1
-                    P, S1, S2 = soft_moments_1(mu, tau[c], lam_eff)
+                    if deriv:
+                        P, S1, S2, P_mu, P_tau, S1_tau = soft_moments_d(mu, tau[c], lam_eff)
+                        wPmu, wP, wS1tau = wz * P_mu, wz * P, wz * S1_tau
+                        d0 += wPmu
+                        d1 += wPmu * z
+                        d2 += wPmu * x1
+                        d3 += wz * P_tau
+                        d4 += wP * z
+                        d5 += wP * x1
+                        d6 += wP * z * z
+                        d7 += wP * z * x1
+                        d8 += wP * x1 * x1
+                        d9 += wS1tau
+                        d10 += wS1tau * z
+                        d11 += wS1tau * x1
+                    else:
+                        P, S1, S2 = soft_moments_1(mu, tau[c], lam_eff)
                     pP += wz * P
                     pS1 += wz * S1
                     pS1z += wz * S1 * z
                     pS2 += wz * S2
                     pS1x1 += wz * S1 * x1
                     pfin += wz if out_ else wz * P
-                    if deriv:
-                        P_mu, P_tau, S1_tau = soft_derivatives_1(mu, tau[c], lam_eff)
-                        wP = wz * P
-                        part[0] += wz * P_mu
-                        part[1] += wz * P_mu * z
-                        part[2] += wz * P_mu * x1
-                        part[3] += wz * P_tau
-                        part[4] += wP * z
-                        part[5] += wP * x1
-                        part[6] += wP * z * z
-                        part[7] += wP * z * x1
-                        part[8] += wP * x1 * x1
-                        part[9] += wz * S1_tau
-                        part[10] += wz * S1_tau * z
-                        part[11] += wz * S1_tau * x1
                 acc[0] += pP
                 acc[1] += pS1
                 acc[2] += pS1z
@@ -176,7 +183,18 @@ def stage2_sums(a, s, mu1, g1, S11, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1
                 acc[4] += pS1x1
                 acc[5] += pfin
                 if deriv:
-                    dacc += part
+                    dacc[0] += d0
+                    dacc[1] += d1
+                    dacc[2] += d2
+                    dacc[3] += d3
+                    dacc[4] += d4
+                    dacc[5] += d5
+                    dacc[6] += d6
+                    dacc[7] += d7
+                    dacc[8] += d8
+                    dacc[9] += d9
+                    dacc[10] += d10
+                    dacc[11] += d11
         w = 2.0 * wc[c] if sym else wc[c]
         sP, sS1, sS1z, sS2, sS1x = acc[0], acc[1], acc[2], acc[3], acc[4]
         out[0] += w * sP
@@ -387,13 +405,14 @@ def conditional_fields(a, s, S11, g1, chi1_hat, m2_hat, chi2_hat, chi12_hat):
 
 
 @_jit
-def stage1_TJ(y, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A):
-    """(:func:`stage1_T`(y), its Jacobian by central differences, nothing): the map is a handful of
-    error functions, so four more evaluations are cheaper than carrying derivatives through it."""
+def stage1_TJ(y, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A, jacobian):
+    """(:func:`stage1_T`(y), its Jacobian by central differences if ``jacobian`` else zeros, nothing):
+    the map is a handful of error functions, so four more evaluations are cheaper than carrying
+    derivatives through it."""
     out = stage1_T(y, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A)
-    J = np.empty((2, 2))
+    J = np.zeros((2, 2))
     h = 1e-6
-    for i in range(2):
+    for i in range(2 if jacobian else 0):
         yp, ym = y.copy(), y.copy()
         yp[i] += h
         ym[i] -= h
@@ -403,41 +422,30 @@ def stage1_TJ(y, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noi
 
 
 @_jit
-def newton(TJ, y0, tol, maxiter, args):
-    """Newton's method on F(y) = T(y) − y, with (T(y), dT/dy, extra) = TJ(y, *args), halving steps
-    that do not reduce max|F|.
-
-    Returns (y, residual, evaluations, dF/dy, extra at y); residual inf when it fails (singular or
-    non-finite Jacobian, no decrease in 8 halvings, or ``maxiter`` steps).
-    """
-    y = y0.copy()
-    n = y.size
-    eye = np.eye(n)
-    t, J, extra = TJ(y, *args)
-    F = t - y
-    calls = 1
-    res = np.max(np.abs(F))
-    for _ in range(maxiter):
-        if not (np.isfinite(res) and np.all(np.isfinite(J))):
+def extrapolate(thetas, y1s, y2s, theta):
+    """Warm-start predictor: (y1, y2) at θ from the polynomial through the rows of (y1s, y2s), taken at
+    parameters ``thetas`` (most recent first). Uses the longest run of rows that lie one after another
+    behind θ on the line through θ and the most recent row (a sweep); Lagrange extrapolation to θ."""
+    step = theta - thetas[0]
+    n2 = step @ step
+    if n2 == 0.0:
+        return y1s[0].copy(), y2s[0].copy()
+    n_step = math.sqrt(n2)
+    k, rows = 0, thetas.shape[0]
+    t = np.empty(rows)
+    while k < rows:
+        d = thetas[k] - theta
+        tk = (d @ step) / n_step
+        if tk >= 0.0 or tk * tk < 0.999998 * (d @ d) or (k > 0 and tk > t[k - 1] - 1e-12 * n_step):
             break
-        if res <= tol:
-            return y, res, calls, J - eye, extra
-        A = J - eye
-        if abs(np.linalg.det(A)) < 1e-300:
-            break
-        dy = -np.linalg.solve(A, F)
-        improved = False
-        for _ in range(8):
-            y_new = y + dy
-            t, J_new, extra_new = TJ(y_new, *args)
-            calls += 1
-            F_new = t - y_new
-            res_new = np.max(np.abs(F_new))
-            if res_new < res:
-                improved = True
-                break
-            dy = dy / 2
-        if not improved:
-            break
-        y, F, J, res, extra = y_new, F_new, J_new, res_new, extra_new
-    return y, np.inf, calls, eye * np.nan, extra
+        t[k] = tk
+        k += 1
+    y1, y2 = np.zeros(y1s.shape[1]), np.zeros(y2s.shape[1])
+    for i in range(k):
+        w = 1.0   # Π_{j≠i} t_j / (t_j − t_i)
+        for j in range(k):
+            if j != i:
+                w *= t[j] / (t[j] - t[i])
+        y1 += w * y1s[i]
+        y2 += w * y2s[i]
+    return y1, y2

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -10,13 +11,13 @@ from . import kernels
 from . import stage1 as st1
 from . import stage2 as st2
 from .errors import ConvergenceError
-from .fixed_point import TOL, solve
+from .fixed_point import TOL, newton, solve
 from .quadrature import N_NODES
 from .setting import Hyperparameters, Setting
 
 _TINY = 1e-300
 _IMPLAUSIBLE = 1e6
-_NEWTON_STEPS = 30
+_HISTORY = 5       # points a warm-start predictor extrapolates from (a quartic)
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,9 @@ class Prediction:
 @dataclass(frozen=True)
 class SolverState:
     """What a warm start reuses: solver coordinates y1, y2 at parameters θ, Jacobian estimates of
-    both residuals, the stage-1 state, and (θ, y1, y2) of the point this one was warm-started from,
-    which gives a secant predictor along sweeps."""
+    both residuals, the stage-1 state, and ``trail``: (θ, y1, y2) of this point and of the points it
+    was warm-started from, stacked most recent first (up to ``_HISTORY`` rows), which give a
+    polynomial predictor along sweeps."""
 
     theta: np.ndarray
     y1: np.ndarray
@@ -78,27 +80,31 @@ class SolverState:
     J1: np.ndarray | None
     J2: np.ndarray | None
     stage1: st1.Stage1
-    previous: tuple | None
+    trail: tuple
+
+
+def _trail(theta, y1, y2, previous: SolverState | None) -> tuple:
+    """The trail of a new point: its own row on top of the previous trail, if of the same kind of problem."""
+    rows = (theta[None], y1[None], y2[None])
+    if previous is None or any(r.shape[1] != p.shape[1] for r, p in zip(rows, previous.trail)):
+        return rows
+    return tuple(np.concatenate([r, p[:_HISTORY - 1]]) for r, p in zip(rows, previous.trail))
 
 
 def _theta(setting: Setting, hp: Hyperparameters) -> np.ndarray:
     """Sweep coordinates of a problem: log λ, κ, Δλ/(1+Δλ), log α, σ (sweeps are often geometric)."""
     dl = 1.0 if math.isinf(hp.delta_lam) else hp.delta_lam / (1 + hp.delta_lam)
-    return np.concatenate([np.log([hp.lam1 + 1e-12, hp.lam2 + 1e-12]), [hp.kappa, dl],
-                           np.log(setting.alphas + 1e-12), setting.sigmas])
+    return np.array([math.log(hp.lam1 + 1e-12), math.log(hp.lam2 + 1e-12), hp.kappa, dl,
+                     *(math.log(a + 1e-12) for a in setting.alphas), *setting.sigmas])
 
 
 def _predicted(state: SolverState, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(y1, y2) extrapolated linearly from the last two points when the step continues the sweep."""
-    if state.previous is None or state.previous[0].shape != theta.shape:
+    """(y1, y2) extrapolated to θ by the polynomial through the latest points on the line the sweep
+    follows (up to quartic: along smooth sweeps Newton then needs one step instead of two)."""
+    thetas, y1s, y2s = state.trail
+    if thetas.shape[1] != theta.size:
         return state.y1, state.y2
-    theta0, y1_0, y2_0 = state.previous
-    step, last = theta - state.theta, state.theta - theta0
-    n_step, n_last = np.linalg.norm(step), np.linalg.norm(last)
-    if n_step == 0 or n_last == 0 or step @ last < 0.999 * n_step * n_last or y2_0.shape != state.y2.shape:
-        return state.y1, state.y2
-    t = n_step / n_last
-    return state.y1 + t * (state.y1 - y1_0), state.y2 + t * (state.y2 - y2_0)
+    return kernels.extrapolate(thetas, y1s, y2s, theta)
 
 
 def _stage1_map(setting: Setting, lam1: float):
@@ -117,6 +123,7 @@ def _stage2_map(setting, hp, s1, n_nodes):
     with_cross = setting.pretrain_on_target
     static = st2.Static(setting, hp, s1, n_nodes)
     args = static.map_args
+    const2 = args[:8]       # (α1, σ1, ρ11, m11, Q1, χ1, κ, target in P): what the conjugates take
 
     def T(y):
         return kernels.stage2_T(y, *args, False)[0]
@@ -125,8 +132,8 @@ def _stage2_map(setting, hp, s1, n_nodes):
         chi2, chi2_hat = _exp(y[0]), _exp(y[1])
         R21 = y[2] * (1 + chi2) if with_cross else 0.0
         chi12_hat = y[3] * math.sqrt(s1.chi1_hat * chi2_hat) if with_cross else 0.0
-        c = st2.conjugates(setting, hp, s1, chi2, R21, 0.0, 0.0, 0.0)
-        conj = replace(c, chi2_hat=chi2_hat, chi12_hat=chi12_hat)
+        Q2_hat, m2_hat, m21_hat, _, _ = kernels.conjugates(*const2, chi2, R21, 0.0, 0.0, 0.0)
+        conj = st2.Conjugates2(Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat)
         return conj, st2.closure(setting, hp, s1, conj, n_nodes, static, sums)
 
     def coords(chi2, chi2_hat, R21, chi12_hat):
@@ -167,7 +174,8 @@ def _solve_stage1(setting, lam1, warm, tol, context):
     def path():
         return _lambda_path(lam1, lam_max), np.log([1e-12, chi_hat0])
     problem = st1.Pretraining(setting, lam1)
-    y, res, it, J_new, _ = kernels.newton(kernels.stage1_TJ, starts[0], tol, _NEWTON_STEPS, problem.kernel_args)
+    args = problem.kernel_args
+    y, res, it, J_new, _ = newton(lambda y, jac: kernels.stage1_TJ(y, *args, jac), starts[0], tol)
     if res <= tol:
         J = J_new
     else:
@@ -181,18 +189,16 @@ def _repeats_stage1(setting: Setting, hp: Hyperparameters) -> bool:
     """Stage 2 is stage 1 again: target-only pretraining, κ = 0 and λ2 = λ1. Then x2 = x1 for any
     Δλ ≥ 0 (x1 meets the weighted problem's optimality conditions: off its support the bound only
     loosens). Solving it would put the root on the edge χ̂12 = √(χ̂1 χ̂2) of the coordinates."""
-    a = np.where(setting.pretrain, setting.alphas, 0.0)
-    return bool(setting.pretrain[0] and not np.any(a[1:])) and hp.kappa == 0 and hp.lam2 == hp.lam1
+    return _constants(setting).target_only and hp.kappa == 0 and hp.lam2 == hp.lam1
 
 
 def _stage1_as_stage2(setting, hp, s1, coords):
-    w, null = setting.weights, setting.target_null
-    dens, support = setting.target_density, float(w @ s1.P1)
-    tp = float(w[~null] @ s1.P1[~null])
+    summary = _stage1_summary(setting, s1)
+    support = summary["support1"]
     conj = st2.Conjugates2(setting.alphas[0] / (1 + s1.chi1), float(s1.m1_hat[0]), 0.0, s1.chi1_hat, s1.chi1_hat)
     cl = st2.Closure2(chi2=s1.chi1, Q2=s1.Q1, m2=float(s1.m1[0]), Q12=s1.Q1, R21=0.0,
-                      E_xi1_x2=s1.chi1 * s1.chi1_hat, support2=support, tpr2=tp / dens if dens > 0 else 0.0,
-                      fpr2=(support - tp) / (1 - dens) if dens < 1 else 0.0, support_final=support)
+                      E_xi1_x2=s1.chi1 * s1.chi1_hat, support2=support, tpr2=summary["tpr1"],
+                      fpr2=summary["fpr1"], support_final=support)
     return conj, cl, coords(cl.chi2, conj.chi2_hat, 0.0, conj.chi12_hat)
 
 
@@ -202,25 +208,58 @@ def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
     if _repeats_stage1(setting, hp):
         conj, cl, y = _stage1_as_stage2(setting, hp, s1, coords)
         return conj, cl, y, 0.0, 0, None
-    T_of = lambda lam2: T if lam2 == hp.lam2 else _stage2_map(setting, replace(hp, lam2=lam2), s1, n_nodes)[0]  # noqa: E731
     f = setting.alphas[0] / np.where(setting.pretrain, setting.alphas, 0.0).sum()
     # stage 1's own state: exact when stage 2 repeats stage 1
-    starts = [coords(s1.chi1, s1.chi1_hat * f, 0.0, f * s1.chi1_hat if setting.pretrain_on_target else 0.0)]
-    J = None
-    if warm is not None and warm[0].y2.shape == starts[0].shape:
-        starts[:0] = [warm[1], warm[0].y2]
-        J = warm[0].J2
+    cold = coords(s1.chi1, s1.chi1_hat * f, 0.0, f * s1.chi1_hat if setting.pretrain_on_target else 0.0)
+    starts, J = [cold], None
+    if warm is not None and warm[0].y2.shape == cold.shape:
+        starts, J = [warm[1], warm[0].y2, cold], warm[0].J2
+    y, res, it, J_new, sums = newton(lambda y, jac: kernels.stage2_T(y, *args, jac), starts[0], tol)
+    if res <= tol:
+        return (*closure_at(y, sums), y, res, it, J_new)
+
+    def T_of(lam2):
+        return T if lam2 == hp.lam2 else _stage2_map(setting, replace(hp, lam2=lam2), s1, n_nodes)[0]
 
     def path():
         empty = st2.conjugates(setting, hp, s1, 0.0, 0.0, 0.0, 0.0, 0.0)   # x2 = 0
         lam_max = 8 * math.sqrt(empty.m2_hat ** 2 * setting.second_moments[0, 0] + empty.m21_hat ** 2 * s1.Q1
                                 + 2 * abs(empty.m2_hat * empty.m21_hat * s1.m1[0]) + empty.chi2_hat)
         return _lambda_path(hp.lam2, lam_max), coords(1e-12, empty.chi2_hat, 0.0, empty.chi12_hat)
-    y, res, it, J_new, sums = kernels.newton(kernels.stage2_T, starts[0], tol, _NEWTON_STEPS, (*args, True))
-    if res <= tol:
-        return (*closure_at(y, sums), y, res, it, J_new)
     y, res, it2, J = solve(T_of, hp.lam2, starts, "stage 2", tol, context, path, J)
     return (*closure_at(y), y, res, it + it2, J)
+
+
+class _Constants:
+    """Per-setting quantities predict() needs every call (cached: sweeps call it thousands of times)."""
+
+    def __init__(self, setting: Setting):
+        a = np.where(setting.pretrain, setting.alphas, 0.0)
+        variances = np.diag(setting.second_moments) + setting.sigmas ** 2
+        self.degenerate = bool(a @ variances == 0)
+        self.target_only = bool(setting.pretrain[0] and not np.any(a[1:]))
+        self.sig1, self.rho11 = float(setting.sigmas[0]), float(setting.second_moments[0, 0])
+        self.scale = float(np.max(np.where(setting.pretrain, variances, 0.0)))
+        self.live = ~setting.target_null
+
+
+_CONSTANTS: "weakref.WeakKeyDictionary[Setting, _Constants]" = weakref.WeakKeyDictionary()
+
+
+def _constants(setting: Setting) -> _Constants:
+    hit = _CONSTANTS.get(setting)
+    if hit is None:
+        hit = _CONSTANTS[setting] = _Constants(setting)
+    return hit
+
+
+def _stage1_summary(setting: Setting, s1: st1.Stage1) -> dict:
+    """ε^(1st) and the support statistics of x1."""
+    w, live, dens = setting.weights, _constants(setting).live, setting.target_density
+    support1 = float(w @ s1.P1)
+    tp1 = float(w[live] @ s1.P1[live])
+    return {"eps1": float(setting.sigmas[0] ** 2 + st1.mse(setting, s1)[0]), "support1": support1,
+            "tpr1": tp1 / dens if dens > 0 else 0.0, "fpr1": (support1 - tp1) / (1 - dens) if dens < 1 else 0.0}
 
 
 def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Prediction | None = None,
@@ -236,8 +275,8 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
     if not isinstance(hyperparameters, Hyperparameters):
         raise ValueError(f"hyperparameters must be a replica.Hyperparameters, got {type(hyperparameters).__name__}")
     hp = hyperparameters
-    a = np.where(setting.pretrain, setting.alphas, 0.0)
-    if a @ (np.diag(setting.second_moments) + setting.sigmas ** 2) == 0:
+    const = _constants(setting)
+    if const.degenerate:
         raise ValueError("degenerate setting: every pretraining response is identically zero (r^(k) = 0, σ_k = 0)")
 
     def context():
@@ -249,26 +288,19 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
             and (warm_start.setting is setting or warm_start.setting.as_dict() == setting.as_dict())):
         # stage 1 depends on λ1 only: reuse it (its residual is bounded by the previous one)
         s1, y1, res1, it1, J1 = state.stage1, state.y1, warm_start.residual, 0, state.J1
+        summary1 = {key: getattr(warm_start, key) for key in ("eps1", "support1", "tpr1", "fpr1")}
     else:
         s1, y1, res1, it1, J1 = _solve_stage1(setting, hp.lam1, None if state is None else (state, y1_pred),
                                               tol, context)
+        summary1 = _stage1_summary(setting, s1)
     conj, cl, y2, res2, it2, J2 = _solve_stage2(setting, hp, s1, None if state is None else (state, y2_pred),
                                                 tol, context, n_nodes)
 
-    k, sig1 = hp.kappa, setting.sigmas[0]
-    rho11 = setting.second_moments[0, 0]
+    k, sig1, rho11 = hp.kappa, const.sig1, const.rho11
     m11 = float(s1.m1[0])
-    eps1 = sig1 ** 2 + st1.mse(setting, s1)[0]
     eps2 = sig1 ** 2 + rho11 - 2 * k * m11 - 2 * cl.m2 + k ** 2 * s1.Q1 + 2 * k * cl.Q12 + cl.Q2
-    w, null = setting.weights, setting.target_null
-    dens = setting.target_density
-    support1 = float(w @ s1.P1)
-    tp1 = float(w[~null] @ s1.P1[~null])
     pred = Prediction(
-        eps1=float(eps1), eps2=float(eps2), support1=support1, support2=float(cl.support2),
-        support_final=float(cl.support_final),
-        tpr1=tp1 / dens if dens > 0 else 0.0,
-        fpr1=(support1 - tp1) / (1 - dens) if dens < 1 else 0.0,
+        **summary1, eps2=float(eps2), support2=float(cl.support2), support_final=float(cl.support_final),
         tpr2=float(cl.tpr2), fpr2=float(cl.fpr2),
         chi1=float(s1.chi1), Q1=float(s1.Q1), m1=tuple(map(float, s1.m1)), Q1_hat=float(s1.Q1_hat),
         m1_hat=tuple(map(float, s1.m1_hat)), chi1_hat=float(s1.chi1_hat),
@@ -277,8 +309,7 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
         chi2_hat=float(conj.chi2_hat), chi12_hat=float(conj.chi12_hat),
         residual=float(max(res1, res2)), iterations=int(it1 + it2),
         setting=setting, hyperparameters=hp,
-        solver_state=SolverState(theta, y1, y2, J1, J2, s1,
-                                 (state.theta, state.y1, state.y2) if state is not None else None))
+        solver_state=SolverState(theta, y1, y2, J1, J2, s1, _trail(theta, y1, y2, state)))
     core = (pred.eps1, pred.eps2, pred.support1, pred.support2, pred.chi1, pred.chi2, pred.Q1, pred.Q2,
             pred.m2, pred.Q12, pred.R21, pred.chi1_hat, pred.chi2_hat, pred.chi12_hat)
     if not all(math.isfinite(v) for v in core):
@@ -287,8 +318,7 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
                                 **pred.as_dict(), **context()})
     # Errors are O(σ1² + ρ11 + (1+κ²)·scale of the pretraining data); a root a million times worse is
     # one at infinity of the log-coordinates, not an estimator.
-    scale = np.max(np.where(setting.pretrain, np.diag(setting.second_moments) + setting.sigmas ** 2, 0.0))
-    if max(pred.eps1, pred.eps2) > _IMPLAUSIBLE * (sig1 ** 2 + rho11 + (1 + k ** 2) * scale):
+    if max(pred.eps1, pred.eps2) > _IMPLAUSIBLE * (sig1 ** 2 + rho11 + (1 + k ** 2) * const.scale):
         raise ConvergenceError("implausible fixed point (error far above that of the zero estimate)",
                                {"stage": "final", "residual": pred.residual, "iterations": pred.iterations,
                                 **pred.as_dict(), **context()})

@@ -17,9 +17,10 @@ from .gaussian import soft_moments
 from .setting import Setting
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Stage1:
-    """A stage-1 state: order parameters, conjugates and per-component field statistics."""
+    """A stage-1 state: order parameters, conjugates and per-component field statistics
+    (compared and hashed by identity: caches key on it)."""
 
     chi1: float
     Q1: float
@@ -45,7 +46,7 @@ class _Forms:
         self.cov_a = covs @ a                                    # (C, K): Cov(r, h1)·(1+χ1)
         self.mean_a = self.means @ a                             # (C,):  E[h1]·(1+χ1)
         self.var_a = self.cov_a @ a                              # (C,):  m̂1ᵀΣm̂1·(1+χ1)²
-        self.diag = np.einsum("ckk->ck", covs)
+        self.diag = np.ascontiguousarray(np.einsum("ckk->ck", covs))
         d = a[None, :] - self.A * np.eye(setting.K)              # rows: (a − A e_k)
         self.d_form = np.einsum("kj,cjl,l->ck", d, covs, a)      # (a − A e_k)ᵀ Σ a
         self.gram = self.diag * self.var_a[:, None] - self.cov_a ** 2  # Σ_kk aᵀΣa − (Σa)_k², ≥ 0

@@ -8,6 +8,7 @@ summed in :func:`replica.kernels.stage2_sums`.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,19 +71,28 @@ def _stage2_constants(setting: Setting, hp: Hyperparameters, s1: Stage1) -> tupl
             float(s1.m1[0]), float(s1.Q1), float(s1.chi1), hp.kappa, bool(setting.pretrain_on_target))
 
 
+_FIELDS: "weakref.WeakKeyDictionary[Stage1, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _component_fields(setting: Setting, s1: Stage1) -> tuple:
+    """(w, a, s, μ1, Σ11, γ, 1[r ≠ 0]) of the live components: weights, mean and std of h1, mean and
+    variance of r^(1), γ = Cov(r^(1), h1); cached per stage-1 state (warm sweeps keep it)."""
+    hit = _FIELDS.get(s1)
+    if hit is None:
+        live = setting.weights > 0
+        hit = _FIELDS[s1] = tuple(np.ascontiguousarray(v, dtype=float) for v in (
+            setting.weights[live], s1.h1_mean[live], s1.h1_std[live], setting.means[live, 0],
+            setting.covs[live, 0, 0], s1.cov_r_h1[live, 0], ~setting.target_null[live]))
+    return hit
+
+
 class Static:
     """What the stage-2 closure needs that is fixed once stage 1 and the hyperparameters are:
     per-component field statistics (live components only)."""
 
     def __init__(self, setting: Setting, hp: Hyperparameters, s1: Stage1, n_nodes: int = N_NODES):
         self.setting, self.hp, self.s1, self.n_nodes = setting, hp, s1, n_nodes
-        live = setting.weights > 0
-        self.w = np.ascontiguousarray(setting.weights[live])
-        self.a, self.s = np.ascontiguousarray(s1.h1_mean[live]), np.ascontiguousarray(s1.h1_std[live])
-        self.mu1 = np.ascontiguousarray(setting.means[live, 0])
-        self.S11 = np.ascontiguousarray(setting.covs[live, 0, 0])
-        self.g1 = np.ascontiguousarray(s1.cov_r_h1[live, 0])            # Cov(r^(1), h1)
-        self.nonnull = (~setting.target_null[live]).astype(float)
+        self.w, self.a, self.s, self.mu1, self.S11, self.g1, self.nonnull = _component_fields(setting, s1)
         self.gl_x, self.gl_w = leggauss(n_nodes)
         # the arguments of kernels.stage2_T after y
         self.map_args = (*_stage2_constants(setting, hp, s1), s1.chi1_hat, s1.Q1_hat, hp.lam1, hp.lam2, hp.delta_lam,
