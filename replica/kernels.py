@@ -176,25 +176,9 @@ def stage2_sums(a, s, mu1, g1, S11, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1
                     pS2 += wz * S2
                     pS1x1 += wz * S1 * x1
                     pfin += wz if out_ else wz * P
-                acc[0] += pP
-                acc[1] += pS1
-                acc[2] += pS1z
-                acc[3] += pS2
-                acc[4] += pS1x1
-                acc[5] += pfin
+                acc += np.array((pP, pS1, pS1z, pS2, pS1x1, pfin))
                 if deriv:
-                    dacc[0] += d0
-                    dacc[1] += d1
-                    dacc[2] += d2
-                    dacc[3] += d3
-                    dacc[4] += d4
-                    dacc[5] += d5
-                    dacc[6] += d6
-                    dacc[7] += d7
-                    dacc[8] += d8
-                    dacc[9] += d9
-                    dacc[10] += d10
-                    dacc[11] += d11
+                    dacc += np.array((d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11))
         w = 2.0 * wc[c] if sym else wc[c]
         sP, sS1, sS1z, sS2, sS1x = acc[0], acc[1], acc[2], acc[3], acc[4]
         out[0] += w * sP
