@@ -7,13 +7,10 @@ experiments.phase_diagram. Outputs ``noise_alpha_target_<α>.{csv,png,pdf}``.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from experiments import cli, sweep
-from experiments.optimal import optimize_chain, serpentine_chains
-from experiments.phase_diagram import STRATEGIES, add_grid_options, chain_rows, write_outputs
+from experiments import cli
+from experiments.phase_diagram import add_grid_options, optimized_grid, write_outputs
 
 TAG = "noise/v3"
 PRIOR = {"prior": "two_task", "alpha_source": 2.0, "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
@@ -31,12 +28,7 @@ def main(argv=None):
     for alpha in ALPHA_TARGETS[:1] if args.smoke else ALPHA_TARGETS:
         rows = [[{**PRIOR, "alpha_target": alpha, "sigma_target": float(s), "noise_ratio": float(r),
                   "sigma_source": float(s * r)} for s in sigmas] for r in ratios]
-        chains = serpentine_chains(rows, rows_per_chain=chain_rows(args, len(rows)))
-        fn = functools.partial(optimize_chain, strategies=STRATEGIES)
-        results = sweep.run_chains(fn, chains, tag=TAG, desc=f"noise α_t={alpha}", **cli.sweep_options(args))
-        by_point = {(p["sigma_target"], p["noise_ratio"]): {**p, **r}
-                    for chain, res in zip(chains, results) for p, r in zip(chain, res)}
-        table = [by_point[(float(s), float(r))] for r in ratios for s in sigmas]
+        table = optimized_grid(args, rows, TAG, f"noise α_t={alpha}")
         write_outputs(args.out / f"noise_alpha_target_{alpha:g}", table, sigmas, ratios, "sigma_target",
                       "noise_ratio", title=f"α_target = {alpha:g}, α_source = {PRIOR['alpha_source']:g}")
 

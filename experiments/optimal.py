@@ -1,15 +1,20 @@
-"""Optimal hyperparameters of several strategies at one setting, warm-started along a sweep."""
+"""Optimal hyperparameters of several strategies at one setting, warm-started along a sweep,
+and a check of a 2-D grid of such optima against their neighbours' (:func:`basin_check`)."""
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from replica import ConvergenceError, OptimizationResult, Setting, optimize
+from replica import ConvergenceError, Hyperparameters, OptimizationResult, Prediction, Setting, optimize, predict
+from replica.optimize import CONTAINS
 from replica.strategies import family
 
 __all__ = ["ORDER", "RESTRICTED", "optimize_strategies", "flatten", "setting_of", "optimize_chain",
-           "serpentine_chains", "excess"]
+           "serpentine_chains", "excess", "basin_check"]
+
+log = logging.getLogger(__name__)
 
 # contained strategies first, so each can seed its containers (full ≤ value, support, ...);
 # pretrained first of all: its λ1 is an extra start for every strategy (see replica.optimize)
@@ -34,29 +39,32 @@ def optimize_strategies(setting: Setting, strategies: Sequence[str],
     for name in (s for s in ORDER if s in strategies):
         seeds = list(results.values())
         results[name] = optimize(setting, name, start=previous.get(name), seeds=seeds)
-    if "full" in results:
-        _polish(setting, results, cold=not previous)
+    _polish(setting, results, cold=not previous)
     return results
 
 
 def _polish(setting: Setting, results: dict[str, OptimizationResult], cold: bool) -> None:
-    """Restart value and support from full's optimum, then keep full ≤ both.
+    """Restart value and support from full's optimum, then keep every strategy ≤ those it contains.
 
     Always at a cold point (no neighbour: its multi-start may miss a basin that full found),
     else only when full's optimum lies in the family (κ = 0 or Δλ = 0) below its own optimum
     (e.g. a support chain stuck on the x1 = 0 plateau).
     """
-    full = results["full"]
-    for name, inside in (("support", full.hyperparameters.kappa == 0),
-                         ("value", full.hyperparameters.delta_lam == 0)):
+    full = results.get("full")
+    for name, knob in (("support", "kappa"), ("value", "delta_lam")) if full else ():
+        inside = getattr(full.hyperparameters, knob) == 0
         if name in results and (cold or (inside and full.eps2 < results[name].eps2)):
             res = optimize(setting, name, start=full, seeds=list(results.values()))
             if res.eps2 < results[name].eps2:
                 results[name] = res
-    best = min((results[n] for n in ("value", "support") if n in results), key=lambda r: r.eps2, default=full)
-    if best.eps2 < full.eps2:
-        x = tuple(map(float, family("full").clip(family("full").project(best.hyperparameters))))
-        results["full"] = replace(best, strategy="full", x=x, source=f"seed:{best.strategy}")
+    # contained strategies first, so a result lifted into value can be lifted on into full
+    for name in (n for n in ORDER if n in results):
+        subs = [results[s] for s in CONTAINS[name] if s in results]
+        best = min(subs, key=lambda r: r.eps2, default=results[name])
+        if best.eps2 < results[name].eps2:
+            fam = family(name)
+            x = tuple(map(float, fam.clip(fam.project(best.hyperparameters))))
+            results[name] = replace(best, strategy=name, x=x, source=f"seed:{best.strategy}")
 
 
 def flatten(results: Mapping[str, OptimizationResult]) -> dict:
@@ -114,3 +122,115 @@ def excess(row: Mapping, strategy: str) -> float:
     if not row.get("converged"):
         return math.nan
     return row[f"{strategy}_eps2"] / row["full_eps2"] - 1.0
+
+
+_NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+_STATS = ("starts", "local_runs", "evaluations", "failures", "warm_rejections", "success", "source", "seconds")
+
+
+def basin_check(settings: Sequence[Sequence[Setting]], rows: Sequence[Sequence[Mapping]], strategies: Sequence[str],
+                *, margin: float = 1e-6, max_passes: int = 10) -> list[list[dict]]:
+    """Re-optimize each point of a 2-D grid where a neighbour's optimum is better than its own.
+
+    ``settings`` and ``rows`` are grids (lists of grid rows) of Settings and of their flattened
+    optima (:func:`optimize_chain`). Separate warm-started chains can end in different local
+    basins, which shows as stripes along chain boundaries. So each neighbour's (4-neighbourhood)
+    optimal hyperparameters of each strategy are evaluated here, one ``predict`` each; if one beats
+    this point's optimum by more than ``margin`` (relative), the strategy is re-optimized from it,
+    the better result is kept and containers are kept ≤ what they contain (:func:`_polish`).
+    Passes revisit the neighbours of what changed, at most ``max_passes`` times. Returns new rows;
+    ``basin_fixed`` names the strategies improved at that point (space-separated).
+    """
+    names = [n for n in ORDER if n in strategies]
+    grid = [[{**row, "basin_fixed": ""} for row in line] for line in rows]
+    points = [(i, j) for i, line in enumerate(grid) for j in range(len(line))]
+    todo = {point: set(names) for point in points}
+    for n_pass in range(max_passes):
+        if not todo:
+            break
+        log.info("basin check: pass %d over %d points", n_pass + 1, len(todo))
+        # alternate directions, and revisit a changed point's neighbours still ahead in this very
+        # pass: a better basin then crosses the grid in a pass or two instead of a point per pass
+        forward = n_pass % 2 == 0
+        later: dict[tuple[int, int], set[str]] = {}
+        for point in points if forward else points[::-1]:
+            pending = todo.pop(point, set())
+            if not pending:
+                continue
+            i, j = point
+            around = [(i + di, j + dj) for di, dj in _NEIGHBOURS
+                      if 0 <= i + di < len(grid) and 0 <= j + dj < len(grid[i + di])]
+            improved = _improve(settings[i][j], grid[i][j], [grid[a][b] for a, b in around], names, pending, margin)
+            for other in around if improved else ():
+                ahead = (other > point) == forward
+                (todo if ahead else later).setdefault(other, set()).update(improved)
+        todo = later
+    if todo:
+        log.warning("basin check: stopped after %d passes with %d points left to revisit", max_passes, len(todo))
+    return grid
+
+
+def _improve(setting: Setting, row: dict, neighbours: Sequence[Mapping], names: Sequence[str], pending: set[str],
+             margin: float) -> set[str]:
+    """Check the ``pending`` strategies of ``row`` (in place) against ``neighbours``; returns those improved."""
+    if not row.get("converged"):
+        return set()
+    results: dict[str, OptimizationResult] = {}
+    improved = set()
+    for name in (n for n in names if n in pending):
+        start = _best_neighbour(setting, row, neighbours, name, margin)
+        if start is None:
+            continue
+        try:
+            # this point's optima seed the restart (and bound it, for the strategies it contains)
+            results = results or {n: _as_result(n, predict(setting, _hyperparameters(row, n)), row) for n in names}
+            res = optimize(setting, name, start=start, seeds=[r for n, r in results.items() if n != name])
+        except ConvergenceError as exc:
+            log.warning("basin check: no restart of %s at %s (%s)", name, setting, exc)
+            continue
+        if res.eps2 < results[name].eps2:
+            results[name] = res
+            _polish(setting, results, cold=False)
+        for n, r in results.items():
+            if r.eps2 < row[f"{n}_eps2"]:
+                row.update(flatten({n: r}))
+                improved.add(n)
+    fixed = improved | set(row["basin_fixed"].split())
+    row["basin_fixed"] = " ".join(n for n in names if n in fixed)
+    return improved
+
+
+def _best_neighbour(setting: Setting, row: Mapping, neighbours: Sequence[Mapping], name: str,
+                    margin: float) -> OptimizationResult | None:
+    """The neighbours' optimum of ``name`` with the lowest error here, if it beats ``row``'s by ``margin``."""
+    objective = family(name).objective
+    best = None
+    for neighbour in (nb for nb in neighbours if nb.get("converged")):
+        try:
+            # cold: a warm start from hyperparameters in another basin can land on a spurious root,
+            # hiding just the improvement looked for
+            pred = predict(setting, _hyperparameters(neighbour, name))
+        except ConvergenceError:
+            continue
+        error = getattr(pred, objective)
+        if error < row[f"{name}_eps2"] * (1 - margin) and (best is None or error < best.eps2):
+            best = _as_result(name, pred)
+    return best
+
+
+def _hyperparameters(row: Mapping, name: str) -> Hyperparameters:
+    return Hyperparameters(*(row[f"{name}_{key}"] for key in ("lam1", "lam2", "kappa", "delta_lam")))
+
+
+def _as_result(name: str, prediction: Prediction, row: Mapping | None = None) -> OptimizationResult:
+    """``prediction`` as a result of ``name``, to start or seed replica.optimize from: the
+    re-solved optimum of a flattened ``row`` (its ε and statistics kept), else a neighbour's."""
+    fam = family(name)
+    if row is None:
+        eps = getattr(prediction, fam.objective)
+        stats = {**dict.fromkeys(_STATS, 0), "success": True, "source": "neighbour"}
+    else:
+        eps, stats = row[f"{name}_eps2"], {key: row[f"{name}_{key}"] for key in _STATS}
+    x = tuple(map(float, fam.clip(fam.project(prediction.hyperparameters))))
+    return OptimizationResult(strategy=name, eps2=float(eps), hyperparameters=prediction.hyperparameters,
+                              prediction=prediction, x=x, method="", message="", **stats)

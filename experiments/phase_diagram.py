@@ -1,10 +1,12 @@
 """Phase diagrams: which transferred information matters, and what ignoring it costs.
 
 Over (α_target, α_source) for the two-task prior, and over (α_target, shared fraction s)
-for the similarity prior, every strategy is optimized (replica.optimize, min ε^(2nd)) and we
-map the winner of value-only (Δλ = 0) against support-only (κ = 0), and the relative excess
-error ε_s/ε_full − 1 of value, support, Trans-Lasso and Pretraining Lasso over the full
-strategy. Outputs ``phase_diagram_sources.{csv,png,pdf}`` and ``phase_diagram_similarity.*``.
+for the similarity prior, every strategy is optimized (replica.optimize, min ε^(2nd); in
+warm-started chains of grid rows, then re-optimized where a grid neighbour's optimum is
+better: experiments.optimal.basin_check) and we map the winner of value-only (Δλ = 0) against
+support-only (κ = 0), and the relative excess error ε_s/ε_full − 1 of value, support,
+Trans-Lasso and Pretraining Lasso over the full strategy. Outputs
+``phase_diagram_sources.{csv,png,pdf}`` and ``phase_diagram_similarity.*``.
 """
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import cli, io, sweep
-from experiments.optimal import RESTRICTED, excess, optimize_chain, serpentine_chains
+from experiments.optimal import RESTRICTED, basin_check, excess, optimize_chain, serpentine_chains, setting_of
 from experiments.plotting import heatmap, winner_map
 
 STRATEGIES = ("pretrained", "target_only", "trans_lasso", "value", "support", "pretraining_lasso", "full")
 TAG = "phase_diagram/v4"
+BASIN_TAG = "basin/v1"   # appended to an experiment's TAG for its cross-chain basin check
 BASE = {"sigma_target": 0.1, "sigma_source": 0.1}
 TWO_TASK = {"prior": "two_task", "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
 SIMILARITY = {"prior": "similarity", "alpha_source": 2.0, "rho": 0.1, "correlation": 1.0}
@@ -51,21 +54,31 @@ def grid_sizes(args) -> tuple[int, int]:
 
 
 def diagram(args, name: str, y_key: str, y_values, fixed: dict) -> list[dict]:
-    """Sweep (α_target × y) in serpentine chains; write the CSV and figure; return the rows."""
+    """Sweep (α_target × y); write the CSV and figure; return the rows."""
     n_x = len(y_values) if args.smoke else grid_sizes(args)[0 if y_key == "alpha_source" else 1]
     x_values = np.geomspace(0.1, 3.0, n_x)
     rows = [[{**BASE, **fixed, "alpha_target": float(x), y_key: float(y)} for x in x_values] for y in y_values]
+    table = optimized_grid(args, rows, TAG, name)
+    write_outputs(args.out / name, table, x_values, np.asarray(y_values), "alpha_target", y_key)
+    return table
+
+
+def optimized_grid(args, rows: list[list[dict]], tag: str, desc: str) -> list[dict]:
+    """Every strategy optimized over a grid (a list of grid rows of points) in serpentine chains,
+    then checked across chains (:func:`experiments.optimal.basin_check`); the grid's rows, flattened."""
     # few long chains: a chain starts cold (a multi-start cascade, ~100× a warm point)
     chains = serpentine_chains(rows, rows_per_chain=chain_rows(args, len(rows)))
     fn = functools.partial(optimize_chain, strategies=STRATEGIES)
-    results = sweep.run_chains(fn, chains, tag=TAG, desc=name, **cli.sweep_options(args))
-    by_point = {}
-    for chain, chain_results in zip(chains, results):
-        for point, result in zip(chain, chain_results):
-            by_point[(point["alpha_target"], point[y_key])] = {**point, **result}
-    table = [by_point[(float(x), float(y))] for y in y_values for x in x_values]
-    write_outputs(args.out / name, table, x_values, np.asarray(y_values), "alpha_target", y_key)
-    return table
+    results = sweep.run_chains(fn, chains, tag=tag, desc=desc, **cli.sweep_options(args))
+    by_key = {sweep.point_key(p, tag): {**p, **r} for chain, res in zip(chains, results) for p, r in zip(chain, res)}
+    grid = [[by_key[sweep.point_key(p, tag)] for p in line] for line in rows]
+    # cached as a whole, keyed by its input: a rerun reads it back, new chain results redo it (~30 s at 40×40)
+    key = {"input": sweep.point_key({"grid": grid}, tag)}
+    check = lambda _: {"grid": basin_check([[setting_of(p) for p in line] for line in grid], grid, STRATEGIES)}
+    checked = sweep.run_sweep(check, [key], args.cache, tag=f"{tag}+{BASIN_TAG}", desc=f"{desc}: basin check",
+                              progress=not args.no_progress)[0]["grid"]
+    # the point's own keys first: the cache's JSON has sorted them
+    return [{**p, **row} for points, line in zip(rows, checked) for p, row in zip(points, line)]
 
 
 def write_outputs(stem, table, x, y, x_key, y_key, title=None):
