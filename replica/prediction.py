@@ -86,16 +86,20 @@ class SolverState:
 def _trail(theta, y1, y2, previous: SolverState | None) -> tuple:
     """The trail of a new point: its own row on top of the previous trail, if of the same kind of problem."""
     rows = (theta[None], y1[None], y2[None])
-    if previous is None or any(r.shape[1] != p.shape[1] for r, p in zip(rows, previous.trail)):
+    if previous is None:
         return rows
-    return tuple(np.concatenate([r, p[:_HISTORY - 1]]) for r, p in zip(rows, previous.trail))
+    thetas, y1s, y2s = previous.trail
+    if thetas.shape[1] != theta.size or y1s.shape[1] != y1.size or y2s.shape[1] != y2.size:
+        return rows
+    n = _HISTORY - 1
+    return np.vstack([rows[0], thetas[:n]]), np.vstack([rows[1], y1s[:n]]), np.vstack([rows[2], y2s[:n]])
 
 
 def _theta(setting: Setting, hp: Hyperparameters) -> np.ndarray:
     """Sweep coordinates of a problem: log λ, κ, Δλ/(1+Δλ), log α, σ (sweeps are often geometric)."""
     dl = 1.0 if math.isinf(hp.delta_lam) else hp.delta_lam / (1 + hp.delta_lam)
-    return np.array([math.log(hp.lam1 + 1e-12), math.log(hp.lam2 + 1e-12), hp.kappa, dl,
-                     *(math.log(a + 1e-12) for a in setting.alphas), *setting.sigmas])
+    return np.concatenate([[math.log(hp.lam1 + 1e-12), math.log(hp.lam2 + 1e-12), hp.kappa, dl],
+                           _constants(setting).log_alphas, setting.sigmas])
 
 
 def _predicted(state: SolverState, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -241,6 +245,7 @@ class _Constants:
         self.sig1, self.rho11 = float(setting.sigmas[0]), float(setting.second_moments[0, 0])
         self.scale = float(np.max(np.where(setting.pretrain, variances, 0.0)))
         self.live = ~setting.target_null
+        self.log_alphas = np.log(setting.alphas + 1e-12)
 
 
 _CONSTANTS: "weakref.WeakKeyDictionary[Setting, _Constants]" = weakref.WeakKeyDictionary()
@@ -312,7 +317,7 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
         solver_state=SolverState(theta, y1, y2, J1, J2, s1, _trail(theta, y1, y2, state)))
     core = (pred.eps1, pred.eps2, pred.support1, pred.support2, pred.chi1, pred.chi2, pred.Q1, pred.Q2,
             pred.m2, pred.Q12, pred.R21, pred.chi1_hat, pred.chi2_hat, pred.chi12_hat)
-    if not all(math.isfinite(v) for v in core):
+    if not math.isfinite(sum(core)):   # NaN or ±inf anywhere
         raise ConvergenceError("non-finite order parameters at the fixed point",
                                {"stage": "final", "residual": pred.residual, "iterations": pred.iterations,
                                 **pred.as_dict(), **context()})
