@@ -209,18 +209,20 @@ def _stage1_as_stage2(setting, hp, s1, coords):
 def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
     """warm: None or (state, predicted y2)."""
     T, args, closure_at, coords = _stage2_map(setting, hp, s1, n_nodes)
+    usable = warm is not None and warm[0].y2.size == (4 if setting.pretrain_on_target else 2)
     if _repeats_stage1(setting, hp):
         conj, cl, y = _stage1_as_stage2(setting, hp, s1, coords)
         return conj, cl, y, 0.0, 0, None
-    f = setting.alphas[0] / np.where(setting.pretrain, setting.alphas, 0.0).sum()
-    # stage 1's own state: exact when stage 2 repeats stage 1
-    cold = coords(s1.chi1, s1.chi1_hat * f, 0.0, f * s1.chi1_hat if setting.pretrain_on_target else 0.0)
-    starts, J = [cold], None
-    if warm is not None and warm[0].y2.shape == cold.shape:
-        starts, J = [warm[1], warm[0].y2, cold], warm[0].J2
-    y, res, it, J_new, sums = newton(lambda y, jac: kernels.stage2_T(y, *args, jac), starts[0], tol)
+
+    def cold_start():
+        """Stage 1's own state: exact when stage 2 repeats stage 1."""
+        f = setting.alphas[0] * _constants(setting).inv_pretrain_alpha
+        return coords(s1.chi1, s1.chi1_hat * f, 0.0, f * s1.chi1_hat if setting.pretrain_on_target else 0.0)
+    y, res, it, J_new, sums = newton(lambda y, jac: kernels.stage2_T(y, *args, jac),
+                                     warm[1] if usable else cold_start(), tol)
     if res <= tol:
         return (*closure_at(y, sums), y, res, it, J_new)
+    starts, J = ([warm[1], warm[0].y2, cold_start()], warm[0].J2) if usable else ([cold_start()], None)
 
     def T_of(lam2):
         return T if lam2 == hp.lam2 else _stage2_map(setting, replace(hp, lam2=lam2), s1, n_nodes)[0]
@@ -246,6 +248,7 @@ class _Constants:
         self.scale = float(np.max(np.where(setting.pretrain, variances, 0.0)))
         self.live = ~setting.target_null
         self.log_alphas = np.log(setting.alphas + 1e-12)
+        self.inv_pretrain_alpha = 1.0 / float(a.sum()) if a.sum() > 0 else math.inf
 
 
 _CONSTANTS: "weakref.WeakKeyDictionary[Setting, _Constants]" = weakref.WeakKeyDictionary()

@@ -119,7 +119,7 @@ def closure(setting: Setting, hp: Hyperparameters, s1: Stage1, conj: Conjugates2
                                       cov_xi1_u, st.hp.lam1, st.hp.lam2, st.hp.delta_lam, st.s1.Q1_hat, chi1_hat,
                                       m2_hat, m21_hat, chi12_hat, st.gl_x, st.gl_w, NARROW, PANEL, Z_MAX, GRADING,
                                       False)
-    support2, xi1_x2, S2, r1_x2, x1_x2, tp2, support_final = sums[:7]
+    support2, xi1_x2, S2, r1_x2, x1_x2, tp2, support_final = sums.tolist()   # Python floats: faster below
     chi2 = support2 / Q2_hat
     E_xi1_x2 = xi1_x2 / Q2_hat
     R21 = (E_xi1_x2 - chi12_hat * chi2) / chi1_hat if setting.pretrain_on_target else 0.0
