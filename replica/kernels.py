@@ -1,8 +1,8 @@
 """Compiled fixed-point maps of both stages (THEORY.md §3, §4).
 
-A cold predict() evaluates the stage-1 map ~15 times and the stage-2 map ~20 times (on ~10³
-quadrature nodes); in numpy each evaluation is dominated by call overhead, so each map runs
-here as one numba function. The scalar Gaussian pieces are those of :mod:`replica.gaussian`
+predict() evaluates the stage-2 map (on ~10³ quadrature nodes) and the stage-1 map a few times
+per solve, with their Jacobians; in numpy each evaluation was dominated by call overhead, so each
+map runs here as one numba function. The scalar Gaussian pieces are those of :mod:`replica.gaussian`
 (soft threshold) plus the clipped moments of stage 1; tests hold both to mpmath.
 Division by zero gives inf/NaN (numpy's error model): the root finders treat it as "undefined".
 """
@@ -47,7 +47,8 @@ def soft_moments_1(mu, tau, lam):
 @_jit
 def _breaks(z_lam0, z_lam1, c0, c1, tau, targets, narrow, panel, z_max, grading):
     """Breakpoints of one component's rule: ±λ1 and, for crossings narrower than ``narrow`` panels,
-    the snapped crossing and its graded neighbours (:func:`replica.stage2._rule`)."""
+    the crossing and points at ±width·GRADING^j around it (:mod:`replica.quadrature`). A crossing
+    just outside its piece still steepens the integrand inside it: those within 20 widths are kept."""
     out = np.empty(2 + 6 * 2 * 64)
     out[0], out[1] = z_lam0, z_lam1
     n = 2
@@ -64,13 +65,10 @@ def _breaks(z_lam0, z_lam1, c0, c1, tau, targets, narrow, panel, z_max, grading)
             zk = (targets[piece] * (1.0 - 2.0 * side) - c0[piece]) / slope
             if not (math.isfinite(zk) and zk > lo[piece] - 20 * w and zk < hi[piece] + 20 * w):
                 continue
-            # snapped so that the rule repeats along a solve (as in the numpy rule)
-            ws = math.exp2(math.floor(math.log2(max(w, 1e-14))))
-            zk = np.rint(zk * (16 / ws)) * (ws / 16)
             out[n] = zk
             n += 1
-            if abs(zk) < z_max and ws < panel:
-                step = ws
+            if abs(zk) < z_max:
+                step = max(w, 1e-14)
                 while step < panel:
                     out[n], out[n + 1] = zk + step, zk - step
                     n += 2

@@ -92,7 +92,42 @@ def _trail(theta, y1, y2, previous: SolverState | None) -> tuple:
     if thetas.shape[1] != theta.size or y1s.shape[1] != y1.size or y2s.shape[1] != y2.size:
         return rows
     n = _HISTORY - 1
-    return np.vstack([rows[0], thetas[:n]]), np.vstack([rows[1], y1s[:n]]), np.vstack([rows[2], y2s[:n]])
+    return (np.concatenate((rows[0], thetas[:n])), np.concatenate((rows[1], y1s[:n])),
+            np.concatenate((rows[2], y2s[:n])))
+
+
+class _Constants:
+    """Per-setting quantities predict() needs every call (cached: sweeps call it thousands of times)."""
+
+    def __init__(self, setting: Setting):
+        a = np.where(setting.pretrain, setting.alphas, 0.0)
+        variances = np.diag(setting.second_moments) + setting.sigmas ** 2
+        self.degenerate = bool(a @ variances == 0)
+        self.target_only = bool(setting.pretrain[0] and not np.any(a[1:]))
+        self.sig1, self.rho11 = float(setting.sigmas[0]), float(setting.second_moments[0, 0])
+        self.scale = float(np.max(np.where(setting.pretrain, variances, 0.0)))
+        self.live = ~setting.target_null
+        self.log_alphas = np.log(setting.alphas + 1e-12)
+        self.inv_pretrain_alpha = 1.0 / float(a.sum()) if a.sum() > 0 else math.inf
+
+
+_CONSTANTS: "weakref.WeakKeyDictionary[Setting, _Constants]" = weakref.WeakKeyDictionary()
+
+
+def _constants(setting: Setting) -> _Constants:
+    hit = _CONSTANTS.get(setting)
+    if hit is None:
+        hit = _CONSTANTS[setting] = _Constants(setting)
+    return hit
+
+
+def _stage1_summary(setting: Setting, s1: st1.Stage1) -> dict:
+    """ε^(1st) and the support statistics of x1."""
+    w, live, dens = setting.weights, _constants(setting).live, setting.target_density
+    support1 = float(w @ s1.P1)
+    tp1 = float(w[live] @ s1.P1[live])
+    return {"eps1": float(setting.sigmas[0] ** 2 + st1.mse(setting, s1)[0]), "support1": support1,
+            "tpr1": tp1 / dens if dens > 0 else 0.0, "fpr1": (support1 - tp1) / (1 - dens) if dens < 1 else 0.0}
 
 
 def _theta(setting: Setting, hp: Hyperparameters) -> np.ndarray:
@@ -236,40 +271,6 @@ def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
     return (*closure_at(y), y, res, it + it2, J)
 
 
-class _Constants:
-    """Per-setting quantities predict() needs every call (cached: sweeps call it thousands of times)."""
-
-    def __init__(self, setting: Setting):
-        a = np.where(setting.pretrain, setting.alphas, 0.0)
-        variances = np.diag(setting.second_moments) + setting.sigmas ** 2
-        self.degenerate = bool(a @ variances == 0)
-        self.target_only = bool(setting.pretrain[0] and not np.any(a[1:]))
-        self.sig1, self.rho11 = float(setting.sigmas[0]), float(setting.second_moments[0, 0])
-        self.scale = float(np.max(np.where(setting.pretrain, variances, 0.0)))
-        self.live = ~setting.target_null
-        self.log_alphas = np.log(setting.alphas + 1e-12)
-        self.inv_pretrain_alpha = 1.0 / float(a.sum()) if a.sum() > 0 else math.inf
-
-
-_CONSTANTS: "weakref.WeakKeyDictionary[Setting, _Constants]" = weakref.WeakKeyDictionary()
-
-
-def _constants(setting: Setting) -> _Constants:
-    hit = _CONSTANTS.get(setting)
-    if hit is None:
-        hit = _CONSTANTS[setting] = _Constants(setting)
-    return hit
-
-
-def _stage1_summary(setting: Setting, s1: st1.Stage1) -> dict:
-    """ε^(1st) and the support statistics of x1."""
-    w, live, dens = setting.weights, _constants(setting).live, setting.target_density
-    support1 = float(w @ s1.P1)
-    tp1 = float(w[live] @ s1.P1[live])
-    return {"eps1": float(setting.sigmas[0] ** 2 + st1.mse(setting, s1)[0]), "support1": support1,
-            "tpr1": tp1 / dens if dens > 0 else 0.0, "fpr1": (support1 - tp1) / (1 - dens) if dens < 1 else 0.0}
-
-
 def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Prediction | None = None,
             tol: float = TOL, n_nodes: int = N_NODES) -> Prediction:
     """Solve the stage-1 and stage-2 equations of state (THEORY.md §3) and return a :class:`Prediction`.
@@ -296,7 +297,8 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
             and (warm_start.setting is setting or warm_start.setting.as_dict() == setting.as_dict())):
         # stage 1 depends on λ1 only: reuse it (its residual is bounded by the previous one)
         s1, y1, res1, it1, J1 = state.stage1, state.y1, warm_start.residual, 0, state.J1
-        summary1 = {key: getattr(warm_start, key) for key in ("eps1", "support1", "tpr1", "fpr1")}
+        summary1 = {"eps1": warm_start.eps1, "support1": warm_start.support1, "tpr1": warm_start.tpr1,
+                    "fpr1": warm_start.fpr1}
     else:
         s1, y1, res1, it1, J1 = _solve_stage1(setting, hp.lam1, None if state is None else (state, y1_pred),
                                               tol, context)
