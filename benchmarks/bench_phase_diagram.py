@@ -1,50 +1,59 @@
-"""Benchmark: cost of a phase diagram with full, value and support optimized at every point.
+"""Benchmark: wall time of the (α_target, α_source) phase diagram exactly as the experiment computes it.
 
-Runs one warm-started chain along α_target (as experiments.phase_diagram does along each
-grid row), times the cold first point and the warm ones separately, and extrapolates to an
-n×n diagram on ``--workers`` cores: n²·(warm time per point)/workers + (chains)·(cold time).
+Runs ``experiments.phase_diagram``'s α_source diagram — an n×n grid, α_target ∈ [0.1, 3] and
+α_source ∈ [0.1, 5] log-spaced, every strategy optimized at every point (full, value and support
+among them) in warm-started chains, then the cross-chain basin check — with ``--workers``
+processes and an empty cache, and reports the wall time, the time per grid point and, as a
+same-process baseline, one cold ``predict`` (so the number can be compared across machines).
 
-    python -m benchmarks.bench_phase_diagram [--points 10] [--n 40] [--workers 2]
+    python -m benchmarks.bench_phase_diagram [--grid 40] [--workers 2] [--out benchmarks/bench_phase_diagram.json]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from experiments.optimal import optimize_strategies
-from replica import Setting
-
-# pretrained (1-D, ~10 warm evaluations) supplies the λ1 start that keeps chains off the x1 = 0 plateau
-STRATEGIES = ("pretrained", "value", "support", "full")
+from experiments import phase_diagram
+from replica import Hyperparameters, Setting, predict
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--points", type=int, default=10, help="points of the timed chain (default 10)")
-    parser.add_argument("--n", type=int, default=40, help="diagram size to extrapolate to (default 40)")
-    parser.add_argument("--workers", type=int, default=2, help="cores of the extrapolation (default 2)")
-    parser.add_argument("--alpha-source", type=float, default=1.0)
+    parser.add_argument("--grid", type=int, default=40, help="points per axis (default 40)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
     args = parser.parse_args(argv)
-    # the phase diagram's α_target spacing: n log-spaced points over [0.1, 3]
-    alphas = np.geomspace(0.1, 3.0, args.n)[: args.points]
-    times, evals, previous = [], [], None
-    for alpha in alphas:
-        setting = Setting.two_task(float(alpha), args.alpha_source, 0.1, 0.1, 0.1, 0.02, 0.02)
+    baseline = Setting.two_task(0.5, 1.0, 0.1, 0.1, 0.1, 0.02, 0.02), Hyperparameters(0.1, 0.05, 0.5, 1.0)
+    predict(*baseline)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        predict(*baseline)
+    t_predict = (time.perf_counter() - t0) / 20
+    with tempfile.TemporaryDirectory() as tmp:
+        cli = phase_diagram.cli.build_parser("phase_diagram")
+        phase_diagram.add_grid_options(cli, "")
+        exp = phase_diagram.cli.parse_args(cli, ["--grid", str(args.grid), "--workers", str(args.workers),
+                                                 "--out", tmp, "--cache", f"{tmp}/cache", "--no-progress"])
         t0 = time.perf_counter()
-        previous = optimize_strategies(setting, STRATEGIES, previous)
-        times.append(time.perf_counter() - t0)
-        evals.append({s: r.evaluations for s, r in previous.items()})
-    cold, warm = times[0], np.array(times[1:])
-    per_opt = {s: np.mean([e[s] for e in evals[1:]]) for s in STRATEGIES}
-    n_chains = args.n // 2    # experiments.phase_diagram: two grid rows per chain
-    total = args.n ** 2 * warm.mean() / args.workers + n_chains * cold / args.workers
-    print(f"cold first point ({', '.join(STRATEGIES)}; cascade): {cold:.2f} s")
-    print(f"warm point: mean {warm.mean():.3f} s, median {np.median(warm):.3f} s "
-          f"({warm.mean() / 3:.3f} s per optimization of full, value, support)")
-    print("warm predict calls per optimization: " + ", ".join(f"{s} {v:.0f}" for s, v in per_opt.items()))
-    print(f"extrapolated {args.n}x{args.n} diagram on {args.workers} cores: {total / 60:.1f} min")
+        table = phase_diagram.diagram(exp, "phase_diagram_sources", "alpha_source",
+                                      np.geomspace(0.1, 5.0, args.grid), phase_diagram.TWO_TASK)
+        wall = time.perf_counter() - t0
+    converged = sum(bool(row.get("converged")) for row in table)
+    full_le = all(row["full_eps2"] <= row[f"{s}_eps2"] for row in table if row.get("converged")
+                  for s in phase_diagram.STRATEGIES if s not in ("full", "pretrained"))
+    out = {"grid": f"{args.grid}x{args.grid}", "workers": args.workers, "strategies": list(phase_diagram.STRATEGIES),
+           "wall_s": wall, "wall_min": wall / 60, "per_point_s": wall / len(table) * args.workers,
+           "converged_points": converged, "points": len(table), "full_le_every_restricted": full_le,
+           "cold_predict_s": t_predict, "wall_over_cold_predict": wall / t_predict}
+    for key, value in out.items():
+        print(f"{key:>26}: {value:.4g}" if isinstance(value, float) else f"{key:>26}: {value}")
+    if args.out:
+        args.out.write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":
