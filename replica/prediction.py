@@ -17,7 +17,7 @@ from .setting import Hyperparameters, Setting
 
 _TINY = 1e-300
 _IMPLAUSIBLE = 1e6
-_HISTORY = 5       # points a warm-start predictor extrapolates from (a quartic)
+_HISTORY = 6       # points a warm-start predictor extrapolates from (a quintic)
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def _theta(setting: Setting, hp: Hyperparameters) -> np.ndarray:
 
 def _predicted(state: SolverState, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(y1, y2) extrapolated to θ by the polynomial through the latest points on the line the sweep
-    follows (up to quartic: along smooth sweeps Newton then needs one step instead of two)."""
+    follows (up to quintic: along smooth sweeps Newton then needs one step instead of two)."""
     thetas, y1s, y2s = state.trail
     if thetas.shape[1] != theta.size:
         return state.y1, state.y2

@@ -85,6 +85,39 @@ def test_warm_start_converges_in_few_iterations_to_the_same_point():
     assert q.eps2 == pytest.approx(cold.eps2, rel=1e-10)
 
 
+def test_sweep_predictor_is_exact_for_polynomials_along_a_line():
+    """The warm-start predictor extrapolates along the sweep's line with the polynomial through the
+    trail: exact for degree ≤ 5 (six points); off the line it uses only the points on it."""
+    from replica import kernels
+
+    rng = np.random.default_rng(1)
+    direction, origin = rng.normal(size=9), rng.normal(size=9)
+    t = -np.array([0.1, 0.25, 0.3, 0.5, 0.65, 0.8])            # most recent first, behind t = 0
+    thetas = origin + t[:, None] * direction
+    coef1, coef2 = rng.normal(size=(6, 2)), rng.normal(size=(6, 4))
+    poly = lambda c, x: sum(c[j] * x ** j for j in range(6))  # noqa: E731
+    y1s, y2s = np.array([poly(coef1, x) for x in t]), np.array([poly(coef2, x) for x in t])
+    y1, y2 = kernels.extrapolate(thetas, y1s, y2s, origin)
+    np.testing.assert_allclose(y1, coef1[0], atol=1e-9)
+    np.testing.assert_allclose(y2, coef2[0], atol=1e-9)
+    # a trail that leaves the line after two points: the secant through those two
+    bent = thetas.copy()
+    bent[2:] += rng.normal(size=(4, 9))
+    y1, _ = kernels.extrapolate(bent, y1s, y2s, origin)
+    np.testing.assert_allclose(y1, y1s[0] + (y1s[0] - y1s[1]) * t[0] / (t[1] - t[0]), atol=1e-12)
+
+
+def test_sweep_warm_starts_need_one_newton_step():
+    """Along a smooth λ2 sweep, once the trail is long, a warm start costs two evaluations of the
+    stage-2 map (one Newton step and its check) in most points."""
+    s = Setting.two_task(**TWO_TASK)
+    prev, iterations = None, []
+    for lam2 in np.geomspace(0.03, 0.3, 30):
+        prev = predict(s, Hyperparameters(0.4, lam2, 0.7, 1.5), warm_start=prev)
+        iterations.append(prev.iterations)
+    assert np.median(iterations[6:]) == 2 and max(iterations[6:]) <= 3
+
+
 def test_warm_start_from_a_different_kind_of_setting_is_harmless():
     """A warm start from a setting with other datasets or pretraining set gives the cold answer."""
     hp = Hyperparameters(0.4, 0.1, 0.7, 1.5)
