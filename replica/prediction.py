@@ -214,7 +214,14 @@ def _solve_stage1(setting, lam1, warm, tol, context):
         return _lambda_path(lam1, lam_max), np.log([1e-12, chi_hat0])
     problem = st1.Pretraining(setting, lam1)
     args = problem.kernel_args
-    y, res, it, J_new, _ = newton(lambda y, jac: kernels.stage1_TJ(y, *args, jac), starts[0], tol)
+    evaluations = 0
+
+    def TJ(y, jacobian):
+        nonlocal evaluations
+        evaluations += 5 if jacobian else 1     # the Jacobian is central differences
+        return kernels.stage1_TJ(y, *args, jacobian)
+    y, res, _, J_new, _ = newton(TJ, starts[0], tol)
+    it = evaluations
     if res <= tol:
         J = J_new
     else:
