@@ -19,7 +19,7 @@ from experiments.plotting import heatmap
 from replica import ConvergenceError, optimize
 from replica.strategies import fixed_transfer
 
-TAG = "landscape/v2"
+TAG = "landscape/v3"
 SETTING = {"prior": "two_task", "alpha_source": 2.0, "sigma_target": 0.1, "sigma_source": 0.1,
            "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
 ALPHA_TARGETS = (0.2, 2.0)
@@ -31,12 +31,20 @@ def delta_of(t: float) -> float:
 
 
 def landscape_chain(points) -> list[dict]:
-    """min over (λ1, λ2) of ε^(2nd) at each point's (κ, t), warm-starting from the previous point."""
-    previous, rows = None, []
+    """min over (λ1, λ2) of ε^(2nd) at each point's (κ, t), warm-starting from the previous point.
+
+    The pretrained model's optimal λ1 seeds every point: a chain that starts where stage 1 does
+    not matter (κ = 0, Δλ = 0) would otherwise carry an arbitrary λ1, possibly on the x1 = 0
+    plateau (λ1 → ∞), into points where it does.
+    """
+    previous, rows, pretrained = None, [], {}
     for p in points:
         fam = fixed_transfer(p["kappa"], delta_of(p["t"]))
+        setting = setting_of(p)
         try:
-            res = optimize(setting_of(p), fam, start=previous, seeds=())
+            if p["alpha_target"] not in pretrained:
+                pretrained[p["alpha_target"]] = optimize(setting, "pretrained")
+            res = optimize(setting, fam, start=previous, seeds=(pretrained[p["alpha_target"]],))
         except ConvergenceError as exc:
             rows.append({"converged": False, "error": str(exc)})
             continue
