@@ -10,31 +10,20 @@ value/support over full and its stripes before and after, and the wall time. Not
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import time
 
 import numpy as np
 
+from experiments import io
 from experiments.optimal import basin_check, setting_of
 from experiments.phase_diagram import STRATEGIES
 
 
-def _value(text: str):
-    if text in ("True", "False"):
-        return text == "True"
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
 def read_grid(path, y_key: str) -> list[list[dict]]:
     """The CSV's rows as a grid: one grid row per value of ``y_key``, in file order."""
-    with open(path, newline="") as fh:
-        rows = [{key: _value(text) for key, text in row.items()} for row in csv.DictReader(fh)]
     grid: dict[float, list[dict]] = {}
-    for row in rows:
+    for row in io.read_csv(path):
         grid.setdefault(row[y_key], []).append(row)
     return list(grid.values())
 

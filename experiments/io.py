@@ -98,6 +98,20 @@ def write_csv(
         writer.writerows(rows)
 
 
+def read_csv(path: str | os.PathLike) -> list[dict]:
+    """Rows of a CSV written by :func:`write_csv`, numbers as floats and True/False as bools
+    (other text, and empty cells, stay strings)."""
+    def parse(text: str):
+        if text in ("True", "False"):
+            return text == "True"
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    with open(path, newline="") as fh:
+        return [{key: parse(value) for key, value in row.items()} for row in csv.DictReader(fh)]
+
+
 def save_figure(
     fig: "matplotlib.figure.Figure",
     path: str | os.PathLike,

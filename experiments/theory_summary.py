@@ -10,7 +10,6 @@ numbers are those of the figures. Run ``python -m experiments.theory_summary [--
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 from collections import Counter
 from pathlib import Path
@@ -30,19 +29,6 @@ GRIDS = (("phase_diagram_sources", "alpha_target", "alpha_source", 1.5),
          ("noise_alpha_target_0.3", "sigma_target", "noise_ratio", None),
          ("noise_alpha_target_2", "sigma_target", "noise_ratio", None))
 FIXED = ("value", "support", "trans_lasso", "pretraining_lasso")
-
-
-def read_csv(path) -> list[dict]:
-    """Rows of an experiment CSV with numbers as floats and True/False as bools ("" stays a string)."""
-    def parse(text: str):
-        if text in ("True", "False"):
-            return text == "True"
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    with open(path, newline="") as fh:
-        return [{k: parse(v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
 def _at(row, *keys) -> dict:
@@ -197,15 +183,15 @@ def summarize(figures: Path) -> dict:
     for stem, x, y, x_large in GRIDS:
         path = figures / f"{stem}.csv"
         if path.exists():
-            out[stem] = grid_summary(read_csv(path), x, y, x_large)
+            out[stem] = grid_summary(io.read_csv(path), x, y, x_large)
         else:
             missing.append(path.name)
     if (figures / "landscape.csv").exists():
-        rows = read_csv(figures / "landscape.csv")
+        rows = io.read_csv(figures / "landscape.csv")
         out["landscape"] = landscape_summary(rows)
         if (figures / "phase_diagram_sources.csv").exists():
             # the same setting in the α_source diagram, where each one-knob strategy has its own optimizer
-            sources = read_csv(figures / "phase_diagram_sources.csv")
+            sources = io.read_csv(figures / "phase_diagram_sources.csv")
             for a, panel in out["landscape"].items():
                 r = nearest_point(sources, alpha_target=a, alpha_source=rows[0]["alpha_source"])
                 panel["phase_diagram_nearest"] = {**_at(r, "alpha_target", "alpha_source"),
@@ -213,8 +199,8 @@ def summarize(figures: Path) -> dict:
     else:
         missing.append("landscape.csv")
     if (figures / "strategies.csv").exists() and (figures / "strategies_simulation.csv").exists():
-        out["strategies"] = strategies_summary(read_csv(figures / "strategies.csv"),
-                                               read_csv(figures / "strategies_simulation.csv"))
+        out["strategies"] = strategies_summary(io.read_csv(figures / "strategies.csv"),
+                                               io.read_csv(figures / "strategies_simulation.csv"))
     else:
         missing.append("strategies.csv / strategies_simulation.csv")
     out["missing"] = missing
