@@ -69,3 +69,17 @@ def test_sweep_on_dask_local_cluster(tmp_path):
     rows = _rows(tmp_path / "out" / "landscape.csv")
     assert len(rows) == 8 and all(r["converged"] == "True" for r in rows)
     assert (tmp_path / "out" / "landscape.png").exists()
+
+
+def test_landscape_chain_leaves_the_x1_zero_plateau():
+    """A Δλ = 0 chain through κ = 0 (where λ1 does not matter) and κ = 0.5, 1 (where x1 = 0 is
+    optimal at α_target = 2) must still find the value transfer at κ = 1.13: below the target-only
+    error, not on the x1 = 0 plateau (it stayed there before chains were seeded with the
+    pretrained λ1)."""
+    from experiments import landscape
+
+    points = [{**landscape.SETTING, "alpha_target": 2.0, "kappa": k, "t": 0.0} for k in (0.0, 0.5, 1.0, 1.13)]
+    target_only, *_, valued = landscape.landscape_chain(points)
+    assert target_only["converged"] and valued["converged"]
+    assert valued["eps2"] < 0.99 * target_only["eps2"]
+    assert valued["lam1"] < 2.0
