@@ -1,9 +1,10 @@
 """Root finding for the saddle-point equations y = T(y).
 
 Newton's method, with the Jacobians the compiled maps provide, solves the usual problem in a
-few evaluations; the other methods take over when it fails. Powell's hybrid method (MINPACK, via scipy) handles the near-critical regime where
-damped iteration stalls, such as the Donoho–Tanner line; Anderson-accelerated damped
-iteration is the fallback. Failures raise :class:`ConvergenceError` with diagnostics.
+few evaluations; the other methods take over when it fails. Powell's hybrid method (MINPACK,
+via scipy) handles the near-critical regime where damped iteration stalls, such as the
+Donoho–Tanner line; Anderson-accelerated damped iteration is the fallback. Failures raise
+:class:`ConvergenceError` with diagnostics.
 """
 from __future__ import annotations
 
@@ -117,8 +118,8 @@ def broyden(T: Callable, y0, J0: np.ndarray, tol: float = TOL, maxiter: int = 16
 
 @njit(cache=True, error_model="numpy")
 def _newton_update(y, t, J):
-    """(F = T(y) − y, max|F| (inf if not finite), dF/dy = J − I, Newton step −(dF/dy)⁻¹ F or NaNs when
-    J is not finite or dF/dy singular). One compiled call: the maps cost only ~40 µs."""
+    """(max|F| (inf if not finite), dF/dy = J − I, Newton step −(dF/dy)⁻¹ F or NaNs when J is not
+    finite or dF/dy singular) for F = T(y) − y. One compiled call: the maps cost only ~40 µs."""
     F = t - y
     res = np.inf
     if np.all(np.isfinite(F)):
@@ -127,7 +128,7 @@ def _newton_update(y, t, J):
     dy = np.full(y.size, np.nan)
     if np.all(np.isfinite(A)) and abs(np.linalg.det(A)) > 1e-300:
         dy = -np.linalg.solve(A, F)
-    return F, res, A, dy
+    return res, A, dy
 
 
 def newton(TJ: Callable, y0, tol: float = TOL, maxiter: int = 30):
@@ -142,7 +143,7 @@ def newton(TJ: Callable, y0, tol: float = TOL, maxiter: int = 30):
     """
     y = np.asarray(y0, float)
     t, J, extra = TJ(y, True)
-    F, res, A, dy = _newton_update(y, t, J)
+    res, A, dy = _newton_update(y, t, J)
     calls = 1
     close = math.sqrt(tol)
     for _ in range(maxiter):
@@ -157,7 +158,7 @@ def newton(TJ: Callable, y0, tol: float = TOL, maxiter: int = 30):
             calls += 1
             if not with_jacobian:
                 J_new = J
-            F_new, res_new, A_new, dy_new = _newton_update(y_new, t, J_new)
+            res_new, A_new, dy_new = _newton_update(y_new, t, J_new)
             if res_new <= tol:
                 return y_new, res_new, calls, A_new, extra_new
             if res_new < res:
@@ -168,8 +169,8 @@ def newton(TJ: Callable, y0, tol: float = TOL, maxiter: int = 30):
         if not with_jacobian:   # the step did not end below tol after all: evaluate the Jacobian
             t, J_new, extra_new = TJ(y_new, True)
             calls += 1
-            F_new, res_new, A_new, dy_new = _newton_update(y_new, t, J_new)
-        y, F, A, dy, res, extra = y_new, F_new, A_new, dy_new, res_new, extra_new
+            res_new, A_new, dy_new = _newton_update(y_new, t, J_new)
+        y, A, dy, res, extra = y_new, A_new, dy_new, res_new, extra_new
     return y, np.inf, calls, None, extra
 
 
