@@ -62,7 +62,8 @@ def g2_coefficients(setting: Setting, hp: Hyperparameters, chi1: float, chi2: fl
 def conjugates(setting: Setting, hp: Hyperparameters, s1: Stage1,
                chi2: float, R21: float, Q2: float, m2: float, Q12: float) -> Conjugates2:
     """Q̂2 = α1/(1+χ2), m̂2 = α1 E[∂g2/∂v], m̂21 = α1 E[∂g2/∂ω1], χ̂2 = α1 E[g2²], χ̂12 = α1 E[g1 g2]."""
-    return Conjugates2(*kernels.conjugates(*_stage2_constants(setting, hp, s1), chi2, R21, Q2, m2, Q12))
+    constants = _stage2_constants(setting, hp, s1)
+    return Conjugates2(*kernels.conjugates(*constants, chi2, R21, Q2, m2, Q12))
 
 
 def _stage2_constants(setting: Setting, hp: Hyperparameters, s1: Stage1) -> tuple:
