@@ -23,6 +23,8 @@ How:
   full ⊃ value, support, pretraining_lasso; ...) are optimized first when no ``seeds`` are
   given, and a seed from a contained strategy is itself a candidate, so the optimum of a
   family is never worse than that of any family it contains (e.g. full ≤ value, support);
+* plateaus: where x2 ≈ 0 is optimal, every larger λ2 is too; the returned λ2 is the least one
+  with the same error (to 1e-12), found by halving, so the result does not depend on the path;
 * a :class:`ConvergenceError` at a trial point counts as +∞ (the local method sees a large
   finite value) and is counted in ``failures``.
 """
@@ -62,6 +64,8 @@ _COLD_DESIGN = 6         # design points per coordinate when cold
 _COLD_SEPARATION = 1.0   # cold local runs start ≥ this far apart (max-norm): other basins
 _MARGIN = 0.1            # warm: also run from starts at most 10% above the best one
 _MAX_WARM_RUNS = 2
+_FLAT = 1e-12            # relative change of the error below which λ2 is on a plateau (x2 ≈ 0)
+_MAX_HALVINGS = 60
 # sub-box of the coordinates where cold designs are drawn: λ ∈ [1e-3, 3], κ ∈ [0, 1.5], Δλ ≤ 150 λ2
 _DESIGN_BOX = {"log_lam1": (math.log(1e-3), math.log(3.0)), "log_lam2": (math.log(1e-3), math.log(3.0)),
                "kappa": (0.0, 1.5), "u": (0.0, 5.0)}
@@ -200,6 +204,31 @@ def _combined_starts(fam: Family, seeds) -> list[np.ndarray]:
     return [with_kappa, with_lams]
 
 
+def _least_flat_lam2(setting: Setting, fam: Family, value: float, x: np.ndarray, pred: Prediction):
+    """Walk λ2 down (halving) while the error stays flat (relative change ≤ _FLAT): where x2 ≈ 0 is
+    optimal every larger λ2 is optimal too, and the local method stops anywhere on that plateau.
+    Returns the least such λ2, its edge, so that the result does not depend on the search path
+    (users scale and cross-validate around it). Costs one ``predict`` when the optimum is not flat."""
+    if "log_lam2" not in fam.names:
+        return value, x, pred
+    i = fam.names.index("log_lam2")
+    for _ in range(_MAX_HALVINGS):
+        trial = x.copy()
+        trial[i] -= math.log(2.0)
+        trial = fam.clip(trial)
+        if trial[i] == x[i]:
+            break
+        try:
+            p = predict(setting, fam.to_hyperparameters(trial), warm_start=pred)
+        except ConvergenceError:
+            break
+        v = getattr(p, fam.objective)
+        if not v <= value * (1 + _FLAT):
+            break
+        value, x, pred = v, trial, p
+    return value, x, pred
+
+
 def _contained(container: str, strategy: str) -> bool:
     return strategy == container or any(_contained(sub, strategy) for sub in CONTAINS.get(container, ()))
 
@@ -284,6 +313,7 @@ def optimize(setting: Setting, strategy: "str | Family" = "full", start: Optimiz
         # trial points are solved to _TRIAL_TOL; the returned optimum to predict's full tolerance
         pred = predict(setting, pred.hyperparameters, warm_start=pred)
         value = getattr(pred, fam.objective)
+        value, x, pred = _least_flat_lam2(setting, fam, value, x, pred)
     source = "local"
     for s in seeds:
         # a contained strategy's optimum is a point of this family: never return worse

@@ -141,3 +141,16 @@ def test_bad_input_raises_value_error(kwargs, match):
 def test_bad_setting_raises_value_error():
     with pytest.raises(ValueError, match="setting must be a replica.Setting"):
         optimize("not a setting")
+
+
+def test_flat_lam2_plateau_returns_its_edge():
+    """Where x2 ≈ 0 is optimal (little, noisy target data; a near-perfect source), every larger λ2 is
+    optimal too: optimize returns the plateau's edge, so the answer does not depend on the search."""
+    s = Setting.two_task(0.1, 5.0, 1.0, 0.1, 0.1, 0.0, 0.0)
+    res = optimize(s, "value")
+    h = res.hyperparameters
+    assert res.prediction.support2 < 1e-15
+    wider = predict(s, Hyperparameters(h.lam1, 4 * h.lam2, h.kappa, h.delta_lam))
+    assert wider.eps2 == pytest.approx(res.eps2, rel=1e-12)
+    below = predict(s, Hyperparameters(h.lam1, h.lam2 / 2, h.kappa, h.delta_lam))
+    assert below.eps2 > res.eps2 * (1 + 1e-12)
