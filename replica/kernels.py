@@ -26,24 +26,6 @@ def _ndtr(x):
     return 0.5 * math.erfc(-x * _INV_SQRT_2)
 
 
-@njit(cache=True, inline="always")
-def soft_moments_1(mu, tau, lam):
-    """(P, S1, S2) of :func:`replica.gaussian.soft_moments` for one h ~ N(mu, tau²)."""
-    if math.isinf(lam):
-        return 0.0, 0.0, 0.0
-    if tau <= 0.0:
-        s = math.copysign(max(abs(mu) - lam, 0.0), mu)
-        return (1.0 if abs(mu) > lam else 0.0), s, s * s
-    dp, dm = mu - lam, -mu - lam
-    zp, zm = dp / tau, dm / tau
-    Qp, Qm = _ndtr(zp), _ndtr(zm)
-    fp = tau * _INV_SQRT_2PI * math.exp(-0.5 * zp * zp)
-    fm = tau * _INV_SQRT_2PI * math.exp(-0.5 * zm * zm)
-    t2 = tau * tau
-    return (Qp + Qm, (fp + dp * Qp) - (fm + dm * Qm),
-            (dp * dp + t2) * Qp + dp * fp + (dm * dm + t2) * Qm + dm * fm)
-
-
 @_jit
 def _breaks(z_lam0, z_lam1, c0, c1, tau, targets, narrow, panel, z_max, grading):
     """Breakpoints of one component's rule: ±λ1 and, for crossings narrower than ``narrow`` panels,
@@ -78,12 +60,15 @@ def _breaks(z_lam0, z_lam1, c0, c1, tau, targets, narrow, panel, z_max, grading)
 
 @njit(cache=True, inline="always")
 def soft_moments_d(mu, tau, lam):
-    """(P, S1, S2, ∂P/∂μ, ∂P/∂τ, ∂S1/∂τ) for one h ~ N(mu, tau²): :func:`soft_moments_1` and the
-    derivatives not already among the moments (∂S1/∂μ = P, ∂S2/∂μ = 2 S1, ∂S2/∂τ = 2τP). The
-    derivatives are zero where the moments are not differentiable (τ = 0) or vanish (lam = ∞)."""
-    if math.isinf(lam) or tau <= 0.0:
-        P, S1, S2 = soft_moments_1(mu, tau, lam)
-        return P, S1, S2, 0.0, 0.0, 0.0
+    """(P, S1, S2, ∂P/∂μ, ∂P/∂τ, ∂S1/∂τ) for one h ~ N(mu, tau²): the moments of
+    :func:`replica.gaussian.soft_moments` and the derivatives not already among them (∂S1/∂μ = P,
+    ∂S2/∂μ = 2 S1, ∂S2/∂τ = 2τP). The derivatives are zero where the moments are not
+    differentiable (τ = 0) or vanish (lam = ∞). Inlined: unused outputs cost nothing."""
+    if math.isinf(lam):
+        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    if tau <= 0.0:
+        s = math.copysign(max(abs(mu) - lam, 0.0), mu)
+        return (1.0 if abs(mu) > lam else 0.0), s, s * s, 0.0, 0.0, 0.0
     dp, dm = mu - lam, -mu - lam
     zp, zm = dp / tau, dm / tau
     Qp, Qm = _ndtr(zp), _ndtr(zm)
@@ -94,6 +79,13 @@ def soft_moments_d(mu, tau, lam):
     return (Qp + Qm, (fp + dp * Qp) - (fm + dm * Qm),
             (dp * dp + t2) * Qp + dp * fp + (dm * dm + t2) * Qm + dm * fm,
             (gp - gm) / tau, -(zp * gp + zm * gm) / tau, gp - gm)
+
+
+@njit(cache=True, inline="always")
+def soft_moments_1(mu, tau, lam):
+    """(P, S1, S2) of :func:`replica.gaussian.soft_moments` for one h ~ N(mu, tau²)."""
+    P, S1, S2, _, _, _ = soft_moments_d(mu, tau, lam)
+    return P, S1, S2
 
 
 @_jit
