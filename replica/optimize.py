@@ -24,7 +24,8 @@ How:
   given, and a seed from a contained strategy is itself a candidate, so the optimum of a
   family is never worse than that of any family it contains (e.g. full ≤ value, support);
 * plateaus: where x2 ≈ 0 is optimal, every larger λ2 is too; the returned λ2 is the least one
-  with the same error (to 1e-12), found by halving, so the result does not depend on the path;
+  with the same error (to 1e-12; halving, then bisection to 0.1%), so the result does not
+  depend on the search path;
 * a :class:`ConvergenceError` at a trial point counts as +∞ (the local method sees a large
   finite value) and is counted in ``failures``.
 """
@@ -66,6 +67,7 @@ _MARGIN = 0.1            # warm: also run from starts at most 10% above the best
 _MAX_WARM_RUNS = 2
 _FLAT = 1e-12            # relative change of the error below which λ2 is on a plateau (x2 ≈ 0)
 _MAX_HALVINGS = 60
+_BISECTIONS = 10
 # sub-box of the coordinates where cold designs are drawn: λ ∈ [1e-3, 3], κ ∈ [0, 1.5], Δλ ≤ 150 λ2
 _DESIGN_BOX = {"log_lam1": (math.log(1e-3), math.log(3.0)), "log_lam2": (math.log(1e-3), math.log(3.0)),
                "kappa": (0.0, 1.5), "u": (0.0, 5.0)}
@@ -205,28 +207,40 @@ def _combined_starts(fam: Family, seeds) -> list[np.ndarray]:
 
 
 def _least_flat_lam2(setting: Setting, fam: Family, value: float, x: np.ndarray, pred: Prediction):
-    """Walk λ2 down (halving) while the error stays flat (relative change ≤ _FLAT): where x2 ≈ 0 is
-    optimal every larger λ2 is optimal too, and the local method stops anywhere on that plateau.
-    Returns the least such λ2, its edge, so that the result does not depend on the search path
-    (users scale and cross-validate around it). Costs one ``predict`` when the optimum is not flat."""
+    """Move λ2 down to the edge of a flat plateau: where x2 ≈ 0 is optimal every larger λ2 is
+    optimal too (the error changes by ≤ _FLAT relative), and the local method stops anywhere on it.
+    Halving finds a non-flat λ2, then bisection in log λ2 places the edge to 2^−_BISECTIONS, so the
+    result does not depend on the search path (users scale and cross-validate around it). Costs
+    one ``predict`` when the optimum is not flat."""
     if "log_lam2" not in fam.names:
         return value, x, pred
     i = fam.names.index("log_lam2")
-    for _ in range(_MAX_HALVINGS):
-        trial = x.copy()
-        trial[i] -= math.log(2.0)
-        trial = fam.clip(trial)
-        if trial[i] == x[i]:
-            break
+    flat, base = (x, pred), value
+
+    def is_flat(point):
         try:
-            p = predict(setting, fam.to_hyperparameters(trial), warm_start=pred)
+            p = predict(setting, fam.to_hyperparameters(point), warm_start=flat[1])
         except ConvergenceError:
+            return None
+        return p if getattr(p, fam.objective) <= base * (1 + _FLAT) else None
+
+    step = math.log(2.0)
+    for _ in range(_MAX_HALVINGS):
+        trial = fam.clip(np.where(np.arange(x.size) == i, flat[0] - step, flat[0]))
+        if trial[i] == flat[0][i]:
             break
-        v = getattr(p, fam.objective)
-        if not v <= value * (1 + _FLAT):
+        p = is_flat(trial)
+        if p is None:
+            for _ in range(_BISECTIONS):    # the edge lies within one step below the last flat point
+                step /= 2
+                mid = fam.clip(np.where(np.arange(x.size) == i, flat[0] - step, flat[0]))
+                p = is_flat(mid)
+                if p is not None:
+                    flat = (mid, p)
             break
-        value, x, pred = v, trial, p
-    return value, x, pred
+        flat = (trial, p)
+    x, pred = flat
+    return getattr(pred, fam.objective), x, pred
 
 
 def _contained(container: str, strategy: str) -> bool:

@@ -300,7 +300,7 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
     theta = _theta(setting, hp)
     state = warm_start.solver_state if warm_start is not None else None
     y1_pred, y2_pred = _predicted(state, theta) if state is not None else (None, None)
-    if (state is not None and warm_start.hyperparameters.lam1 == hp.lam1
+    if (state is not None and warm_start.hyperparameters.lam1 == hp.lam1 and warm_start.residual <= tol
             and (warm_start.setting is setting or warm_start.setting.as_dict() == setting.as_dict())):
         # stage 1 depends on λ1 only: reuse it (its residual is bounded by the previous one)
         s1, y1, res1, it1, J1 = state.stage1, state.y1, warm_start.residual, 0, state.J1
