@@ -45,7 +45,7 @@ from experiments.transfer_cv import STRATEGIES, Grid, Pretrainer, cross_validate
 from solvers.datasets import imdb_transfer, load_imdb
 
 DATA_DEFAULT = SHARED_DATA
-TAG = "imdb-v3"
+TAG = "imdb-v4"
 FULL = {"n_targets": (100, 200, 500, 1000, 2000), "subsamples": 5, "folds": 5,
         "lam1_ratios": tuple(np.geomspace(0.3, 0.01, 5)), "lam2_ratios": tuple(np.geomspace(1.0, 0.02, 8))}
 QUICK = {"n_targets": (200,), "subsamples": 1, "folds": 3,

@@ -37,7 +37,7 @@ from solvers import draw_truth
 from solvers.datasets import load_mnist, mnist_designs
 
 DATA_DEFAULT = SHARED_DATA / "mnist"
-TAG = "mnist-v3"
+TAG = "mnist-v4"
 TARGET_DIGIT, SOURCE_DIGITS = 3, (5, 8)
 SIGMA, RHO = 0.3, 0.1
 PRIORS = {"values": {"shared_fraction": 0.6, "correlation": 1.0},
