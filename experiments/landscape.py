@@ -19,7 +19,7 @@ from experiments.plotting import heatmap
 from replica import ConvergenceError, optimize
 from replica.strategies import fixed_transfer
 
-TAG = "landscape/v4"
+TAG = "landscape/v5"
 SETTING = {"prior": "two_task", "alpha_source": 2.0, "sigma_target": 0.1, "sigma_source": 0.1,
            "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
 ALPHA_TARGETS = (0.2, 2.0)

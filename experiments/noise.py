@@ -12,7 +12,7 @@ import numpy as np
 from experiments import cli
 from experiments.phase_diagram import add_grid_options, optimized_grid, write_outputs
 
-TAG = "noise/v5"
+TAG = "noise/v6"
 PRIOR = {"prior": "two_task", "alpha_source": 2.0, "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
 ALPHA_TARGETS = (0.3, 2.0)
 

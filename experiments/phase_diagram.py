@@ -20,7 +20,7 @@ from experiments.optimal import RESTRICTED, basin_check, excess, optimize_chain,
 from experiments.plotting import heatmap, winner_map
 
 STRATEGIES = ("pretrained", "target_only", "trans_lasso", "value", "support", "pretraining_lasso", "full")
-TAG = "phase_diagram/v6"
+TAG = "phase_diagram/v7"
 BASIN_TAG = "basin/v1"   # appended to an experiment's TAG for its cross-chain basin check
 BASE = {"sigma_target": 0.1, "sigma_source": 0.1}
 TWO_TASK = {"prior": "two_task", "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}

@@ -20,7 +20,7 @@ from experiments.optimal import ORDER, optimize_chain, setting_of
 from experiments.plotting import STYLE
 from replica import Hyperparameters
 
-TAG = "strategies/v5"
+TAG = "strategies/v6"
 SIM_TAG = "strategies_sim/v1"
 SIMULATED = ("value", "support", "full")
 BASE = {"sigma_target": 0.1, "sigma_source": 0.1}
