@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments import io
 from experiments.optimal import setting_of
 from replica import Hyperparameters, predict
 from solvers import simulate
@@ -38,19 +39,21 @@ SETTING_KEYS = ("prior", "alpha_target", "alpha_source", "sigma_target", "sigma_
                 "rho_source", "rho", "shared_fraction", "correlation")
 
 
-def theory_row(panel: str, alpha_target: float) -> dict:
-    import csv
+def panel_rows(csv_name: str, panel: str) -> list[dict]:
+    """The rows of figures/<csv_name> that belong to ``panel``."""
     prior, spec = PANELS[panel]
-    with open(ROOT / "figures" / "strategies.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh)
-                if r["prior"] == prior and all(float(r[k]) == v for k, v in spec.items())]
-    return min(rows, key=lambda r: abs(float(r["alpha_target"]) - alpha_target))
+    return [r for r in io.read_csv(ROOT / "figures" / csv_name)
+            if r["prior"] == prior and all(r[k] == v for k, v in spec.items())]
+
+
+def theory_row(panel: str, alpha_target: float) -> dict:
+    return min(panel_rows("strategies.csv", panel), key=lambda r: abs(r["alpha_target"] - alpha_target))
 
 
 def point_of(text: str):
     panel, strategy, alpha = text.split(":")
     row = theory_row(panel, float(alpha))
-    p = {k: (row[k] if k == "prior" else float(row[k])) for k in SETTING_KEYS if row.get(k, "") != ""}
+    p = {k: row[k] for k in SETTING_KEYS if row.get(k, "") != ""}
     hp = Hyperparameters(*(float(row[f"{strategy}_{k}"]) for k in ("lam1", "lam2", "kappa", "delta_lam")))
     csv_theory = {"eps1": float(row[f"{strategy}_eps1"]), "eps2": float(row[f"{strategy}_eps2"])}
     return p, hp, csv_theory
@@ -88,15 +91,10 @@ def moments(setting, N: int, seeds) -> dict:
 
 def panel_rerun(panel: str, N: int, n_seeds_: int) -> list[dict]:
     """All simulated points of ``panel``: z of the mean over seeds 0 … n−1 and over seeds 0–7."""
-    import csv
-    prior, spec = PANELS[panel]
-    with open(ROOT / "figures" / "strategies_simulation.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh)
-                if r["prior"] == prior and all(float(r[k]) == v for k, v in spec.items())]
     out, t0 = [], time.time()
-    for r in rows:
+    for r in panel_rows("strategies_simulation.csv", panel):
         p, hp, theory = point_of(f"{panel}:{r['strategy']}:{r['alpha_target']}")
-        assert abs(p["alpha_target"] - float(r["alpha_target"])) < 1e-12
+        assert abs(p["alpha_target"] - r["alpha_target"]) < 1e-12
         eps = np.array([x["eps2"] for x in simulate(setting_of(p), hp, n_features=N, seeds=range(n_seeds_),
                                                     workers=1)])
         z = {}

@@ -280,7 +280,11 @@ def stage1_T(y, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, nois
 
 @_jit
 def g2_coefficients(kappa, R21, chi1, chi2, cross):
-    """(a_v, a_1, a_2): g2 = a_v v + a_1 ω1 + a_2 ω2 + a_v e (:func:`replica.stage2.g2_coefficients`)."""
+    """(a_v, a_1, a_2): g2 = a_v v + a_1 ω1 + a_2 ω2 + a_v e, from the two forms of g2 in THEORY.md §3.
+
+    Target in P: g2 = [(1−κ) y − ω2 + (κ − R21) g1]/(1+χ2), g1 = (y − ω1)/(1+χ1).
+    Target not in P: g2 = (y − κ ω1 − ω2)/(1+χ2) (the same with (κ − R21)/(1+χ1) → κ).
+    """
     b = (kappa - R21) / (1.0 + chi1) if cross else kappa
     return (1.0 - kappa + b) / (1.0 + chi2), -b / (1.0 + chi2), -1.0 / (1.0 + chi2)
 
@@ -301,7 +305,7 @@ def conjugates(alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi2, R21, Q2
 
 
 @_jit
-def _stage2_inputs(y, alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat):
+def stage2_inputs(y, alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat):
     """(Q̂2, m̂2, m̂21, χ̂2, χ̂12) at solver coordinates y (see :func:`stage2_T`)."""
     chi2 = math.exp(min(max(y[0], -700.0), 700.0))
     chi2_hat = math.exp(min(max(y[1], -700.0), 700.0))
@@ -339,7 +343,7 @@ def stage2_T(y, alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat, Q1
     cheap scalar maps around them, accurate to ~1e-9: plenty for Newton steps.
     """
     c = (alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat)
-    Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat = _stage2_inputs(y, *c)
+    Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat = stage2_inputs(y, *c)
     tau, slope_u, cov_r1_u, cov_xi1_u = conditional_fields(a, s, S11, g1, chi1_hat, m2_hat, chi2_hat, chi12_hat)
     sums, d_sums = stage2_sums(a, s, mu1, g1, S11, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1_u, lam1, lam2,
                                delta_lam, Q1_hat, chi1_hat, m2_hat, m21_hat, chi12_hat, gl_x, gl_w, narrow, panel,
@@ -355,7 +359,7 @@ def stage2_T(y, alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat, Q1
             for sign in (1.0, -1.0):
                 yi = y.copy()
                 yi[i] += sign * h
-                Qh, m2h, m21h, c2h, c12h = _stage2_inputs(yi, *c)
+                Qh, m2h, m21h, c2h, c12h = stage2_inputs(yi, *c)
                 lin = sums[:5] + d_sums @ (np.array([m2h, m21h, c2h, c12h]) - theta0)
                 col += sign * _stage2_outputs(yi, lin, Qh, c12h, *c)
             J[:, i] = col / (2 * h)

@@ -15,7 +15,6 @@ from .fixed_point import TOL, newton, solve
 from .quadrature import N_NODES
 from .setting import Hyperparameters, Setting
 
-_TINY = 1e-300
 _IMPLAUSIBLE = 1e6
 _HISTORY = 6       # points a warm-start predictor extrapolates from (a quintic)
 
@@ -162,30 +161,21 @@ def _stage2_map(setting, hp, s1, n_nodes):
     with_cross = setting.pretrain_on_target
     static = st2.Static(setting, hp, s1, n_nodes)
     args = static.map_args
-    const2 = args[:8]       # (α1, σ1, ρ11, m11, Q1, χ1, κ, target in P): what the conjugates take
 
     def T(y):
         return kernels.stage2_T(y, *args, False)[0]
 
     def closure_at(y, sums=None):
-        chi2, chi2_hat = _exp(y[0]), _exp(y[1])
-        R21 = y[2] * (1 + chi2) if with_cross else 0.0
-        chi12_hat = y[3] * math.sqrt(s1.chi1_hat * chi2_hat) if with_cross else 0.0
-        Q2_hat, m2_hat, m21_hat, _, _ = kernels.conjugates(*const2, chi2, R21, 0.0, 0.0, 0.0)
-        conj = st2.Conjugates2(Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat)
+        conj = st2.Conjugates2(*kernels.stage2_inputs(np.asarray(y, float), *args[:9]))
         return conj, st2.closure(setting, hp, s1, conj, n_nodes, static, sums)
 
     def coords(chi2, chi2_hat, R21, chi12_hat):
-        out = [math.log(max(chi2, _TINY)), math.log(max(chi2_hat, _TINY))]
+        out = [math.log(max(chi2, kernels.TINY)), math.log(max(chi2_hat, kernels.TINY))]
         if with_cross:
-            out += [R21 / (1 + chi2), chi12_hat / math.sqrt(s1.chi1_hat * max(chi2_hat, _TINY))]
+            out += [R21 / (1 + chi2), chi12_hat / math.sqrt(s1.chi1_hat * max(chi2_hat, kernels.TINY))]
         return np.array(out)
 
     return T, args, closure_at, coords
-
-
-def _exp(y):
-    return math.exp(min(max(float(y), -700.0), 700.0))
 
 
 def _lambda_path(target: float, start: float) -> list[float]:

@@ -48,17 +48,6 @@ class Closure2:
     support_final: float
 
 
-def g2_coefficients(setting: Setting, hp: Hyperparameters, chi1: float, chi2: float, R21: float):
-    """g2 = a_v v + a_1 ω1 + a_2 ω2 + a_e e, from the two forms of g2 in THEORY.md §3.
-
-    Target in P: g2 = [(1−κ) y − ω2 + (κ − R21) g1]/(1+χ2), g1 = (y − ω1)/(1+χ1).
-    Target not in P: g2 = (y − κ ω1 − ω2)/(1+χ2) (the same with (κ − R21)/(1+χ1) → κ).
-    Returns ([a_v, a_1, a_2], a_e); a_e = a_v.
-    """
-    a = kernels.g2_coefficients(hp.kappa, R21, chi1, chi2, setting.pretrain_on_target)
-    return np.array(a), a[0]
-
-
 def conjugates(setting: Setting, hp: Hyperparameters, s1: Stage1,
                chi2: float, R21: float, Q2: float, m2: float, Q12: float) -> Conjugates2:
     """Q̂2 = α1/(1+χ2), m̂2 = α1 E[∂g2/∂v], m̂21 = α1 E[∂g2/∂ω1], χ̂2 = α1 E[g2²], χ̂12 = α1 E[g1 g2]."""
