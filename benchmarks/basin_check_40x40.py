@@ -7,6 +7,7 @@ value/support over full and its stripes before and after, and the wall time. Not
 
     python -m benchmarks.basin_check_40x40 [--csv PATH] [--rows 0:10] [--margin 1e-6]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,18 +49,23 @@ def main(argv=None):
     for name in STRATEGIES:
         gain = np.array([1 - a[f"{name}_eps2"] / b[f"{name}_eps2"] for a, b in zip(after, before)])
         i = int(np.argmax(gain))
-        print(f"{name:>18}: improved at {np.count_nonzero(gain > 0):4d} points ({np.count_nonzero(gain > 1e-4)} by "
-              f"> 1e-4), largest relative improvement {gain[i]:.2e} at alpha_target = {after[i]['alpha_target']:.3g}, "
-              f"{args.y_key} = {after[i][args.y_key]:.3g}")
+        print(
+            f"{name:>18}: improved at {np.count_nonzero(gain > 0):4d} points ({np.count_nonzero(gain > 1e-4)} by "
+            f"> 1e-4), largest relative improvement {gain[i]:.2e} at alpha_target = {after[i]['alpha_target']:.3g}, "
+            f"{args.y_key} = {after[i][args.y_key]:.3g}"
+        )
     print(f"points with any improvement: {sum(bool(row['basin_fixed']) for row in after)}")
     for label, rows in (("before", grid), ("after", checked)):
         best = np.array([[min(r["value_eps2"], r["support_eps2"]) / r["full_eps2"] - 1 for r in line] for line in rows])
         # a stripe is a grid row off its two neighbours: the second difference across rows
         stripes = np.abs(best[1:-1] - (best[:-2] + best[2:]) / 2)
-        print(f"{label}: excess of the better of value/support over full: max {best.max():.4f}, "
-              f"median {np.median(best):.5f}; largest second difference across {args.y_key} rows {stripes.max():.4f}")
+        print(
+            f"{label}: excess of the better of value/support over full: max {best.max():.4f}, "
+            f"median {np.median(best):.5f}; largest second difference across {args.y_key} rows {stripes.max():.4f}"
+        )
     worst = min(r[f"{s}_eps2"] - r["full_eps2"] for r in after for s in STRATEGIES if s != "pretrained")
     print(f"min over points and restricted strategies of eps_s - eps_full: {worst:.3g} (must be >= 0)")
+
 
 if __name__ == "__main__":
     main()

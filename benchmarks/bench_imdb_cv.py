@@ -11,6 +11,7 @@ For each mode: wall time, fits (a λ2 point of a path counts as one), per-strate
 cross-validated alone, and the test MSE of each CV-selected strategy refitted on the n_t reviews.
 Writes ``benchmarks/bench_imdb_cv.md``. Run: ``python benchmarks/bench_imdb_cv.py [--data DIR]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,13 +42,18 @@ def run(data, pre: Pretrainer, pretrain_on_target: bool) -> tuple[list[str], flo
     mode = "with target" if pretrain_on_target else "sources-only"
     stage1_fits = once_fits + cv.stage1_fits
     stage2_fits = int(cv.cell_fits.sum())
-    lines = [f"### stage 1 {mode}", "",
-             f"- one-time sources-only stage 1: {once:.1f} s, {once_fits} fits",
-             f"- fold-dependent stage 1: {cv.stage1_seconds:.1f} s, {cv.stage1_fits} fits",
-             f"- CV of all strategies (wall): {cv.wall_seconds:.1f} s; total incl. one-time stage 1: "
-             f"**{total:.1f} s**, {stage1_fits + stage2_fits} fits ({stage1_fits} stage-1, {stage2_fits} stage-2)",
-             "- per-strategy costs below exclude the one-time stage 1, which every strategy but target_only needs",
-             "", "| strategy | fits | seconds (alone) | CV MSE | test MSE |", "|---|---|---|---|---|"]
+    lines = [
+        f"### stage 1 {mode}",
+        "",
+        f"- one-time sources-only stage 1: {once:.1f} s, {once_fits} fits",
+        f"- fold-dependent stage 1: {cv.stage1_seconds:.1f} s, {cv.stage1_fits} fits",
+        f"- CV of all strategies (wall): {cv.wall_seconds:.1f} s; total incl. one-time stage 1: "
+        f"**{total:.1f} s**, {stage1_fits + stage2_fits} fits ({stage1_fits} stage-1, {stage2_fits} stage-2)",
+        "- per-strategy costs below exclude the one-time stage 1, which every strategy but target_only needs",
+        "",
+        "| strategy | fits | seconds (alone) | CV MSE | test MSE |",
+        "|---|---|---|---|---|",
+    ]
     A_test, y_test = data.target_test.A, data.target_test.y - shift
     for s in STRATEGIES:
         hyper, err = cv.best(s)
@@ -67,15 +73,21 @@ def main(argv=None):
     load = time.perf_counter() - t0
     with open("/proc/loadavg") as fh:
         load_avg = fh.read().split()[0]
-    lines = ["# IMDb CV benchmark (n_t = 1000, 5 folds, all 7 strategies)", "",
-             f"Loading and featurizing (not part of CV): {load:.1f} s. Load average at start: {load_avg} "
-             "(2 cores shared with other jobs; single process).", ""]
+    lines = [
+        "# IMDb CV benchmark (n_t = 1000, 5 folds, all 7 strategies)",
+        "",
+        f"Loading and featurizing (not part of CV): {load:.1f} s. Load average at start: {load_avg} "
+        "(2 cores shared with other jobs; single process).",
+        "",
+    ]
     verdicts = []
     for pot in (False, True):
         part, total = run(data, Pretrainer([(d.A, d.y) for d in data.sources]), pot)
         lines += part
-        verdicts.append(f"{'with target' if pot else 'sources-only'}: {total:.1f} s "
-                        f"({'within' if total <= BUDGET else 'OVER'} the {BUDGET:.0f} s budget)")
+        verdicts.append(
+            f"{'with target' if pot else 'sources-only'}: {total:.1f} s "
+            f"({'within' if total <= BUDGET else 'OVER'} the {BUDGET:.0f} s budget)"
+        )
         print("\n".join(part), flush=True)
     lines += ["## Verdict", ""] + [f"- {v}" for v in verdicts]
     args.out.write_text("\n".join(lines) + "\n")

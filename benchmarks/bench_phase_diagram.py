@@ -8,6 +8,7 @@ same-process baseline, one cold ``predict`` (so the number can be compared acros
 
     python -m benchmarks.bench_phase_diagram [--grid 40] [--workers 2] [--out benchmarks/bench_phase_diagram.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,19 +38,46 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         cli = phase_diagram.cli.build_parser("phase_diagram")
         phase_diagram.add_grid_options(cli, "")
-        exp = phase_diagram.cli.parse_args(cli, ["--grid", str(args.grid), "--workers", str(args.workers),
-                                                 "--out", tmp, "--cache", f"{tmp}/cache", "--no-progress"])
+        exp = phase_diagram.cli.parse_args(
+            cli,
+            [
+                "--grid",
+                str(args.grid),
+                "--workers",
+                str(args.workers),
+                "--out",
+                tmp,
+                "--cache",
+                f"{tmp}/cache",
+                "--no-progress",
+            ],
+        )
         t0 = time.perf_counter()
-        table = phase_diagram.diagram(exp, "phase_diagram_sources", "alpha_source",
-                                      np.geomspace(0.1, 5.0, args.grid), phase_diagram.TWO_TASK)
+        table = phase_diagram.diagram(
+            exp, "phase_diagram_sources", "alpha_source", np.geomspace(0.1, 5.0, args.grid), phase_diagram.TWO_TASK
+        )
         wall = time.perf_counter() - t0
     converged = sum(bool(row.get("converged")) for row in table)
-    full_le = all(row["full_eps2"] <= row[f"{s}_eps2"] for row in table if row.get("converged")
-                  for s in phase_diagram.STRATEGIES if s not in ("full", "pretrained"))
-    out = {"grid": f"{args.grid}x{args.grid}", "workers": args.workers, "strategies": list(phase_diagram.STRATEGIES),
-           "wall_s": wall, "wall_min": wall / 60, "per_point_s": wall / len(table) * args.workers,
-           "converged_points": converged, "points": len(table), "full_le_every_restricted": full_le,
-           "cold_predict_s": t_predict, "wall_over_cold_predict": wall / t_predict}
+    full_le = all(
+        row["full_eps2"] <= row[f"{s}_eps2"]
+        for row in table
+        if row.get("converged")
+        for s in phase_diagram.STRATEGIES
+        if s not in ("full", "pretrained")
+    )
+    out = {
+        "grid": f"{args.grid}x{args.grid}",
+        "workers": args.workers,
+        "strategies": list(phase_diagram.STRATEGIES),
+        "wall_s": wall,
+        "wall_min": wall / 60,
+        "per_point_s": wall / len(table) * args.workers,
+        "converged_points": converged,
+        "points": len(table),
+        "full_le_every_restricted": full_le,
+        "cold_predict_s": t_predict,
+        "wall_over_cold_predict": wall / t_predict,
+    }
     for key, value in out.items():
         print(f"{key:>26}: {value:.4g}" if isinstance(value, float) else f"{key:>26}: {value}")
     if args.out:

@@ -8,6 +8,7 @@ Reports (best of repeats, to damp machine noise):
 
     python benchmarks/bench_predict.py [--repeats 5] [--out benchmarks/bench_predict.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,13 @@ def main(argv=None):
     t_fit = _best(lambda: finite_size_fit(data), args.repeats)
     t_cold = _best(lambda: predict(SETTING, HP), 5 * args.repeats)
     t_sweep = _best(sweep, args.repeats)
-    out = {"finite_size_fit_s": t_fit, "predict_cold_s": t_cold, "sweep50_s": t_sweep,
-           "ratio_cold": t_cold / t_fit, "ratio_sweep": t_sweep / t_cold}
+    out = {
+        "finite_size_fit_s": t_fit,
+        "predict_cold_s": t_cold,
+        "sweep50_s": t_sweep,
+        "ratio_cold": t_cold / t_fit,
+        "ratio_sweep": t_sweep / t_cold,
+    }
     for k, v in out.items():
         print(f"{k:>18}: {v:.4g}")
     if args.out:

@@ -5,6 +5,7 @@ and prints c/1000, the bias at N = 1000 that the test's allowance must cover.
 
     python benchmarks/replica_finite_size.py
 """
+
 import sys
 from pathlib import Path
 
@@ -30,8 +31,10 @@ def main():
             A = np.stack([np.ones(3), 1 / np.array(sizes)], 1) / se[:, None]
             (a, c), *_ = np.linalg.lstsq(A, mean / se, rcond=None)
             c_se = np.sqrt(np.linalg.inv(A.T @ A)[1, 1])
-            print(f"  {k}: extrapolated {a:.5f}, bias at N=1000 c/N = {c / 1000:+.5f} ± {c_se / 1000:.5f}"
-                  f" ({c / 1000 / a:+.2%} ± {c_se / 1000 / a:.2%})")
+            print(
+                f"  {k}: extrapolated {a:.5f}, bias at N=1000 c/N = {c / 1000:+.5f} ± {c_se / 1000:.5f}"
+                f" ({c / 1000 / a:+.2%} ± {c_se / 1000 / a:.2%})"
+            )
 
 
 if __name__ == "__main__":

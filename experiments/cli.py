@@ -7,6 +7,7 @@ publication figures.  Per-point results are cached in ``--cache``
 (``results/cache/<name>/`` by default, git-ignored); the cache is keyed by the
 point itself, so quick and full runs share whatever points they have in common.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,9 +84,7 @@ def build_parser(name: str, description: str | None = None) -> argparse.Argument
     return parser
 
 
-def parse_args(
-    parser: argparse.ArgumentParser, argv: list[str] | None = None
-) -> argparse.Namespace:
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
     """Parse ``argv`` (default: ``sys.argv[1:]``) and fill in the default directories."""
     args = parser.parse_args(argv)
     if args.out is None:

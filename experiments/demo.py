@@ -3,6 +3,7 @@
 Writes ``demo_errors.{png,pdf,csv}`` to ``--out`` (default ``figures/``). Takes a few seconds:
 each curve is one warm-started sweep of ``replica.predict``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,12 @@ from matplotlib.figure import Figure
 from experiments import io
 from replica import Hyperparameters, Setting, predict
 
-STRATEGIES = [("target only (κ=0, Δλ=0)", 0.0, 0.0), ("Trans-Lasso (κ=1, Δλ=0)", 1.0, 0.0),
-              ("support only (κ=0, Δλ=∞)", 0.0, math.inf), ("both (κ=0.5, Δλ=1)", 0.5, 1.0)]
+STRATEGIES = [
+    ("target only (κ=0, Δλ=0)", 0.0, 0.0),
+    ("Trans-Lasso (κ=1, Δλ=0)", 1.0, 0.0),
+    ("support only (κ=0, Δλ=∞)", 0.0, math.inf),
+    ("both (κ=0.5, Δλ=1)", 0.5, 1.0),
+]
 LAM1, LAM2 = 0.3, 0.1
 
 
@@ -25,14 +30,24 @@ def sweep(alphas, kappa, delta_lam, alpha_source=2.0):
     for a in alphas:
         s = Setting.two_task(a, alpha_source, 0.3, 0.3, rho_shared=0.1, rho_target=0.02, rho_source=0.02)
         prev = predict(s, Hyperparameters(LAM1, LAM2, kappa, delta_lam), warm_start=prev)
-        rows.append({"alpha_target": a, "kappa": kappa, "delta_lam": delta_lam, "eps1": prev.eps1, "eps2": prev.eps2,
-                     "support1": prev.support1, "support2": prev.support2})
+        rows.append(
+            {
+                "alpha_target": a,
+                "kappa": kappa,
+                "delta_lam": delta_lam,
+                "eps1": prev.eps1,
+                "eps2": prev.eps2,
+                "support1": prev.support1,
+                "support2": prev.support2,
+            }
+        )
     return rows
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m experiments.demo", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m experiments.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", type=Path, default=Path("figures"), help="output directory (default: figures/)")
     ap.add_argument("--points", type=int, default=40, help="α_target grid size (default: 40)")
     args = ap.parse_args(argv)
@@ -45,8 +60,13 @@ def main(argv=None):
         rows += curve
         ax.plot(alphas, [r["eps2"] for r in curve], color=f"C{i}", label=f"ε(2nd), {label}")
     ax.plot(alphas, [r["eps1"] for r in curve], "k--", label="ε(1st), pretrained x1")
-    ax.set(xscale="log", yscale="log", xlabel="α_target = M_target / N", ylabel="generalization error",
-           title=f"Replica prediction, α_source = 2, λ1 = {LAM1}, λ2 = {LAM2}")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="α_target = M_target / N",
+        ylabel="generalization error",
+        title=f"Replica prediction, α_source = 2, λ1 = {LAM1}, λ2 = {LAM2}",
+    )
     ax.legend(fontsize=8)
     paths = io.save_figure(fig, args.out / "demo_errors")
     io.write_csv(args.out / "demo_errors.csv", rows)

@@ -27,6 +27,7 @@ whole study; its one-time cost is reported separately (``stage1_once_seconds``).
 
 Run ``python -m experiments.imdb [--quick] [--data DIR] [--out OUT] [--workers N]``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -46,10 +47,20 @@ from solvers.datasets import imdb_transfer, load_imdb
 
 DATA_DEFAULT = SHARED_DATA
 TAG = "imdb-v4"
-FULL = {"n_targets": (100, 200, 500, 1000, 2000), "subsamples": 5, "folds": 5,
-        "lam1_ratios": tuple(np.geomspace(0.3, 0.01, 5)), "lam2_ratios": tuple(np.geomspace(1.0, 0.02, 8))}
-QUICK = {"n_targets": (200,), "subsamples": 1, "folds": 3,
-         "lam1_ratios": tuple(np.geomspace(0.3, 0.03, 3)), "lam2_ratios": tuple(np.geomspace(1.0, 0.03, 5))}
+FULL = {
+    "n_targets": (100, 200, 500, 1000, 2000),
+    "subsamples": 5,
+    "folds": 5,
+    "lam1_ratios": tuple(np.geomspace(0.3, 0.01, 5)),
+    "lam2_ratios": tuple(np.geomspace(1.0, 0.02, 8)),
+}
+QUICK = {
+    "n_targets": (200,),
+    "subsamples": 1,
+    "folds": 3,
+    "lam1_ratios": tuple(np.geomspace(0.3, 0.03, 3)),
+    "lam2_ratios": tuple(np.geomspace(1.0, 0.03, 5)),
+}
 METHODS = STRATEGIES + ("theory_guided", "theory_no_cv")
 
 
@@ -92,8 +103,16 @@ def run_point(point: dict) -> dict:
         hyper, cv_err = cv.best(strategy)
         fits, seconds = cv.cost(strategy)
         coef = refit(target, pre, strategy, hyper)
-        rows.append({"method": strategy, "test_mse": float(mse(A_test, y_test, coef)), "cv_mse": cv_err,
-                     "cv_fits": fits, "cv_seconds": seconds, **hyper.as_dict()})
+        rows.append(
+            {
+                "method": strategy,
+                "test_mse": float(mse(A_test, y_test, coef)),
+                "cv_mse": cv_err,
+                "cv_fits": fits,
+                "cv_seconds": seconds,
+                **hyper.as_dict(),
+            }
+        )
 
     t0 = time.perf_counter()
     src = summarize_sources(pre, grid.lam1)
@@ -104,16 +123,43 @@ def run_point(point: dict) -> dict:
     tuned = refit(target, pre, "full", hyper_cv)
     total = time.perf_counter() - t0
     plain = refit(target, pre, "full", choice.hyper)
-    common = {"theory_strategy": choice.strategy, "eps2_value": choice.eps2["value"],
-              "eps2_support": choice.eps2["support"], "theory_scale_v": v, "rho_hat": src.rho,
-              "sigma2_hat": src.sigma2, "similarity_hat": float(setting.covs[0, 0, 1])}
-    rows.append({"method": "theory_guided", "test_mse": float(mse(A_test, y_test, tuned)),
-                 "cv_mse": float(tcv.best("full")[1]), "cv_fits": fits, "cv_seconds": total,
-                 "optimize_seconds": choice.seconds, **hyper_cv.as_dict(), **common})
-    rows.append({"method": "theory_no_cv", "test_mse": float(mse(A_test, y_test, plain)), "cv_fits": 0,
-                 "cv_seconds": total - seconds, **choice.hyper.as_dict(), **common})
-    return {"rows": rows, "cv_wall_seconds": cv.wall_seconds, "stage1_once_seconds": once,
-            "test_variance": float(np.mean(y_test**2))}
+    common = {
+        "theory_strategy": choice.strategy,
+        "eps2_value": choice.eps2["value"],
+        "eps2_support": choice.eps2["support"],
+        "theory_scale_v": v,
+        "rho_hat": src.rho,
+        "sigma2_hat": src.sigma2,
+        "similarity_hat": float(setting.covs[0, 0, 1]),
+    }
+    rows.append(
+        {
+            "method": "theory_guided",
+            "test_mse": float(mse(A_test, y_test, tuned)),
+            "cv_mse": float(tcv.best("full")[1]),
+            "cv_fits": fits,
+            "cv_seconds": total,
+            "optimize_seconds": choice.seconds,
+            **hyper_cv.as_dict(),
+            **common,
+        }
+    )
+    rows.append(
+        {
+            "method": "theory_no_cv",
+            "test_mse": float(mse(A_test, y_test, plain)),
+            "cv_fits": 0,
+            "cv_seconds": total - seconds,
+            **choice.hyper.as_dict(),
+            **common,
+        }
+    )
+    return {
+        "rows": rows,
+        "cv_wall_seconds": cv.wall_seconds,
+        "stage1_once_seconds": once,
+        "test_variance": float(np.mean(y_test**2)),
+    }
 
 
 def summarize(records: list[dict]) -> list[dict]:
@@ -144,12 +190,26 @@ def plot(summary: list[dict], path: Path, title: str):
             continue
         n = [r["n_target"] for r in rows]
         style = "--" if method.startswith("theory") else "-"
-        ax.errorbar(n, [r["test_mse_mean"] for r in rows], yerr=[r["test_mse_se"] for r in rows],
-                    fmt=style, marker="o", ms=3, capsize=2, color=f"C{i}", label=method)
+        ax.errorbar(
+            n,
+            [r["test_mse_mean"] for r in rows],
+            yerr=[r["test_mse_se"] for r in rows],
+            fmt=style,
+            marker="o",
+            ms=3,
+            capsize=2,
+            color=f"C{i}",
+            label=method,
+        )
         bx.plot(n, [r["cv_seconds_mean"] for r in rows], style, marker="o", ms=3, color=f"C{i}", label=method)
     ax.set(xscale="log", xlabel="target training size n_t", ylabel="test MSE (star rating²)", title=title)
-    bx.set(xscale="log", yscale="log", xlabel="target training size n_t",
-           ylabel="CV cost (s, as if run alone)", title="cost of hyperparameter selection")
+    bx.set(
+        xscale="log",
+        yscale="log",
+        xlabel="target training size n_t",
+        ylabel="CV cost (s, as if run alone)",
+        title="cost of hyperparameter selection",
+    )
     ax.legend(fontsize=7)
     return io.save_figure(fig, path)
 
@@ -159,26 +219,44 @@ def main(argv=None):
     add_data_option(parser, DATA_DEFAULT, "aclImdb_labeled.tar.gz or aclImdb/")
     args = parse_args(parser, argv)
     config = QUICK if args.quick else FULL
-    points = [{"data": str(args.data.resolve()), "n_target": n, "subsample": s, "seed": args.seed,
-               "folds": config["folds"], "lam1_ratios": [float(r) for r in config["lam1_ratios"]],
-               "lam2_ratios": [float(r) for r in config["lam2_ratios"]]}
-              for n in config["n_targets"] for s in range(config["subsamples"])]
+    points = [
+        {
+            "data": str(args.data.resolve()),
+            "n_target": n,
+            "subsample": s,
+            "seed": args.seed,
+            "folds": config["folds"],
+            "lam1_ratios": [float(r) for r in config["lam1_ratios"]],
+            "lam2_ratios": [float(r) for r in config["lam2_ratios"]],
+        }
+        for n in config["n_targets"]
+        for s in range(config["subsamples"])
+    ]
     results = run_sweep(run_point, points, tag=TAG, desc="imdb", **sweep_options(args))
-    records = [{"n_target": p["n_target"], "subsample": p["subsample"], **row}
-               for p, res in zip(points, results) for row in res["rows"]]
+    records = [
+        {"n_target": p["n_target"], "subsample": p["subsample"], **row}
+        for p, res in zip(points, results)
+        for row in res["rows"]
+    ]
     summary = summarize(records)
     io.write_csv(args.out / "imdb_runs.csv", records)
     io.write_csv(args.out / "imdb_summary.csv", summary)
-    io.write_json(args.out / "imdb_meta.json", {
-        "stage1_once_seconds": max(r["stage1_once_seconds"] for r in results),
-        "cv_wall_seconds": {str(p["n_target"]): r["cv_wall_seconds"] for p, r in zip(points, results)},
-        "test_variance": results[0]["test_variance"], "config": {k: list(v) if isinstance(v, tuple) else v
-                                                                for k, v in config.items()}})
+    io.write_json(
+        args.out / "imdb_meta.json",
+        {
+            "stage1_once_seconds": max(r["stage1_once_seconds"] for r in results),
+            "cv_wall_seconds": {str(p["n_target"]): r["cv_wall_seconds"] for p, r in zip(points, results)},
+            "test_variance": results[0]["test_variance"],
+            "config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
+        },
+    )
     paths = plot(summary, args.out / "imdb_test_mse", "IMDb: horror target, 5 source pseudo-genres")
     print("wrote", *map(str, paths), args.out / "imdb_summary.csv")
     for r in summary:
-        print(f"n_t={r['n_target']:5d} {r['method']:18s} test MSE {r['test_mse_mean']:.3f} ± {r['test_mse_se']:.3f}"
-              f"  CV {r['cv_fits_mean']:.0f} fits {r['cv_seconds_mean']:.1f} s")
+        print(
+            f"n_t={r['n_target']:5d} {r['method']:18s} test MSE {r['test_mse_mean']:.3f} ± {r['test_mse_se']:.3f}"
+            f"  CV {r['cv_fits_mean']:.0f} fits {r['cv_seconds_mean']:.1f} s"
+        )
 
 
 if __name__ == "__main__":

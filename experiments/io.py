@@ -9,6 +9,7 @@ process is killed mid-write.
 Importing this module selects matplotlib's non-interactive Agg backend:
 experiments are batch jobs and must run on headless machines.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -101,6 +102,7 @@ def write_csv(
 def read_csv(path: str | os.PathLike) -> list[dict]:
     """Rows of a CSV written by :func:`write_csv`, numbers as floats and True/False as bools
     (other text, and empty cells, stay strings)."""
+
     def parse(text: str):
         if text in ("True", "False"):
             return text == "True"
@@ -108,12 +110,13 @@ def read_csv(path: str | os.PathLike) -> list[dict]:
             return float(text)
         except ValueError:
             return text
+
     with open(path, newline="") as fh:
         return [{key: parse(value) for key, value in row.items()} for row in csv.DictReader(fh)]
 
 
 def save_figure(
-    fig: "matplotlib.figure.Figure",
+    fig: matplotlib.figure.Figure,
     path: str | os.PathLike,
     formats: Sequence[str] = ("png", "pdf"),
     **savefig_kwargs: Any,

@@ -5,6 +5,7 @@ problem over (λ1, λ2) is solved by replica.optimize with a fixed-transfer fami
 along rows of constant t. One panel for a small and one for a large α_target; the grid
 minimum is marked. Outputs ``landscape.{csv,png,pdf}``.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,15 @@ from replica import ConvergenceError, optimize
 from replica.strategies import fixed_transfer
 
 TAG = "landscape/v5"
-SETTING = {"prior": "two_task", "alpha_source": 2.0, "sigma_target": 0.1, "sigma_source": 0.1,
-           "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
+SETTING = {
+    "prior": "two_task",
+    "alpha_source": 2.0,
+    "sigma_target": 0.1,
+    "sigma_source": 0.1,
+    "rho_shared": 0.1,
+    "rho_target": 0.02,
+    "rho_source": 0.02,
+}
 ALPHA_TARGETS = (0.2, 2.0)
 KAPPA_MAX = 1.6
 
@@ -49,8 +57,16 @@ def landscape_chain(points) -> list[dict]:
             rows.append({"converged": False, "error": str(exc)})
             continue
         previous = res
-        rows.append({"converged": True, "eps2": res.eps2, "lam1": res.hyperparameters.lam1,
-                     "lam2": res.hyperparameters.lam2, "evaluations": res.evaluations, "failures": res.failures})
+        rows.append(
+            {
+                "converged": True,
+                "eps2": res.eps2,
+                "lam1": res.hyperparameters.lam1,
+                "lam2": res.hyperparameters.lam2,
+                "evaluations": res.evaluations,
+                "failures": res.failures,
+            }
+        )
     return rows
 
 
@@ -61,12 +77,19 @@ def main(argv=None):
     n = args.grid or (3 if args.smoke else (6 if args.quick else 25))
     kappas = np.linspace(0.0, KAPPA_MAX, n)
     ts = np.linspace(0.0, 1.0, n)
-    chains = [[{**SETTING, "alpha_target": a, "kappa": float(k), "t": float(t)}
-               for k in (kappas if i % 2 == 0 else kappas[::-1])]
-              for a in ALPHA_TARGETS for i, t in enumerate(ts)]
+    chains = [
+        [
+            {**SETTING, "alpha_target": a, "kappa": float(k), "t": float(t)}
+            for k in (kappas if i % 2 == 0 else kappas[::-1])
+        ]
+        for a in ALPHA_TARGETS
+        for i, t in enumerate(ts)
+    ]
     results = sweep.run_chains(landscape_chain, chains, tag=TAG, desc="landscape", **cli.sweep_options(args))
-    table = sorted(({**p, **r} for chain, res in zip(chains, results) for p, r in zip(chain, res)),
-                   key=lambda r: (r["alpha_target"], r["t"], r["kappa"]))
+    table = sorted(
+        ({**p, **r} for chain, res in zip(chains, results) for p, r in zip(chain, res)),
+        key=lambda r: (r["alpha_target"], r["t"], r["kappa"]),
+    )
     io.write_csv(args.out / "landscape.csv", table)
 
     fig, axes = plt.subplots(1, len(ALPHA_TARGETS), figsize=(6.2 * len(ALPHA_TARGETS), 4.8), constrained_layout=True)
@@ -75,12 +98,32 @@ def main(argv=None):
         Z = np.array([r.get("eps2", np.nan) if r["converged"] else np.nan for r in rows]).reshape(n, n)
         i, j = np.unravel_index(np.nanargmin(Z), Z.shape)
         # relative excess over the grid optimum: the landscape can be flat to 1e-4 (large α_target)
-        heatmap(ax, kappas, ts, np.maximum(Z / Z[i, j] - 1, 1e-5), logx=False, logy=False, log_color=True,
-                vmin=1e-5, cmap="viridis_r", label="ε^(2nd)/ε* − 1, ε^(2nd) minimized over (λ1, λ2)")
-        ax.plot(kappas[j], ts[i], marker="*", ms=16, color="red", mec="white",
-                label=f"optimum: κ={kappas[j]:.2f}, t={ts[i]:.2f}, ε={Z[i, j]:.4g}")
-        ax.set(xlabel="κ (transferred values)", ylabel="t = Δλ/(1+Δλ) (transferred support; t = 1: Δλ = ∞)",
-               title=f"α_target = {a}, α_source = {SETTING['alpha_source']}")
+        heatmap(
+            ax,
+            kappas,
+            ts,
+            np.maximum(Z / Z[i, j] - 1, 1e-5),
+            logx=False,
+            logy=False,
+            log_color=True,
+            vmin=1e-5,
+            cmap="viridis_r",
+            label="ε^(2nd)/ε* − 1, ε^(2nd) minimized over (λ1, λ2)",
+        )
+        ax.plot(
+            kappas[j],
+            ts[i],
+            marker="*",
+            ms=16,
+            color="red",
+            mec="white",
+            label=f"optimum: κ={kappas[j]:.2f}, t={ts[i]:.2f}, ε={Z[i, j]:.4g}",
+        )
+        ax.set(
+            xlabel="κ (transferred values)",
+            ylabel="t = Δλ/(1+Δλ) (transferred support; t = 1: Δλ = ∞)",
+            title=f"α_target = {a}, α_source = {SETTING['alpha_source']}",
+        )
         ax.legend(loc="upper right", fontsize=8)
     io.save_figure(fig, args.out / "landscape")
     plt.close(fig)

@@ -19,6 +19,7 @@ pretraining), each against replica's prediction at the same hyperparameters. Tes
 
 Run ``python -m experiments.mnist [--quick] [--data DIR] [--out OUT] [--workers N]``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -40,13 +41,29 @@ DATA_DEFAULT = SHARED_DATA / "mnist"
 TAG = "mnist-v4"
 TARGET_DIGIT, SOURCE_DIGITS = 3, (5, 8)
 SIGMA, RHO = 0.3, 0.1
-PRIORS = {"values": {"shared_fraction": 0.6, "correlation": 1.0},
-          "support": {"shared_fraction": 1.0, "correlation": 0.5}}
+PRIORS = {
+    "values": {"shared_fraction": 0.6, "correlation": 1.0},
+    "support": {"shared_fraction": 1.0, "correlation": 0.5},
+}
 COMPARED = ("value", "support", "full")
-FULL = {"priors": tuple(PRIORS), "n_targets": (150, 300), "designs": ("mnist", "gaussian"), "seeds": 6,
-        "folds": 5, "lam1_ratios": tuple(np.geomspace(0.5, 0.01, 6)), "lam2_ratios": tuple(np.geomspace(1, 0.01, 10))}
-QUICK = {"priors": ("values",), "n_targets": (300,), "designs": ("mnist", "gaussian"), "seeds": 2,
-         "folds": 3, "lam1_ratios": tuple(np.geomspace(0.5, 0.02, 3)), "lam2_ratios": tuple(np.geomspace(1, 0.02, 6))}
+FULL = {
+    "priors": tuple(PRIORS),
+    "n_targets": (150, 300),
+    "designs": ("mnist", "gaussian"),
+    "seeds": 6,
+    "folds": 5,
+    "lam1_ratios": tuple(np.geomspace(0.5, 0.01, 6)),
+    "lam2_ratios": tuple(np.geomspace(1, 0.01, 10)),
+}
+QUICK = {
+    "priors": ("values",),
+    "n_targets": (300,),
+    "designs": ("mnist", "gaussian"),
+    "seeds": 2,
+    "folds": 3,
+    "lam1_ratios": tuple(np.geomspace(0.5, 0.02, 3)),
+    "lam2_ratios": tuple(np.geomspace(1, 0.02, 6)),
+}
 
 
 @functools.lru_cache(maxsize=2)
@@ -58,8 +75,9 @@ def load_designs(data_dir: str):
 def make_setting(prior: str, n_target: int, n_source: int, n_features: int) -> Setting:
     if prior not in PRIORS:
         raise ValueError(f"unknown prior {prior!r}; expected one of {sorted(PRIORS)}")
-    return Setting.similarity(n_target / n_features, n_source / n_features, SIGMA, SIGMA, RHO,
-                              pretrain_on_target=True, **PRIORS[prior])
+    return Setting.similarity(
+        n_target / n_features, n_source / n_features, SIGMA, SIGMA, RHO, pretrain_on_target=True, **PRIORS[prior]
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -101,8 +119,12 @@ def run_point(point: dict) -> dict:
     pre = Pretrainer([(A_s, y_s)])
     target = (A_t, y_t)
     optima = theory_optima(point["prior"], len(rows), A_s.shape[0], N)
-    grid = Grid.relative(float(np.max(np.abs(A_s.T @ y_s + A_t.T @ y_t))), float(np.max(np.abs(A_t.T @ y_t))),
-                         point["lam1_ratios"], point["lam2_ratios"])
+    grid = Grid.relative(
+        float(np.max(np.abs(A_s.T @ y_s + A_t.T @ y_t))),
+        float(np.max(np.abs(A_t.T @ y_t))),
+        point["lam1_ratios"],
+        point["lam2_ratios"],
+    )
     cv = cross_validate(target, pre, grid, folds=point["folds"], seed=point["seed"], pretrain_on_target=True)
     out = []
     for strategy in COMPARED:
@@ -110,12 +132,18 @@ def run_point(point: dict) -> dict:
         cv_hyper, _ = cv.best(strategy)
         coef_theory = refit(target, pre, "full", theory_hyper, pretrain_on_target=True)
         coef_cv = refit(target, pre, "full", cv_hyper, pretrain_on_target=True)
-        out.append({"strategy": strategy, "eps_theory_pred": optima[strategy].eps2,
-                    "eps_theory_test": test_error(coef_theory),
-                    "eps_theory_coef": float(SIGMA**2 + np.mean((r[0] - coef_theory) ** 2)),
-                    "eps_cv_pred": _predicted(setting, cv_hyper), "eps_cv_test": test_error(coef_cv),
-                    **{f"theory_{k}": v for k, v in theory_hyper.as_dict().items()},
-                    **{f"cv_{k}": v for k, v in cv_hyper.as_dict().items()}})
+        out.append(
+            {
+                "strategy": strategy,
+                "eps_theory_pred": optima[strategy].eps2,
+                "eps_theory_test": test_error(coef_theory),
+                "eps_theory_coef": float(SIGMA**2 + np.mean((r[0] - coef_theory) ** 2)),
+                "eps_cv_pred": _predicted(setting, cv_hyper),
+                "eps_cv_test": test_error(coef_cv),
+                **{f"theory_{k}": v for k, v in theory_hyper.as_dict().items()},
+                **{f"cv_{k}": v for k, v in cv_hyper.as_dict().items()},
+            }
+        )
     return {"rows": out, "n_features": N, "alpha_target": len(rows) / N, "alpha_source": A_s.shape[0] / N}
 
 
@@ -128,12 +156,21 @@ def summarize(records: list[dict]) -> list[dict]:
         theory_best = min(COMPARED[:2], key=lambda s: next(r["eps_theory_pred"] for r in group if r["strategy"] == s))
         for strategy in COMPARED:
             rows = [r for r in group if r["strategy"] == strategy]
-            entry = {"prior": prior, "n_target": n_t, "design": design, "strategy": strategy, "seeds": len(rows),
-                     "eps_theory_pred": rows[0]["eps_theory_pred"], "theory_pick": theory_best}
+            entry = {
+                "prior": prior,
+                "n_target": n_t,
+                "design": design,
+                "strategy": strategy,
+                "seeds": len(rows),
+                "eps_theory_pred": rows[0]["eps_theory_pred"],
+                "theory_pick": theory_best,
+            }
             for key in ("eps_theory_test", "eps_theory_coef", "eps_cv_test", "eps_cv_pred"):
                 x = np.array([row[key] for row in rows], float)
                 entry[f"{key}_mean"] = float(np.nanmean(x))
-                entry[f"{key}_se"] = float(np.nanstd(x, ddof=1) / math.sqrt(np.sum(np.isfinite(x)))) if len(x) > 1 else float("nan")
+                entry[f"{key}_se"] = (
+                    float(np.nanstd(x, ddof=1) / math.sqrt(np.sum(np.isfinite(x)))) if len(x) > 1 else float("nan")
+                )
             entry["rel_dev_theory"] = entry["eps_theory_test_mean"] / entry["eps_theory_pred"] - 1
             out.append(entry)
         finite = {s: next(e for e in out[-3:] if e["strategy"] == s)["eps_theory_test_mean"] for s in COMPARED[:2]}
@@ -158,21 +195,43 @@ def plot(summary: list[dict], path: Path):
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (prior, n_t) in zip(axes, panels):
         x = np.arange(len(COMPARED))
-        for j, (design, key, label) in enumerate([("mnist", "eps_theory_test", "MNIST, theory-opt"),
-                                                   ("mnist", "eps_cv_test", "MNIST, CV-opt"),
-                                                   ("gaussian", "eps_theory_test", "Gaussian, theory-opt"),
-                                                   ("gaussian", "eps_cv_test", "Gaussian, CV-opt")]):
-            rows = [next((e for e in summary if (e["prior"], e["n_target"], e["design"], e["strategy"])
-                          == (prior, n_t, design, s)), None) for s in COMPARED]
+        for j, (design, key, label) in enumerate(
+            [
+                ("mnist", "eps_theory_test", "MNIST, theory-opt"),
+                ("mnist", "eps_cv_test", "MNIST, CV-opt"),
+                ("gaussian", "eps_theory_test", "Gaussian, theory-opt"),
+                ("gaussian", "eps_cv_test", "Gaussian, CV-opt"),
+            ]
+        ):
+            rows = [
+                next(
+                    (
+                        e
+                        for e in summary
+                        if (e["prior"], e["n_target"], e["design"], e["strategy"]) == (prior, n_t, design, s)
+                    ),
+                    None,
+                )
+                for s in COMPARED
+            ]
             if None in rows:
                 continue
-            ax.errorbar(x + 0.12 * (j - 1.5), [e[f"{key}_mean"] for e in rows], yerr=[e[f"{key}_se"] for e in rows],
-                        fmt="o", ms=4, capsize=2, color=f"C{j}", label=label)
-        pred = [next(e for e in summary if (e["prior"], e["n_target"], e["strategy"]) == (prior, n_t, s))
-                ["eps_theory_pred"] for s in COMPARED]
+            ax.errorbar(
+                x + 0.12 * (j - 1.5),
+                [e[f"{key}_mean"] for e in rows],
+                yerr=[e[f"{key}_se"] for e in rows],
+                fmt="o",
+                ms=4,
+                capsize=2,
+                color=f"C{j}",
+                label=label,
+            )
+        pred = [
+            next(e for e in summary if (e["prior"], e["n_target"], e["strategy"]) == (prior, n_t, s))["eps_theory_pred"]
+            for s in COMPARED
+        ]
         ax.plot(x, pred, "k_", ms=22, mew=2, label="replica prediction (theory-opt)")
-        ax.set(xticks=x, xticklabels=COMPARED, ylabel="target test error",
-               title=f"prior '{prior}', n_t = {n_t}")
+        ax.set(xticks=x, xticklabels=COMPARED, ylabel="target test error", title=f"prior '{prior}', n_t = {n_t}")
     axes[0].legend(fontsize=7)
     return io.save_figure(fig, path)
 
@@ -182,24 +241,40 @@ def main(argv=None):
     add_data_option(parser, DATA_DEFAULT, "the MNIST t10k idx files")
     args = parse_args(parser, argv)
     config = QUICK if args.quick else FULL
-    points = [{"data": str(args.data.resolve()), "prior": p, "n_target": n, "design": dsg, "seed": args.seed + s,
-               "folds": config["folds"], "lam1_ratios": [float(x) for x in config["lam1_ratios"]],
-               "lam2_ratios": [float(x) for x in config["lam2_ratios"]]}
-              for p in config["priors"] for n in config["n_targets"] for dsg in config["designs"]
-              for s in range(config["seeds"])]
+    points = [
+        {
+            "data": str(args.data.resolve()),
+            "prior": p,
+            "n_target": n,
+            "design": dsg,
+            "seed": args.seed + s,
+            "folds": config["folds"],
+            "lam1_ratios": [float(x) for x in config["lam1_ratios"]],
+            "lam2_ratios": [float(x) for x in config["lam2_ratios"]],
+        }
+        for p in config["priors"]
+        for n in config["n_targets"]
+        for dsg in config["designs"]
+        for s in range(config["seeds"])
+    ]
     results = run_sweep(run_point, points, tag=TAG, desc="mnist", **sweep_options(args))
-    records = [{"prior": p["prior"], "n_target": p["n_target"], "design": p["design"], "seed": p["seed"], **row}
-               for p, res in zip(points, results) for row in res["rows"]]
+    records = [
+        {"prior": p["prior"], "n_target": p["n_target"], "design": p["design"], "seed": p["seed"], **row}
+        for p, res in zip(points, results)
+        for row in res["rows"]
+    ]
     summary = summarize(records)
     io.write_csv(args.out / "mnist_runs.csv", records)
     io.write_csv(args.out / "mnist_summary.csv", summary)
     paths = plot(summary, args.out / "mnist_theory_vs_finite")
     print("wrote", *map(str, paths), args.out / "mnist_summary.csv")
     for e in summary:
-        print(f"{e['prior']:8s} n_t={e['n_target']:4d} {e['design']:8s} {e['strategy']:8s} "
-              f"pred {e['eps_theory_pred']:.4f} theory-opt {e['eps_theory_test_mean']:.4f}±{e['eps_theory_test_se']:.4f} "
-              f"CV-opt {e['eps_cv_test_mean']:.4f}±{e['eps_cv_test_se']:.4f} (pred {e['eps_cv_pred_mean']:.4f}) "
-              f"pick {e['theory_pick']} finite {e['finite_winner_at_theory_opt']}/{e['finite_winner_at_cv_opt']}")
+        print(
+            f"{e['prior']:8s} n_t={e['n_target']:4d} {e['design']:8s} {e['strategy']:8s} "
+            f"pred {e['eps_theory_pred']:.4f} theory-opt {e['eps_theory_test_mean']:.4f}±{e['eps_theory_test_se']:.4f} "
+            f"CV-opt {e['eps_cv_test_mean']:.4f}±{e['eps_cv_test_se']:.4f} (pred {e['eps_cv_pred_mean']:.4f}) "
+            f"pick {e['theory_pick']} finite {e['finite_winner_at_theory_opt']}/{e['finite_winner_at_cv_opt']}"
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Two-task prior, α_source = 2, one diagram for a small and one for a large α_ta
 value-only against support-only and the relative excess errors over the full strategy, as in
 experiments.phase_diagram. Outputs ``noise_alpha_target_<α>.{csv,png,pdf}``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,11 +27,29 @@ def main(argv=None):
     sigmas = np.geomspace(0.03, 1.0, n)
     ratios = np.geomspace(0.25, 4.0, n)
     for alpha in ALPHA_TARGETS[:1] if args.smoke else ALPHA_TARGETS:
-        rows = [[{**PRIOR, "alpha_target": alpha, "sigma_target": float(s), "noise_ratio": float(r),
-                  "sigma_source": float(s * r)} for s in sigmas] for r in ratios]
+        rows = [
+            [
+                {
+                    **PRIOR,
+                    "alpha_target": alpha,
+                    "sigma_target": float(s),
+                    "noise_ratio": float(r),
+                    "sigma_source": float(s * r),
+                }
+                for s in sigmas
+            ]
+            for r in ratios
+        ]
         table = optimized_grid(args, rows, TAG, f"noise α_t={alpha}")
-        write_outputs(args.out / f"noise_alpha_target_{alpha:g}", table, sigmas, ratios, "sigma_target",
-                      "noise_ratio", title=f"α_target = {alpha:g}, α_source = {PRIOR['alpha_source']:g}")
+        write_outputs(
+            args.out / f"noise_alpha_target_{alpha:g}",
+            table,
+            sigmas,
+            ratios,
+            "sigma_target",
+            "noise_ratio",
+            title=f"α_target = {alpha:g}, α_source = {PRIOR['alpha_source']:g}",
+        )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Optimal hyperparameters of several strategies at one setting, warm-started along a sweep,
 and a check of a 2-D grid of such optima against their neighbours' (:func:`basin_check`)."""
+
 from __future__ import annotations
 
 import logging
@@ -8,22 +9,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from replica import ConvergenceError, Hyperparameters, OptimizationResult, Prediction, Setting, optimize, predict
-from replica.optimize import CONTAINS
-from replica.strategies import family
+from replica.strategies import CONTAINS, NESTED_ORDER, family
 
-__all__ = ["ORDER", "RESTRICTED", "optimize_strategies", "flatten", "setting_of", "optimize_chain",
-           "serpentine_chains", "excess", "basin_check"]
+__all__ = [
+    "ORDER",
+    "RESTRICTED",
+    "optimize_strategies",
+    "flatten",
+    "setting_of",
+    "optimize_chain",
+    "serpentine_chains",
+    "excess",
+    "basin_check",
+]
 
 log = logging.getLogger(__name__)
 
-# contained strategies first, so each can seed its containers (full ≤ value, support, ...);
-# pretrained first of all: its λ1 is an extra start for every strategy (see replica.optimize)
-ORDER = ("pretrained", "target_only", "trans_lasso", "value", "support", "pretraining_lasso", "full")
+ORDER = NESTED_ORDER
 RESTRICTED = ("value", "support", "trans_lasso", "pretraining_lasso")
 
 
-def optimize_strategies(setting: Setting, strategies: Sequence[str],
-                        previous: Mapping[str, OptimizationResult] | None = None) -> dict[str, OptimizationResult]:
+def optimize_strategies(
+    setting: Setting, strategies: Sequence[str], previous: Mapping[str, OptimizationResult] | None = None
+) -> dict[str, OptimizationResult]:
     """Optimize each strategy at ``setting``; ``previous`` (results at a neighbouring setting) warm-starts them.
 
     Each strategy is seeded with every result already found at this setting: those of the
@@ -81,11 +89,25 @@ def setting_of(point: Mapping) -> Setting:
     """The Setting a sweep point describes: ``prior`` is "two_task" or "similarity" (THEORY.md §1)."""
     p = point
     if p["prior"] == "two_task":
-        return Setting.two_task(p["alpha_target"], p["alpha_source"], p["sigma_target"], p["sigma_source"],
-                                p["rho_shared"], p["rho_target"], p["rho_source"])
+        return Setting.two_task(
+            p["alpha_target"],
+            p["alpha_source"],
+            p["sigma_target"],
+            p["sigma_source"],
+            p["rho_shared"],
+            p["rho_target"],
+            p["rho_source"],
+        )
     if p["prior"] == "similarity":
-        return Setting.similarity(p["alpha_target"], p["alpha_source"], p["sigma_target"], p["sigma_source"],
-                                  p["rho"], p["shared_fraction"], p["correlation"])
+        return Setting.similarity(
+            p["alpha_target"],
+            p["alpha_source"],
+            p["sigma_target"],
+            p["sigma_source"],
+            p["rho"],
+            p["shared_fraction"],
+            p["correlation"],
+        )
     raise ValueError(f"unknown prior {p['prior']!r}; expected 'two_task' or 'similarity'")
 
 
@@ -111,7 +133,7 @@ def serpentine_chains(rows: Sequence[Sequence[Mapping]], rows_per_chain: int) ->
     chains = []
     for start in range(0, len(rows), rows_per_chain):
         chain = []
-        for i, row in enumerate(rows[start:start + rows_per_chain]):
+        for i, row in enumerate(rows[start : start + rows_per_chain]):
             chain += list(row) if i % 2 == 0 else list(row)[::-1]
         chains.append(chain)
     return chains
@@ -128,8 +150,14 @@ _NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 _STATS = ("starts", "local_runs", "evaluations", "failures", "warm_rejections", "success", "source", "seconds")
 
 
-def basin_check(settings: Sequence[Sequence[Setting]], rows: Sequence[Sequence[Mapping]], strategies: Sequence[str],
-                *, margin: float = 1e-6, max_passes: int = 10) -> list[list[dict]]:
+def basin_check(
+    settings: Sequence[Sequence[Setting]],
+    rows: Sequence[Sequence[Mapping]],
+    strategies: Sequence[str],
+    *,
+    margin: float = 1e-6,
+    max_passes: int = 10,
+) -> list[list[dict]]:
     """Re-optimize each point of a 2-D grid where a neighbour's optimum is better than its own.
 
     ``settings`` and ``rows`` are grids (lists of grid rows) of Settings and of their flattened
@@ -158,8 +186,11 @@ def basin_check(settings: Sequence[Sequence[Setting]], rows: Sequence[Sequence[M
             if not pending:
                 continue
             i, j = point
-            around = [(i + di, j + dj) for di, dj in _NEIGHBOURS
-                      if 0 <= i + di < len(grid) and 0 <= j + dj < len(grid[i + di])]
+            around = [
+                (i + di, j + dj)
+                for di, dj in _NEIGHBOURS
+                if 0 <= i + di < len(grid) and 0 <= j + dj < len(grid[i + di])
+            ]
             improved = _improve(settings[i][j], grid[i][j], [grid[a][b] for a, b in around], names, pending, margin)
             for other in around if improved else ():
                 ahead = (other > point) == forward
@@ -170,8 +201,9 @@ def basin_check(settings: Sequence[Sequence[Setting]], rows: Sequence[Sequence[M
     return grid
 
 
-def _improve(setting: Setting, row: dict, neighbours: Sequence[Mapping], names: Sequence[str], pending: set[str],
-             margin: float) -> set[str]:
+def _improve(
+    setting: Setting, row: dict, neighbours: Sequence[Mapping], names: Sequence[str], pending: set[str], margin: float
+) -> set[str]:
     """Check the ``pending`` strategies of ``row`` (in place) against ``neighbours``; returns those improved."""
     if not row.get("converged"):
         return set()
@@ -200,8 +232,9 @@ def _improve(setting: Setting, row: dict, neighbours: Sequence[Mapping], names: 
     return improved
 
 
-def _best_neighbour(setting: Setting, row: Mapping, neighbours: Sequence[Mapping], name: str,
-                    margin: float) -> OptimizationResult | None:
+def _best_neighbour(
+    setting: Setting, row: Mapping, neighbours: Sequence[Mapping], name: str, margin: float
+) -> OptimizationResult | None:
     """The neighbours' optimum of ``name`` with the lowest error here, if it beats ``row``'s by ``margin``."""
     objective = family(name).objective
     best = None
@@ -232,5 +265,13 @@ def _as_result(name: str, prediction: Prediction, row: Mapping | None = None) ->
     else:
         eps, stats = row[f"{name}_eps2"], {key: row[f"{name}_{key}"] for key in _STATS}
     x = tuple(map(float, fam.clip(fam.project(prediction.hyperparameters))))
-    return OptimizationResult(strategy=name, eps2=float(eps), hyperparameters=prediction.hyperparameters,
-                              prediction=prediction, x=x, method="", message="", **stats)
+    return OptimizationResult(
+        strategy=name,
+        eps2=float(eps),
+        hyperparameters=prediction.hyperparameters,
+        prediction=prediction,
+        x=x,
+        method="",
+        message="",
+        **stats,
+    )

@@ -8,6 +8,7 @@ support-only (κ = 0), and the relative excess error ε_s/ε_full − 1 of value
 Trans-Lasso and Pretraining Lasso over the full strategy. Outputs
 ``phase_diagram_sources.{csv,png,pdf}`` and ``phase_diagram_similarity.*``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,18 +19,23 @@ import numpy as np
 from experiments import cli, io, sweep
 from experiments.optimal import RESTRICTED, basin_check, excess, optimize_chain, serpentine_chains, setting_of
 from experiments.plotting import heatmap, winner_map
+from replica.strategies import NESTED_ORDER
 
-STRATEGIES = ("pretrained", "target_only", "trans_lasso", "value", "support", "pretraining_lasso", "full")
+STRATEGIES = NESTED_ORDER
 TAG = "phase_diagram/v7"
-BASIN_TAG = "basin/v1"   # appended to an experiment's TAG for its cross-chain basin check
+BASIN_TAG = "basin/v1"  # appended to an experiment's TAG for its cross-chain basin check
 BASE = {"sigma_target": 0.1, "sigma_source": 0.1}
 TWO_TASK = {"prior": "two_task", "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
 SIMILARITY = {"prior": "similarity", "alpha_source": 2.0, "rho": 0.1, "correlation": 1.0}
-LABELS = {"alpha_target": "α_target (target samples / N)", "alpha_source": "α_source (source samples / N)",
-          "shared_fraction": "s (fraction of target support shared)", "sigma_target": "σ_t (target noise)",
-          "noise_ratio": "σ_s / σ_t (source-to-target noise ratio)"}
+LABELS = {
+    "alpha_target": "α_target (target samples / N)",
+    "alpha_source": "α_source (source samples / N)",
+    "shared_fraction": "s (fraction of target support shared)",
+    "sigma_target": "σ_t (target noise)",
+    "noise_ratio": "σ_s / σ_t (source-to-target noise ratio)",
+}
 LINEAR = {"shared_fraction"}
-TIE = 1e-4   # relative difference below which value and support are called a tie
+TIE = 1e-4  # relative difference below which value and support are called a tie
 
 
 def chain_rows(args, n_rows: int) -> int:
@@ -75,8 +81,9 @@ def optimized_grid(args, rows: list[list[dict]], tag: str, desc: str) -> list[di
     # cached as a whole, keyed by its input: a rerun reads it back, new chain results redo it (~30 s at 40×40)
     key = {"input": sweep.point_key({"grid": grid}, tag)}
     check = lambda _: {"grid": basin_check([[setting_of(p) for p in line] for line in grid], grid, STRATEGIES)}
-    checked = sweep.run_sweep(check, [key], args.cache, tag=f"{tag}+{BASIN_TAG}", desc=f"{desc}: basin check",
-                              progress=not args.no_progress)[0]["grid"]
+    checked = sweep.run_sweep(
+        check, [key], args.cache, tag=f"{tag}+{BASIN_TAG}", desc=f"{desc}: basin check", progress=not args.no_progress
+    )[0]["grid"]
     # the point's own keys first: the cache's JSON has sorted them
     return [{**p, **row} for points, line in zip(rows, checked) for p, row in zip(points, line)]
 
@@ -92,15 +99,17 @@ def write_outputs(stem, table, x, y, x_key, y_key, title=None):
 
 
 def _winner(row) -> str:
-    """"value" or "support", whichever has the lower optimal ε; "tie" within TIE (e.g. nothing shared)."""
+    """ "value" or "support", whichever has the lower optimal ε; "tie" within TIE (e.g. nothing shared)."""
     diff = (row["value_eps2"] - row["support_eps2"]) / row["full_eps2"]
     return "tie" if abs(diff) < TIE else ("value" if diff < 0 else "support")
 
 
 def plot(stem, table, x, y, x_key, y_key, title=None):
     shape = (len(y), len(x))
-    grid = {key: np.array([row.get(key, np.nan) for row in table], float).reshape(shape)
-            for key in ("value_eps2", "support_eps2", "full_eps2", *(f"excess_{s}" for s in RESTRICTED))}
+    grid = {
+        key: np.array([row.get(key, np.nan) for row in table], float).reshape(shape)
+        for key in ("value_eps2", "support_eps2", "full_eps2", *(f"excess_{s}" for s in RESTRICTED))
+    }
     logx, logy = x_key not in LINEAR, y_key not in LINEAR
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
     if title:
@@ -109,14 +118,29 @@ def plot(stem, table, x, y, x_key, y_key, title=None):
     winner_map(ax, x, y, (grid["value_eps2"] - grid["support_eps2"]) / grid["full_eps2"], logx=logx, logy=logy)
     ax.set_title("winner: value (blue) vs support (orange)")
     best = np.fmin(grid["excess_value"], grid["excess_support"])
-    panels = [("excess_value", "value only (Δλ = 0)"), ("excess_support", "support only (κ = 0)"),
-              (None, "better of value / support"), ("excess_trans_lasso", "Trans-Lasso (κ = 1, Δλ = 0)"),
-              ("excess_pretraining_lasso", "Pretraining Lasso")]
+    panels = [
+        ("excess_value", "value only (Δλ = 0)"),
+        ("excess_support", "support only (κ = 0)"),
+        (None, "better of value / support"),
+        ("excess_trans_lasso", "Trans-Lasso (κ = 1, Δλ = 0)"),
+        ("excess_pretraining_lasso", "Pretraining Lasso"),
+    ]
     vmax = np.nanmax([np.nanmax(grid[f"excess_{s}"]) for s in RESTRICTED])
     for ax, (key, title) in zip(axes.flat[1:], panels):
         Z = best if key is None else grid[key]
-        heatmap(ax, x, y, Z, logx=logx, logy=logy, log_color=True, vmin=1e-4, vmax=max(vmax, 1e-3), cmap="magma",
-                label="ε / ε_full − 1")
+        heatmap(
+            ax,
+            x,
+            y,
+            Z,
+            logx=logx,
+            logy=logy,
+            log_color=True,
+            vmin=1e-4,
+            vmax=max(vmax, 1e-3),
+            cmap="magma",
+            label="ε / ε_full − 1",
+        )
         ax.set_title(f"excess error: {title}")
     for ax in axes.flat:
         ax.set_xlabel(LABELS[x_key])

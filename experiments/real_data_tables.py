@@ -3,6 +3,7 @@
 Run ``python -m experiments.real_data_tables [DIR]`` (default ``figures/``) after
 ``experiments.imdb`` and ``experiments.mnist``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,31 +28,53 @@ def _pm(row, key, digits=3) -> str:
 def imdb_tables(summary: list[dict]) -> str:
     sizes = sorted({int(r["n_target"]) for r in summary})
     cell = {(int(r["n_target"]), r["method"]): r for r in summary}
-    out = ["Test MSE (star rating², mean ± SE over subsamples):", "",
-           "| method | " + " | ".join(f"n_t = {n}" for n in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
+    out = [
+        "Test MSE (star rating², mean ± SE over subsamples):",
+        "",
+        "| method | " + " | ".join(f"n_t = {n}" for n in sizes) + " |",
+        "|---" * (len(sizes) + 1) + "|",
+    ]
     for m in METHODS:
-        out.append(f"| {m} | " + " | ".join(_pm(cell[n, m], "test_mse") if (n, m) in cell else "" for n in sizes) + " |")
-    out += ["", "CV cost per strategy (fits / seconds as if cross-validated alone, mean over subsamples):", "",
-            "| method | " + " | ".join(f"n_t = {n}" for n in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
+        out.append(
+            f"| {m} | " + " | ".join(_pm(cell[n, m], "test_mse") if (n, m) in cell else "" for n in sizes) + " |"
+        )
+    out += [
+        "",
+        "CV cost per strategy (fits / seconds as if cross-validated alone, mean over subsamples):",
+        "",
+        "| method | " + " | ".join(f"n_t = {n}" for n in sizes) + " |",
+        "|---" * (len(sizes) + 1) + "|",
+    ]
     for m in METHODS:
-        out.append(f"| {m} | " + " | ".join(
-            f"{float(cell[n, m]['cv_fits_mean']):.0f} / {float(cell[n, m]['cv_seconds_mean']):.1f}"
-            if (n, m) in cell else "" for n in sizes) + " |")
+        out.append(
+            f"| {m} | "
+            + " | ".join(
+                f"{float(cell[n, m]['cv_fits_mean']):.0f} / {float(cell[n, m]['cv_seconds_mean']):.1f}"
+                if (n, m) in cell
+                else ""
+                for n in sizes
+            )
+            + " |"
+        )
     return "\n".join(out)
 
 
 def mnist_table(summary: list[dict]) -> str:
-    out = ["| prior | n_t | design | strategy | replica ε (theory-opt) | finite, theory-opt | rel. dev. | "
-           "finite, CV-opt | replica ε at CV-opt | theory pick | finite winner (theory-opt / CV-opt) | "
-           "paired value − support, theory-opt | same, CV-opt |",
-           "|---" * 13 + "|"]
+    out = [
+        "| prior | n_t | design | strategy | replica ε (theory-opt) | finite, theory-opt | rel. dev. | "
+        "finite, CV-opt | replica ε at CV-opt | theory pick | finite winner (theory-opt / CV-opt) | "
+        "paired value − support, theory-opt | same, CV-opt |",
+        "|---" * 13 + "|",
+    ]
     for r in summary:
-        out.append(f"| {r['prior']} | {r['n_target']} | {r['design']} | {r['strategy']} | "
-                   f"{float(r['eps_theory_pred']):.4f} | {_pm(r, 'eps_theory_test', 4)} | "
-                   f"{100 * float(r['rel_dev_theory']):+.1f}% | {_pm(r, 'eps_cv_test', 4)} | "
-                   f"{_pm(r, 'eps_cv_pred', 4)} | {r['theory_pick']} | "
-                   f"{r['finite_winner_at_theory_opt']} / {r['finite_winner_at_cv_opt']} | "
-                   f"{_pm(r, 'value_minus_support_theory_opt', 4)} | {_pm(r, 'value_minus_support_cv_opt', 4)} |")
+        out.append(
+            f"| {r['prior']} | {r['n_target']} | {r['design']} | {r['strategy']} | "
+            f"{float(r['eps_theory_pred']):.4f} | {_pm(r, 'eps_theory_test', 4)} | "
+            f"{100 * float(r['rel_dev_theory']):+.1f}% | {_pm(r, 'eps_cv_test', 4)} | "
+            f"{_pm(r, 'eps_cv_pred', 4)} | {r['theory_pick']} | "
+            f"{r['finite_winner_at_theory_opt']} / {r['finite_winner_at_cv_opt']} | "
+            f"{_pm(r, 'value_minus_support_theory_opt', 4)} | {_pm(r, 'value_minus_support_cv_opt', 4)} |"
+        )
     return "\n".join(out)
 
 

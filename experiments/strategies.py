@@ -7,6 +7,7 @@ error bars std/√n) are run at the optimal hyperparameters of value, support an
 Outputs ``strategies.{csv,png,pdf}``, ``strategies_simulation.csv`` and
 ``strategies_hyperparameters.{png,pdf}`` (optimal κ*, Δλ*, λ1*, λ2* against α_target).
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,14 +26,34 @@ SIM_TAG = "strategies_sim/v1"
 SIMULATED = ("value", "support", "full")
 BASE = {"sigma_target": 0.1, "sigma_source": 0.1}
 PANELS = {
-    "two-task, α_source = 1": {"prior": "two_task", "alpha_source": 1.0, "rho_shared": 0.1, "rho_target": 0.02,
-                               "rho_source": 0.02},
-    "two-task, α_source = 4": {"prior": "two_task", "alpha_source": 4.0, "rho_shared": 0.1, "rho_target": 0.02,
-                               "rho_source": 0.02},
-    "similarity s = 0.5, α_source = 2": {"prior": "similarity", "alpha_source": 2.0, "rho": 0.1,
-                                         "shared_fraction": 0.5, "correlation": 1.0},
-    "similarity s = 0.9, α_source = 2": {"prior": "similarity", "alpha_source": 2.0, "rho": 0.1,
-                                         "shared_fraction": 0.9, "correlation": 1.0},
+    "two-task, α_source = 1": {
+        "prior": "two_task",
+        "alpha_source": 1.0,
+        "rho_shared": 0.1,
+        "rho_target": 0.02,
+        "rho_source": 0.02,
+    },
+    "two-task, α_source = 4": {
+        "prior": "two_task",
+        "alpha_source": 4.0,
+        "rho_shared": 0.1,
+        "rho_target": 0.02,
+        "rho_source": 0.02,
+    },
+    "similarity s = 0.5, α_source = 2": {
+        "prior": "similarity",
+        "alpha_source": 2.0,
+        "rho": 0.1,
+        "shared_fraction": 0.5,
+        "correlation": 1.0,
+    },
+    "similarity s = 0.9, α_source = 2": {
+        "prior": "similarity",
+        "alpha_source": 2.0,
+        "rho": 0.1,
+        "shared_fraction": 0.9,
+        "correlation": 1.0,
+    },
 }
 
 
@@ -47,6 +68,7 @@ def sizes(args) -> dict:
 def simulate_point(point) -> dict:
     """Mean and standard error of ε^(1st), ε^(2nd) over seeds at the point's hyperparameters."""
     from solvers import simulate
+
     hp = Hyperparameters(point["lam1"], point["lam2"], point["kappa"], point["delta_lam"])
     records = simulate(setting_of(point), hp, n_features=point["N"], seeds=range(point["seeds"]), workers=1)
     out = {}
@@ -69,15 +91,25 @@ def main(argv=None):
     chains = [[{**BASE, **PANELS[p], "alpha_target": float(a)} for a in alphas] for p in n["panels"]]
     fn = functools.partial(optimize_chain, strategies=ORDER)
     results = sweep.run_chains(fn, chains, tag=TAG, desc="strategies", **cli.sweep_options(args))
-    table = [{"panel": p, **point, **res} for p, chain, chain_res in zip(n["panels"], chains, results)
-             for point, res in zip(chain, chain_res)]
+    table = [
+        {"panel": p, **point, **res}
+        for p, chain, chain_res in zip(n["panels"], chains, results)
+        for point, res in zip(chain, chain_res)
+    ]
     io.write_csv(args.out / "strategies.csv", table)
 
-    sim_points = [{**{k: row[k] for k in (*BASE, *PANELS[row["panel"]], "alpha_target")},
-                   **{k: row[f"{s}_{k}"] for k in ("lam1", "lam2", "kappa", "delta_lam")},
-                   "strategy": s, "N": n["N"], "seeds": n["seeds"]}
-                  for i, row in enumerate(table) if row["converged"] and i % n["sim_every"] == 0
-                  for s in SIMULATED]
+    sim_points = [
+        {
+            **{k: row[k] for k in (*BASE, *PANELS[row["panel"]], "alpha_target")},
+            **{k: row[f"{s}_{k}"] for k in ("lam1", "lam2", "kappa", "delta_lam")},
+            "strategy": s,
+            "N": n["N"],
+            "seeds": n["seeds"],
+        }
+        for i, row in enumerate(table)
+        if row["converged"] and i % n["sim_every"] == 0
+        for s in SIMULATED
+    ]
     sims = run_simulations(args, sim_points)
     io.write_csv(args.out / "strategies_simulation.csv", sims)
     plot_errors(args.out / "strategies", table, sims, n["panels"])
@@ -101,15 +133,28 @@ def plot_errors(stem, table, sims, panels):
         for s in ORDER:
             color, marker = STYLE[s]
             x, y = _panel_rows(table, panel, f"{s}_eps2")
-            ax.plot(x, y, color=color, lw=2.2 if s == "full" else 1.3, ls="--" if s == "pretrained" else "-",
-                    label=s + (" (ε^(1st))" if s == "pretrained" else ""))
+            ax.plot(
+                x,
+                y,
+                color=color,
+                lw=2.2 if s == "full" else 1.3,
+                ls="--" if s == "pretrained" else "-",
+                label=s + (" (ε^(1st))" if s == "pretrained" else ""),
+            )
         for s in SIMULATED:
             pts = [p for p in sims if p["strategy"] == s and _panel_of(p) == panel]
             if pts:
                 color, marker = STYLE[s]
-                ax.errorbar([p["alpha_target"] for p in pts], [p["sim_eps2"] for p in pts],
-                            yerr=[p["sim_eps2_se"] for p in pts], fmt=marker, color=color, ms=5, capsize=2,
-                            mfc="none")
+                ax.errorbar(
+                    [p["alpha_target"] for p in pts],
+                    [p["sim_eps2"] for p in pts],
+                    yerr=[p["sim_eps2_se"] for p in pts],
+                    fmt=marker,
+                    color=color,
+                    ms=5,
+                    capsize=2,
+                    mfc="none",
+                )
         ax.set(xscale="log", yscale="log", xlabel="α_target", ylabel="optimal ε^(2nd)", title=panel)
     axes[0, 0].legend(fontsize=8, title="lines: theory; markers: simulation", title_fontsize=8)
     io.save_figure(fig, stem)
@@ -125,8 +170,14 @@ def _panel_of(point) -> str:
 
 def plot_hyperparameters(stem, table, panels):
     keys = [("kappa", "κ*"), ("delta_lam", "Δλ*/(1+Δλ*)"), ("lam1", "λ1*"), ("lam2", "λ2*")]
-    fig, axes = plt.subplots(len(keys), len(panels), figsize=(4.2 * len(panels), 2.6 * len(keys)),
-                             squeeze=False, sharex=True, constrained_layout=True)
+    fig, axes = plt.subplots(
+        len(keys),
+        len(panels),
+        figsize=(4.2 * len(panels), 2.6 * len(keys)),
+        squeeze=False,
+        sharex=True,
+        constrained_layout=True,
+    )
     for j, panel in enumerate(panels):
         for i, (key, label) in enumerate(keys):
             ax = axes[i, j]

@@ -27,6 +27,7 @@ Warm-started solvers use :func:`run_chains`: ``fn`` receives a chain (list of
 consecutive points) and returns one result per point.  A chain is the unit of
 parallelism and of loss on interruption; points are still cached one by one.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -234,9 +235,7 @@ def _execute_dask(
         raise ImportError("--scheduler needs Dask: pip install 'transfer-l1[dask]'") from exc
     with contextlib.ExitStack() as stack:
         if scheduler == "local":
-            cluster = distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, dashboard_address=None
-            )
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None)
             address: Any = stack.enter_context(cluster)
         else:
             address = scheduler

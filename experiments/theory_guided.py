@@ -23,6 +23,7 @@ Scaling back: with y = √v ỹ, every penalty scales by √v and κ is unchange
 optimum (λ1, λ2, κ, Δλ) is the starting point, and CV runs over t ∈ ``SCALES`` with
 (λ1, t λ2, κ, t Δλ): one stage-1 fit and one λ2 path per fold.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,8 +36,15 @@ from replica import Hyperparameters, Setting, optimize
 
 from .transfer_cv import Cell, Grid, Pretrainer, cross_validate, mse
 
-__all__ = ["SourceSummary", "summarize_sources", "estimate_setting", "TheoryChoice", "theory_choice",
-           "theory_cv", "SCALES"]
+__all__ = [
+    "SourceSummary",
+    "summarize_sources",
+    "estimate_setting",
+    "TheoryChoice",
+    "theory_choice",
+    "theory_cv",
+    "SCALES",
+]
 
 SCALES = tuple(float(t) for t in np.geomspace(1 / 16, 4.0, 13))
 CANDIDATES = ("value", "support")
@@ -73,9 +81,16 @@ def summarize_sources(pretrainer: Pretrainer, lam1_grid) -> SourceSummary:
     power = pretrainer.yy / M - sigma2
     if power <= 0:
         raise ValueError("estimated source signal power is not positive: the sources look like pure noise")
-    return SourceSummary(sigma2=sigma2, rho=float(df[i] / N), power=float(power),
-                         ref_error=float(max(sure[i] / M - sigma2, 0.0)), lam1_ref=float(lam1[i]),
-                         x_ref=X[:, i], n_rows=M, n_features=N)
+    return SourceSummary(
+        sigma2=sigma2,
+        rho=float(df[i] / N),
+        power=float(power),
+        ref_error=float(max(sure[i] / M - sigma2, 0.0)),
+        lam1_ref=float(lam1[i]),
+        x_ref=X[:, i],
+        n_rows=M,
+        n_features=N,
+    )
 
 
 def estimate_setting(target, src: SourceSummary, pretrain_on_target: bool = False) -> tuple[Setting, float]:
@@ -112,8 +127,9 @@ def theory_choice(setting: Setting, v: float) -> TheoryChoice:
     best = min(results.values(), key=lambda r: r.eps2)
     h, root = best.hyperparameters, math.sqrt(v)
     hyper = Hyperparameters(h.lam1 * root, h.lam2 * root, h.kappa, h.delta_lam * root)
-    return TheoryChoice(best.strategy, hyper, {k: r.eps2 for k, r in results.items()}, setting, v,
-                        time.perf_counter() - t0)
+    return TheoryChoice(
+        best.strategy, hyper, {k: r.eps2 for k, r in results.items()}, setting, v, time.perf_counter() - t0
+    )
 
 
 def _cell(h: Hyperparameters) -> Cell:
@@ -122,8 +138,15 @@ def _cell(h: Hyperparameters) -> Cell:
     return Cell(h.kappa, math.log1p(h.delta_lam / h.lam2) if h.delta_lam > 0 else 0.0)
 
 
-def theory_cv(target, pretrainer: Pretrainer, choice: TheoryChoice, *, folds: int = 5, seed: int = 0,
-              pretrain_on_target: bool = False):
+def theory_cv(
+    target,
+    pretrainer: Pretrainer,
+    choice: TheoryChoice,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    pretrain_on_target: bool = False,
+):
     """CV of t in (λ1, t λ2, κ, t Δλ) around the theory's optimum; returns (hyper, CV result)."""
     h = choice.hyper
     grid = Grid((h.lam1,), tuple(sorted((t * h.lam2 for t in SCALES), reverse=True)), (_cell(h),))

@@ -25,6 +25,7 @@ Costs are attributed per strategy as if it were cross-validated alone (its stage
 fits, if it uses stage 1, plus the stage-2 paths of its cells); a λ2 point of a path
 counts as one fit.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,12 +38,24 @@ from scipy import linalg, sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import enet_path
 
-from replica import Hyperparameters
+from replica import STRATEGY_NAMES, Hyperparameters, strategies_containing
 
-__all__ = ["STRATEGIES", "Cell", "Grid", "Pretrainer", "CVResult", "cross_validate", "cell_strategies",
-           "default_cells", "stage2_path", "refit", "kfold", "mse"]
+__all__ = [
+    "STRATEGIES",
+    "Cell",
+    "Grid",
+    "Pretrainer",
+    "CVResult",
+    "cross_validate",
+    "cell_strategies",
+    "default_cells",
+    "stage2_path",
+    "refit",
+    "kfold",
+    "mse",
+]
 
-STRATEGIES = ("full", "value", "support", "trans_lasso", "pretraining_lasso", "target_only", "pretrained")
+STRATEGIES = STRATEGY_NAMES
 _CD_TOL = 1e-5
 _MAX_ITER = 5000
 
@@ -65,21 +78,9 @@ class Cell:
         return math.inf if math.isinf(self.u) else lam2 * math.expm1(self.u)
 
 
-def cell_strategies(cell: Cell) -> set[str]:
+def cell_strategies(cell: Cell) -> frozenset[str]:
     """The strategies whose family contains ``cell`` (THEORY.md §2, special cases)."""
-    out = {"full"}
-    if cell.u == 0:
-        out.add("value")
-    if cell.kappa == 0:
-        out.add("support")
-    if cell.kappa == 1 and cell.u == 0:
-        out.add("trans_lasso")
-    if cell.kappa == 0 and cell.u == 0:
-        out.add("target_only")
-    # Pretraining Lasso: κ = 1 − a, Δλ = λ2 (1/a − 1), i.e. κ = 1 − e^(−u)
-    if math.isfinite(cell.u) and abs(cell.kappa - (-math.expm1(-cell.u))) < 1e-9:
-        out.add("pretraining_lasso")
-    return out
+    return strategies_containing(cell.kappa, cell.u)
 
 
 def default_cells() -> tuple[Cell, ...]:
@@ -112,7 +113,7 @@ class Grid:
             raise ValueError("grid has no cells")
 
     @classmethod
-    def relative(cls, lam1_max: float, lam2_max: float, lam1_ratios, lam2_ratios, cells=None) -> "Grid":
+    def relative(cls, lam1_max: float, lam2_max: float, lam1_ratios, lam2_ratios, cells=None) -> Grid:
         """Penalties as fractions of λ_max = ||Aᵀy||_∞ of the pooled pretraining and the target data."""
         lam2 = tuple(sorted((float(lam2_max * r) for r in lam2_ratios), reverse=True))
         return cls(tuple(float(lam1_max * r) for r in lam1_ratios), lam2, cells or default_cells())
@@ -122,9 +123,17 @@ def _cd(L: np.ndarray, ytil: np.ndarray, lam: float, coef_init) -> np.ndarray:
     """Lasso ½||ỹ − Lx||² + λ||x||₁ by coordinate descent on the square factor L."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        _, coefs, _ = enet_path(L, ytil, l1_ratio=1.0, alphas=[lam / L.shape[0]], precompute=False,
-                                coef_init=None if coef_init is None else np.array(coef_init, order="F"),  # CD works in place
-                                tol=_CD_TOL, max_iter=_MAX_ITER, check_input=False)
+        _, coefs, _ = enet_path(
+            L,
+            ytil,
+            l1_ratio=1.0,
+            alphas=[lam / L.shape[0]],
+            precompute=False,
+            coef_init=None if coef_init is None else np.array(coef_init, order="F"),  # CD works in place
+            tol=_CD_TOL,
+            max_iter=_MAX_ITER,
+            check_input=False,
+        )
     return coefs[:, 0]
 
 
@@ -231,8 +240,9 @@ def stage2_path(A, y, x1, cell: Cell, lam2) -> np.ndarray:
         X = np.asfortranarray(X / scale[cols])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        _, z, _ = enet_path(X, y_res, l1_ratio=1.0, alphas=np.asarray(lam2) / n, precompute=False,
-                            tol=_CD_TOL * 10, max_iter=_MAX_ITER)
+        _, z, _ = enet_path(
+            X, y_res, l1_ratio=1.0, alphas=np.asarray(lam2) / n, precompute=False, tol=_CD_TOL * 10, max_iter=_MAX_ITER
+        )
     out[cols] += z / scale[cols, None]
     return out
 
@@ -290,8 +300,9 @@ class CVResult:
         return fits, seconds
 
 
-def cross_validate(target, pretrainer: Pretrainer, grid: Grid, *, folds: int = 5, seed: int = 0,
-                   pretrain_on_target: bool = False) -> CVResult:
+def cross_validate(
+    target, pretrainer: Pretrainer, grid: Grid, *, folds: int = 5, seed: int = 0, pretrain_on_target: bool = False
+) -> CVResult:
     """K-fold CV on the target training data only, for every cell of ``grid`` (module docstring).
 
     ``target`` = (A, y). Without the target in pretraining, the sources-only stage-1 fits are
@@ -334,12 +345,12 @@ def cross_validate(target, pretrainer: Pretrainer, grid: Grid, *, folds: int = 5
             err[:, k] = err[0, k]
     if not pretrain_on_target:
         stage1_fits, stage1_seconds = pretrainer.fits - fits0, pretrainer.seconds - sec0
-    return CVResult(grid, err, err1, cell_seconds, cell_fits, stage1_seconds, stage1_fits,
-                    time.perf_counter() - t_wall)
+    return CVResult(grid, err, err1, cell_seconds, cell_fits, stage1_seconds, stage1_fits, time.perf_counter() - t_wall)
 
 
-def refit(target, pretrainer: Pretrainer, strategy: str, hyper: Hyperparameters,
-          pretrain_on_target: bool = False) -> np.ndarray:
+def refit(
+    target, pretrainer: Pretrainer, strategy: str, hyper: Hyperparameters, pretrain_on_target: bool = False
+) -> np.ndarray:
     """The estimator of ``strategy`` at ``hyper`` fitted on all target training data: κ x1 + x2,
     or x1 alone for ``pretrained``."""
     if strategy not in STRATEGIES:

@@ -10,5 +10,7 @@ class ConvergenceError(RuntimeError):
 
     def __init__(self, message: str, diagnostics: dict | None = None):
         self.diagnostics = dict(diagnostics or {})
-        details = ", ".join(f"{k}={v!r}" for k, v in self.diagnostics.items() if k in ("stage", "residual", "iterations"))
+        details = ", ".join(
+            f"{k}={v!r}" for k, v in self.diagnostics.items() if k in ("stage", "residual", "iterations")
+        )
         super().__init__(f"{message} ({details})" if details else message)

@@ -6,10 +6,11 @@ via scipy) handles the near-critical regime where damped iteration stalls, such 
 Donoho–Tanner line; Anderson-accelerated damped iteration is the fallback. Failures raise
 :class:`ConvergenceError` with diagnostics.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit
@@ -37,8 +38,9 @@ def _residual(T, y):
     return (float(np.max(np.abs(r))) if np.all(np.isfinite(r)) else np.inf), ty
 
 
-def anderson(T: Callable, y0: np.ndarray, tol: float = TOL, maxiter: int = 200, memory: int = 5,
-             beta: float = 0.5) -> tuple[np.ndarray, float, int]:
+def anderson(
+    T: Callable, y0: np.ndarray, tol: float = TOL, maxiter: int = 200, memory: int = 5, beta: float = 0.5
+) -> tuple[np.ndarray, float, int]:
     """Anderson-accelerated damped iteration (type II). Returns (y, residual, iterations)."""
     y = np.array(y0, float)
     Y, G = [], []  # histories of iterates and residuals
@@ -166,7 +168,7 @@ def newton(TJ: Callable, y0, tol: float = TOL, maxiter: int = 30):
             dy = dy / 2
         else:
             break
-        if not with_jacobian:   # the step did not end below tol after all: evaluate the Jacobian
+        if not with_jacobian:  # the step did not end below tol after all: evaluate the Jacobian
             t, J_new, extra_new = TJ(y_new, True)
             calls += 1
             res_new, A_new, dy_new = _newton_update(y_new, t, J_new)
@@ -224,8 +226,16 @@ def continuation(T_of: Callable, path, y0, tol: float = TOL, max_splits: int = 1
     return y, res, calls
 
 
-def solve(T_of: Callable, target: float, starts, stage: str, tol: float = TOL, context: Callable | None = None,
-          path: Callable | None = None, jacobian: np.ndarray | None = None):
+def solve(
+    T_of: Callable,
+    target: float,
+    starts,
+    stage: str,
+    tol: float = TOL,
+    context: Callable | None = None,
+    path: Callable | None = None,
+    jacobian: np.ndarray | None = None,
+):
     """Solve y = T_of(target)(y); return (y, max|T(y) − y|, evaluations of T, Jacobian estimate of T(y) − y).
 
     Order of attempts: Broyden from the first start if its Jacobian is known (a warm start); the
@@ -267,5 +277,11 @@ def solve(T_of: Callable, target: float, starts, stage: str, tol: float = TOL, c
         return y, res, calls, J
     raise ConvergenceError(
         f"{stage} saddle-point equations did not converge",
-        {"stage": stage, "residual": res, "iterations": calls, "last_iterate": np.asarray(y).tolist(),
-         **(context() if context else {})})
+        {
+            "stage": stage,
+            "residual": res,
+            "iterations": calls,
+            "last_iterate": np.asarray(y).tolist(),
+            **(context() if context else {}),
+        },
+    )

@@ -9,6 +9,7 @@ For h ~ N(mu, tau²) and threshold lam ≥ 0 (lam may be +inf):
 Any variable z jointly Gaussian with h then has, by Stein's identity,
 E[z soft(h)] = E[z] S1 + Cov(z, h) P.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,4 +55,3 @@ def soft_moments(mu, tau, lam):
     if any_inf:
         P, S1, S2 = (np.where(infinite, 0.0, v) for v in (P, S1, S2))
     return P, S1, S2
-

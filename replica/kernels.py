@@ -6,6 +6,7 @@ map runs here as one numba function. The scalar Gaussian pieces are those of :mo
 (soft threshold) plus the clipped moments of stage 1; tests hold both to mpmath.
 Division by zero gives inf/NaN (numpy's error model): the root finders treat it as "undefined".
 """
+
 from __future__ import annotations
 
 import math
@@ -76,9 +77,14 @@ def soft_moments_d(mu, tau, lam):
     gm = _INV_SQRT_2PI * math.exp(-0.5 * zm * zm)
     fp, fm = tau * gp, tau * gm
     t2 = tau * tau
-    return (Qp + Qm, (fp + dp * Qp) - (fm + dm * Qm),
-            (dp * dp + t2) * Qp + dp * fp + (dm * dm + t2) * Qm + dm * fm,
-            (gp - gm) / tau, -(zp * gp + zm * gm) / tau, gp - gm)
+    return (
+        Qp + Qm,
+        (fp + dp * Qp) - (fm + dm * Qm),
+        (dp * dp + t2) * Qp + dp * fp + (dm * dm + t2) * Qm + dm * fm,
+        (gp - gm) / tau,
+        -(zp * gp + zm * gm) / tau,
+        gp - gm,
+    )
 
 
 @njit(cache=True, inline="always")
@@ -89,9 +95,34 @@ def soft_moments_1(mu, tau, lam):
 
 
 @_jit
-def stage2_sums(a, s, mu1, g1, S11, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1_u,
-                lam1, lam2, delta_lam, Q1_hat, chi1_hat, m2_hat, m21_hat, chi12_hat,
-                gl_x, gl_w, narrow, panel, z_max, grading, deriv):
+def stage2_sums(
+    a,
+    s,
+    mu1,
+    g1,
+    S11,
+    nonnull,
+    wc,
+    tau,
+    slope_u,
+    cov_r1_u,
+    cov_xi1_u,
+    lam1,
+    lam2,
+    delta_lam,
+    Q1_hat,
+    chi1_hat,
+    m2_hat,
+    m21_hat,
+    chi12_hat,
+    gl_x,
+    gl_w,
+    narrow,
+    panel,
+    z_max,
+    grading,
+    deriv,
+):
     """Node sums of the stage-2 closure, one Gauss–Legendre rule per mixture component.
 
     Returns (sums, d_sums): sums = [Σ P, Σ S1 E[ξ1|h1] + P Cov(ξ1,u|h1), Σ S2, Σ S1 E[r|h1] + P Cov(r,u|h1),
@@ -172,41 +203,71 @@ def stage2_sums(a, s, mu1, g1, S11, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1
         w = 2.0 * wc[c] if sym else wc[c]
         sP, sS1, sS1z, sS2, sS1x = acc[0], acc[1], acc[2], acc[3], acc[4]
         out[0] += w * sP
-        out[1] += w * ((chi1_hat / s[c]) * sS1z + sP * cov_xi1_u[c])      # E[ξ1 | h1] = χ̂1 z / s
+        out[1] += w * ((chi1_hat / s[c]) * sS1z + sP * cov_xi1_u[c])  # E[ξ1 | h1] = χ̂1 z / s
         out[2] += w * sS2
-        out[3] += w * (mu1[c] * sS1 + (g1[c] / s[c]) * sS1z + sP * cov_r1_u[c])   # E[r | h1] = μ + γ z / s
+        out[3] += w * (mu1[c] * sS1 + (g1[c] / s[c]) * sS1z + sP * cov_r1_u[c])  # E[r | h1] = μ + γ z / s
         out[4] += w * sS1x
         out[5] += w * sP * nonnull[c]
         out[6] += w * acc[5]
         if deriv:
-            if sym:   # odd integrands integrate to zero over the whole line
+            if sym:  # odd integrands integrate to zero over the whole line
                 dacc[0] = dacc[4] = dacc[5] = dacc[9] = 0.0
-            _sum_derivatives(d_out, dacc, w, sP, sS1, sS1z, sS1x, tau[c], s[c], mu1[c], g1[c], S11[c],
-                             cov_r1_u[c], cov_xi1_u[c], m2_hat, chi1_hat, chi12_hat)
+            _sum_derivatives(
+                d_out,
+                dacc,
+                w,
+                sP,
+                sS1,
+                sS1z,
+                sS1x,
+                tau[c],
+                s[c],
+                mu1[c],
+                g1[c],
+                S11[c],
+                cov_r1_u[c],
+                cov_xi1_u[c],
+                m2_hat,
+                chi1_hat,
+                chi12_hat,
+            )
     return out, d_out
 
 
 @njit(cache=True, inline="always")
-def _sum_derivatives(d_out, dacc, w, sP, sS1, sS1z, sS1x, tau, s, mu1, g1, S11, cov_r1_u, cov_xi1_u,
-                     m2_hat, chi1_hat, chi12_hat):
+def _sum_derivatives(
+    d_out, dacc, w, sP, sS1, sS1z, sS1x, tau, s, mu1, g1, S11, cov_r1_u, cov_xi1_u, m2_hat, chi1_hat, chi12_hat
+):
     """Add one component's ∂ sums/∂θ to d_out. Given h1, μ = m̂2 μ1 + (m̂2 γ + χ̂12) z/s + m̂21 x1 is
     the mean of h2 and τ² = m̂2² Σ11 + χ̂2 − (m̂2 γ + χ̂12)²/s² its variance (γ = Cov(r^(1), h1));
     dP = Pμ dμ + Pτ dτ, dS1 = P dμ + S1τ dτ, dS2 = 2 S1 dμ + 2τP dτ."""
-    M0, Mz, Mx, T0, Pz, Px, Pzz, Pzx, Pxx, U0, Uz, Ux = (dacc[0], dacc[1], dacc[2], dacc[3], dacc[4], dacc[5],
-                                                         dacc[6], dacc[7], dacc[8], dacc[9], dacc[10], dacc[11])
+    M0, Mz, Mx, T0, Pz, Px, Pzz, Pzx, Pxx, U0, Uz, Ux = (
+        dacc[0],
+        dacc[1],
+        dacc[2],
+        dacc[3],
+        dacc[4],
+        dacc[5],
+        dacc[6],
+        dacc[7],
+        dacc[8],
+        dacc[9],
+        dacc[10],
+        dacc[11],
+    )
     s2 = s * s
     cov_uh = m2_hat * g1 + chi12_hat
     inv_tau = 1.0 / tau if tau > 0.0 else 0.0
     for j in range(4):
         # dμ = b1 + bz z + bx x1, dτ = t, and the derivatives of the two conditional covariances
-        if j == 0:    # m̂2
+        if j == 0:  # m̂2
             b1, bz, bx, t = mu1, g1 / s, 0.0, cov_r1_u * inv_tau
             d_xi, d_r = -chi1_hat * g1 / s2, S11 - g1 * g1 / s2
         elif j == 1:  # m̂21
             b1, bz, bx, t, d_xi, d_r = 0.0, 0.0, 1.0, 0.0, 0.0, 0.0
         elif j == 2:  # χ̂2
             b1, bz, bx, t, d_xi, d_r = 0.0, 0.0, 0.0, 0.5 * inv_tau, 0.0, 0.0
-        else:         # χ̂12
+        else:  # χ̂12
             b1, bz, bx, t = 0.0, 1.0 / s, 0.0, -cov_uh / s2 * inv_tau
             d_xi, d_r = 1.0 - chi1_hat / s2, -g1 / s2
         dP = M0 * b1 + Mz * bz + Mx * bx + T0 * t
@@ -259,8 +320,9 @@ def stage1_map(chi1, chi1_hat, lam1, weights, means, mean_a, var_a, d_form, diag
             c0 = mean / Q_hat - means[c, k]
             c1 = (d_form[c, k] * q * q + chi1_hat) / (Q_hat * s)
             var_r = (diag[c, k] * chi1_hat + gram[c, k] * q * q) / (s * s)
-            mse[k] += weights[c] * (c0 * c0 + c1 * c1 + C2 / (Q_hat * Q_hat)
-                                    - 2.0 * (c0 * C1 + c1 * s * P_in) / Q_hat + var_r)
+            mse[k] += weights[c] * (
+                c0 * c0 + c1 * c1 + C2 / (Q_hat * Q_hat) - 2.0 * (c0 * C1 + c1 * s * P_in) / Q_hat + var_r
+            )
     chi_new /= Q_hat
     chi_hat_new = (a @ mse + noise) / (1.0 + chi_new) ** 2
     return chi_new, chi_hat_new, mse
@@ -271,8 +333,9 @@ def stage1_T(y, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, nois
     """The stage-1 map in solver coordinates y = (log χ1, log χ̂1)."""
     chi1 = math.exp(min(max(y[0], -700.0), 700.0))
     chi1_hat = math.exp(min(max(y[1], -700.0), 700.0))
-    chi_new, chi_hat_new, _ = stage1_map(chi1, chi1_hat, lam1, weights, means, mean_a, var_a, d_form, diag,
-                                         gram, a, noise, A)
+    chi_new, chi_hat_new, _ = stage1_map(
+        chi1, chi1_hat, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A
+    )
     out = np.empty(2)
     out[0], out[1] = math.log(max(chi_new, TINY)), math.log(max(chi_hat_new, TINY))
     return out
@@ -311,8 +374,9 @@ def stage2_inputs(y, alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_ha
     chi2_hat = math.exp(min(max(y[1], -700.0), 700.0))
     R21 = y[2] * (1.0 + chi2) if cross else 0.0
     chi12_hat = y[3] * math.sqrt(chi1_hat * chi2_hat) if cross else 0.0
-    Q2_hat, m2_hat, m21_hat, _, _ = conjugates(alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi2, R21,
-                                               0.0, 0.0, 0.0)
+    Q2_hat, m2_hat, m21_hat, _, _ = conjugates(
+        alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi2, R21, 0.0, 0.0, 0.0
+    )
     return Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat
 
 
@@ -322,8 +386,20 @@ def _stage2_outputs(y, sums, Q2_hat, chi12_hat, alpha1, sigma1, rho11, m11, Q1, 
     chi2_new = sums[0] / Q2_hat
     R21_new = (sums[1] / Q2_hat - chi12_hat * chi2_new) / chi1_hat if cross else 0.0
     _, _, _, chi2_hat_new, chi12_hat_new = conjugates(
-        alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi2_new, R21_new,
-        sums[2] / Q2_hat ** 2, sums[3] / Q2_hat, sums[4] / Q2_hat)
+        alpha1,
+        sigma1,
+        rho11,
+        m11,
+        Q1,
+        chi1,
+        kappa,
+        cross,
+        chi2_new,
+        R21_new,
+        sums[2] / Q2_hat**2,
+        sums[3] / Q2_hat,
+        sums[4] / Q2_hat,
+    )
     out = np.empty(y.size)
     out[0], out[1] = math.log(max(chi2_new, TINY)), math.log(max(chi2_hat_new, TINY))
     if cross:
@@ -333,8 +409,36 @@ def _stage2_outputs(y, sums, Q2_hat, chi12_hat, alpha1, sigma1, rho11, m11, Q1, 
 
 
 @_jit
-def stage2_T(y, alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat, Q1_hat, lam1, lam2, delta_lam,
-             a, s, mu1, S11, g1, nonnull, wc, gl_x, gl_w, narrow, panel, z_max, grading, jacobian):
+def stage2_T(
+    y,
+    alpha1,
+    sigma1,
+    rho11,
+    m11,
+    Q1,
+    chi1,
+    kappa,
+    cross,
+    chi1_hat,
+    Q1_hat,
+    lam1,
+    lam2,
+    delta_lam,
+    a,
+    s,
+    mu1,
+    S11,
+    g1,
+    nonnull,
+    wc,
+    gl_x,
+    gl_w,
+    narrow,
+    panel,
+    z_max,
+    grading,
+    jacobian,
+):
     """The stage-2 map in solver coordinates y = (log χ2, log χ̂2[, R21/(1+χ2), χ̂12/√(χ̂1 χ̂2)])
     (:func:`replica.prediction._stage2_map`): conjugates of y, closure, new conjugates.
 
@@ -345,9 +449,34 @@ def stage2_T(y, alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat, Q1
     c = (alpha1, sigma1, rho11, m11, Q1, chi1, kappa, cross, chi1_hat)
     Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat = stage2_inputs(y, *c)
     tau, slope_u, cov_r1_u, cov_xi1_u = conditional_fields(a, s, S11, g1, chi1_hat, m2_hat, chi2_hat, chi12_hat)
-    sums, d_sums = stage2_sums(a, s, mu1, g1, S11, nonnull, wc, tau, slope_u, cov_r1_u, cov_xi1_u, lam1, lam2,
-                               delta_lam, Q1_hat, chi1_hat, m2_hat, m21_hat, chi12_hat, gl_x, gl_w, narrow, panel,
-                               z_max, grading, jacobian)
+    sums, d_sums = stage2_sums(
+        a,
+        s,
+        mu1,
+        g1,
+        S11,
+        nonnull,
+        wc,
+        tau,
+        slope_u,
+        cov_r1_u,
+        cov_xi1_u,
+        lam1,
+        lam2,
+        delta_lam,
+        Q1_hat,
+        chi1_hat,
+        m2_hat,
+        m21_hat,
+        chi12_hat,
+        gl_x,
+        gl_w,
+        narrow,
+        panel,
+        z_max,
+        grading,
+        jacobian,
+    )
     out = _stage2_outputs(y, sums, Q2_hat, chi12_hat, *c)
     n = y.size
     J = np.zeros((n, n))
@@ -374,7 +503,7 @@ def conditional_fields(a, s, S11, g1, chi1_hat, m2_hat, chi2_hat, chi12_hat):
     tau, slope_u, cov_r1_u, cov_xi1_u = np.empty(C), np.empty(C), np.empty(C), np.empty(C)
     for c in range(C):
         s2 = s[c] * s[c]
-        cov_uh = m2_hat * g1[c] + chi12_hat                    # Cov(u, h1)
+        cov_uh = m2_hat * g1[c] + chi12_hat  # Cov(u, h1)
         tau[c] = math.sqrt(max(m2_hat * m2_hat * S11[c] + chi2_hat - cov_uh * cov_uh / s2, 0.0))
         cov_r1_u[c] = m2_hat * S11[c] - g1[c] * cov_uh / s2
         cov_xi1_u[c] = chi12_hat - chi1_hat * cov_uh / s2
@@ -394,8 +523,10 @@ def stage1_TJ(y, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noi
         yp, ym = y.copy(), y.copy()
         yp[i] += h
         ym[i] -= h
-        J[:, i] = (stage1_T(yp, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A)
-                   - stage1_T(ym, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A)) / (2 * h)
+        J[:, i] = (
+            stage1_T(yp, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A)
+            - stage1_T(ym, lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A)
+        ) / (2 * h)
     return out, J, np.empty(0)
 
 
@@ -420,7 +551,7 @@ def extrapolate(thetas, y1s, y2s, theta):
         k += 1
     y1, y2 = np.zeros(y1s.shape[1]), np.zeros(y2s.shape[1])
     for i in range(k):
-        w = 1.0   # Π_{j≠i} t_j / (t_j − t_i)
+        w = 1.0  # Π_{j≠i} t_j / (t_j − t_i)
         for j in range(k):
             if j != i:
                 w *= t[j] / (t[j] - t[i])

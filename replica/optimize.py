@@ -29,6 +29,7 @@ How:
 * a :class:`ConvergenceError` at a trial point counts as +∞ (the local method sees a large
   finite value) and is counted in ``failures``.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,35 +43,29 @@ from scipy.stats import qmc
 from .errors import ConvergenceError
 from .prediction import Prediction, predict
 from .setting import Hyperparameters, Setting
-from .strategies import Family, family
+from .strategies import CONTAINS, Family, contained, family
 
-__all__ = ["OptimizationResult", "optimize", "CONTAINS"]
+__all__ = ["OptimizationResult", "optimize"]
 
-# Direct sub-families: a result of a contained strategy is a valid point of the container.
-CONTAINS: dict[str, tuple[str, ...]] = {
-    "full": ("value", "support", "pretraining_lasso"),
-    "value": ("trans_lasso", "target_only"),
-    "support": ("target_only",),
-    "pretraining_lasso": ("target_only",),
-    "trans_lasso": (),
-    "target_only": (),
-    "pretrained": (),
-}
-_TRIAL_TOL = 1e-8        # fixed-point residual at trial points (the optimum is re-solved to 1e-10)
-_FAILED = 1e3            # what the local method sees at a failed point (errors are O(1))
-_MAX_CHI = 1e8          # larger χ2 is a root at infinity of predict's log-coordinates
-_COLD_RADIUS = 0.5       # initial trust radius in coordinates (log-penalties, κ, u)
+_TRIAL_TOL = 1e-8  # fixed-point residual at trial points (the optimum is re-solved to 1e-10)
+_FAILED = 1e3  # what the local method sees at a failed point (errors are O(1))
+_MAX_CHI = 1e8  # larger χ2 is a root at infinity of predict's log-coordinates
+_COLD_RADIUS = 0.5  # initial trust radius in coordinates (log-penalties, κ, u)
 _WARM_RADIUS = 0.03
-_COLD_DESIGN = 6         # design points per coordinate when cold
-_COLD_SEPARATION = 1.0   # cold local runs start ≥ this far apart (max-norm): other basins
-_MARGIN = 0.1            # warm: also run from starts at most 10% above the best one
+_COLD_DESIGN = 6  # design points per coordinate when cold
+_COLD_SEPARATION = 1.0  # cold local runs start ≥ this far apart (max-norm): other basins
+_MARGIN = 0.1  # warm: also run from starts at most 10% above the best one
 _MAX_WARM_RUNS = 2
-_FLAT = 1e-12            # relative change of the error below which λ2 is on a plateau (x2 ≈ 0)
+_FLAT = 1e-12  # relative change of the error below which λ2 is on a plateau (x2 ≈ 0)
 _MAX_HALVINGS = 60
 _BISECTIONS = 10
 # sub-box of the coordinates where cold designs are drawn: λ ∈ [1e-3, 3], κ ∈ [0, 1.5], Δλ ≤ 150 λ2
-_DESIGN_BOX = {"log_lam1": (math.log(1e-3), math.log(3.0)), "log_lam2": (math.log(1e-3), math.log(3.0)),
-               "kappa": (0.0, 1.5), "u": (0.0, 5.0)}
+_DESIGN_BOX = {
+    "log_lam1": (math.log(1e-3), math.log(3.0)),
+    "log_lam2": (math.log(1e-3), math.log(3.0)),
+    "kappa": (0.0, 1.5),
+    "u": (0.0, 5.0),
+}
 
 
 @dataclass(frozen=True)
@@ -104,11 +99,20 @@ class OptimizationResult:
 
     def as_dict(self) -> dict:
         """Flat record for CSV/JSON: the optimum, its hyperparameters and the search statistics."""
-        return {"strategy": self.strategy, "eps2": self.eps2, "eps1": self.prediction.eps1,
-                **self.hyperparameters.as_dict(), "starts": self.starts, "local_runs": self.local_runs,
-                "evaluations": self.evaluations, "failures": self.failures,
-                "warm_rejections": self.warm_rejections, "success": self.success,
-                "source": self.source, "seconds": self.seconds}
+        return {
+            "strategy": self.strategy,
+            "eps2": self.eps2,
+            "eps1": self.prediction.eps1,
+            **self.hyperparameters.as_dict(),
+            "starts": self.starts,
+            "local_runs": self.local_runs,
+            "evaluations": self.evaluations,
+            "failures": self.failures,
+            "warm_rejections": self.warm_rejections,
+            "success": self.success,
+            "source": self.source,
+            "seconds": self.seconds,
+        }
 
 
 class _Objective:
@@ -119,7 +123,7 @@ class _Objective:
         self.evaluations = self.failures = self.warm_rejections = 0
         # x̂ = 0 has ε = σ1² + ρ11; an error 1e3 times larger is a spurious root, not an estimator
         self.max_error = 1e3 * (setting.sigmas[0] ** 2 + setting.second_moments[0, 0])
-        self.best = (math.inf, None, None)    # (error, x, prediction)
+        self.best = (math.inf, None, None)  # (error, x, prediction)
 
     def __call__(self, x) -> float:
         x = self.fam.clip(x)
@@ -149,9 +153,13 @@ class _Objective:
         return min(self(x), _FAILED)
 
 
-_NLOPT_MESSAGES = {nlopt.SUCCESS: "success", nlopt.XTOL_REACHED: "final trust radius reached",
-                   nlopt.FTOL_REACHED: "ftol reached", nlopt.MAXEVAL_REACHED: "maximum evaluations reached",
-                   nlopt.ROUNDOFF_LIMITED: "roundoff limited"}
+_NLOPT_MESSAGES = {
+    nlopt.SUCCESS: "success",
+    nlopt.XTOL_REACHED: "final trust radius reached",
+    nlopt.FTOL_REACHED: "ftol reached",
+    nlopt.MAXEVAL_REACHED: "maximum evaluations reached",
+    nlopt.ROUNDOFF_LIMITED: "roundoff limited",
+}
 
 
 def _bobyqa(fun, x0, bounds, radius: float, final_radius: float, max_evaluations: int) -> tuple[bool, str]:
@@ -163,7 +171,7 @@ def _bobyqa(fun, x0, bounds, radius: float, final_radius: float, max_evaluations
     opt.set_upper_bounds(hi)
     opt.set_min_objective(lambda x, grad: fun(x))
     opt.set_initial_step(radius)
-    opt.set_xtol_rel(final_radius / radius)     # NLopt's BOBYQA: final radius = xtol_rel × initial one
+    opt.set_xtol_rel(final_radius / radius)  # NLopt's BOBYQA: final radius = xtol_rel × initial one
     opt.set_maxeval(max_evaluations)
     try:
         opt.optimize(np.clip(np.asarray(x0, float), lo, hi))
@@ -231,7 +239,7 @@ def _least_flat_lam2(setting: Setting, fam: Family, value: float, x: np.ndarray,
             break
         p = is_flat(trial)
         if p is None:
-            for _ in range(_BISECTIONS):    # the edge lies within one step below the last flat point
+            for _ in range(_BISECTIONS):  # the edge lies within one step below the last flat point
                 step /= 2
                 mid = fam.clip(np.where(np.arange(x.size) == i, flat[0] - step, flat[0]))
                 p = is_flat(mid)
@@ -243,13 +251,16 @@ def _least_flat_lam2(setting: Setting, fam: Family, value: float, x: np.ndarray,
     return getattr(pred, fam.objective), x, pred
 
 
-def _contained(container: str, strategy: str) -> bool:
-    return strategy == container or any(_contained(sub, strategy) for sub in CONTAINS.get(container, ()))
-
-
-def optimize(setting: Setting, strategy: "str | Family" = "full", start: OptimizationResult | None = None,
-             seeds=None, *, multistart: int | None = None, xtol: float = 1e-3,
-             max_evaluations: int = 400) -> OptimizationResult:
+def optimize(
+    setting: Setting,
+    strategy: str | Family = "full",
+    start: OptimizationResult | None = None,
+    seeds=None,
+    *,
+    multistart: int | None = None,
+    xtol: float = 1e-3,
+    max_evaluations: int = 400,
+) -> OptimizationResult:
     """Minimize ε^(2nd) (ε^(1st) for ``pretrained``) over ``strategy``'s family at ``setting``.
 
     ``strategy``: a name of :data:`replica.strategies.STRATEGIES` or a
@@ -331,15 +342,32 @@ def optimize(setting: Setting, strategy: "str | Family" = "full", start: Optimiz
     source = "local"
     for s in seeds:
         # a contained strategy's optimum is a point of this family: never return worse
-        if _contained(strategy, s.strategy) and s.eps2 < value:
-            value, x, pred, source = s.eps2, fam.clip(fam.project(s.hyperparameters)), s.prediction, f"seed:{s.strategy}"
+        if contained(strategy, s.strategy) and s.eps2 < value:
+            value, x, pred, source = (
+                s.eps2,
+                fam.clip(fam.project(s.hyperparameters)),
+                s.prediction,
+                f"seed:{s.strategy}",
+            )
     if pred is None:
-        raise ConvergenceError(f"no trial point of strategy {strategy!r} converged",
-                               {"setting": repr(setting), "evaluations": objective.evaluations})
+        raise ConvergenceError(
+            f"no trial point of strategy {strategy!r} converged",
+            {"setting": repr(setting), "evaluations": objective.evaluations},
+        )
     return OptimizationResult(
-        strategy=strategy, eps2=float(value), hyperparameters=pred.hyperparameters, prediction=pred,
-        x=tuple(map(float, x)), starts=len(candidates), local_runs=len(messages),
-        evaluations=evaluations + objective.evaluations, failures=failures + objective.failures,
+        strategy=strategy,
+        eps2=float(value),
+        hyperparameters=pred.hyperparameters,
+        prediction=pred,
+        x=tuple(map(float, x)),
+        starts=len(candidates),
+        local_runs=len(messages),
+        evaluations=evaluations + objective.evaluations,
+        failures=failures + objective.failures,
         warm_rejections=rejections + objective.warm_rejections,
-        method="BOBYQA", success=success or source != "local", message="; ".join(messages) or "no start converged",
-        source=source, seconds=time.perf_counter() - t0)
+        method="BOBYQA",
+        success=success or source != "local",
+        message="; ".join(messages) or "no start converged",
+        source=source,
+        seconds=time.perf_counter() - t0,
+    )

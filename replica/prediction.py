@@ -1,4 +1,5 @@
 """``predict``: solve both stages' equations of state and return errors and order parameters."""
+
 from __future__ import annotations
 
 import math
@@ -16,25 +17,25 @@ from .quadrature import N_NODES
 from .setting import Hyperparameters, Setting
 
 _IMPLAUSIBLE = 1e6
-_HISTORY = 6       # points a warm-start predictor extrapolates from (a quintic)
+_HISTORY = 6  # points a warm-start predictor extrapolates from (a quintic)
 
 
 @dataclass(frozen=True)
 class Prediction:
     """Replica prediction for one (setting, hyperparameters); notation of THEORY.md §3."""
 
-    eps1: float            # ε^(1st) = σ1² + ρ11 − 2 m11 + Q1
-    eps2: float            # ε^(2nd) = σ1² + ρ11 − 2κ m11 − 2 m2 + κ² Q1 + 2κ Q12 + Q2
-    support1: float        # fraction of nonzeros of x1
-    support2: float        # fraction of nonzeros of x2
-    support_final: float   # fraction of nonzeros of κ x1 + x2
-    tpr1: float            # P(x1 ≠ 0 | r^(1) ≠ 0); rates with an empty condition are 0
-    fpr1: float            # P(x1 ≠ 0 | r^(1) = 0)
+    eps1: float  # ε^(1st) = σ1² + ρ11 − 2 m11 + Q1
+    eps2: float  # ε^(2nd) = σ1² + ρ11 − 2κ m11 − 2 m2 + κ² Q1 + 2κ Q12 + Q2
+    support1: float  # fraction of nonzeros of x1
+    support2: float  # fraction of nonzeros of x2
+    support_final: float  # fraction of nonzeros of κ x1 + x2
+    tpr1: float  # P(x1 ≠ 0 | r^(1) ≠ 0); rates with an empty condition are 0
+    fpr1: float  # P(x1 ≠ 0 | r^(1) = 0)
     tpr2: float
     fpr2: float
     chi1: float
     Q1: float
-    m1: tuple              # m1k = E[x1 r^(k)], k = 1..K
+    m1: tuple  # m1k = E[x1 r^(k)], k = 1..K
     Q1_hat: float
     m1_hat: tuple
     chi1_hat: float
@@ -48,11 +49,11 @@ class Prediction:
     m21_hat: float
     chi2_hat: float
     chi12_hat: float
-    residual: float        # max |T(y) − y| over both stages, y in solver coordinates
-    iterations: int        # evaluations of the fixed-point maps
+    residual: float  # max |T(y) − y| over both stages, y in solver coordinates
+    iterations: int  # evaluations of the fixed-point maps
     setting: Setting = field(repr=False, compare=False)
     hyperparameters: Hyperparameters = field(repr=False, compare=False)
-    solver_state: "SolverState | None" = field(default=None, repr=False, compare=False)
+    solver_state: SolverState | None = field(default=None, repr=False, compare=False)
 
     @property
     def m11(self) -> float:
@@ -91,8 +92,11 @@ def _trail(theta, y1, y2, previous: SolverState | None) -> tuple:
     if thetas.shape[1] != theta.size or y1s.shape[1] != y1.size or y2s.shape[1] != y2.size:
         return rows
     n = _HISTORY - 1
-    return (np.concatenate((rows[0], thetas[:n])), np.concatenate((rows[1], y1s[:n])),
-            np.concatenate((rows[2], y2s[:n])))
+    return (
+        np.concatenate((rows[0], thetas[:n])),
+        np.concatenate((rows[1], y1s[:n])),
+        np.concatenate((rows[2], y2s[:n])),
+    )
 
 
 class _Constants:
@@ -100,7 +104,7 @@ class _Constants:
 
     def __init__(self, setting: Setting):
         a = np.where(setting.pretrain, setting.alphas, 0.0)
-        variances = np.diag(setting.second_moments) + setting.sigmas ** 2
+        variances = np.diag(setting.second_moments) + setting.sigmas**2
         self.degenerate = bool(a @ variances == 0)
         self.target_only = bool(setting.pretrain[0] and not np.any(a[1:]))
         self.sig1, self.rho11 = float(setting.sigmas[0]), float(setting.second_moments[0, 0])
@@ -110,7 +114,7 @@ class _Constants:
         self.inv_pretrain_alpha = 1.0 / float(a.sum()) if a.sum() > 0 else math.inf
 
 
-_CONSTANTS: "weakref.WeakKeyDictionary[Setting, _Constants]" = weakref.WeakKeyDictionary()
+_CONSTANTS: weakref.WeakKeyDictionary[Setting, _Constants] = weakref.WeakKeyDictionary()
 
 
 def _constants(setting: Setting) -> _Constants:
@@ -125,15 +129,24 @@ def _stage1_summary(setting: Setting, s1: st1.Stage1) -> dict:
     w, live, dens = setting.weights, _constants(setting).live, setting.target_density
     support1 = float(w @ s1.P1)
     tp1 = float(w[live] @ s1.P1[live])
-    return {"eps1": float(setting.sigmas[0] ** 2 + st1.mse(setting, s1)[0]), "support1": support1,
-            "tpr1": tp1 / dens if dens > 0 else 0.0, "fpr1": (support1 - tp1) / (1 - dens) if dens < 1 else 0.0}
+    return {
+        "eps1": float(setting.sigmas[0] ** 2 + st1.mse(setting, s1)[0]),
+        "support1": support1,
+        "tpr1": tp1 / dens if dens > 0 else 0.0,
+        "fpr1": (support1 - tp1) / (1 - dens) if dens < 1 else 0.0,
+    }
 
 
 def _theta(setting: Setting, hp: Hyperparameters) -> np.ndarray:
     """Sweep coordinates of a problem: log λ, κ, Δλ/(1+Δλ), log α, σ (sweeps are often geometric)."""
     dl = 1.0 if math.isinf(hp.delta_lam) else hp.delta_lam / (1 + hp.delta_lam)
-    return np.concatenate([[math.log(hp.lam1 + 1e-12), math.log(hp.lam2 + 1e-12), hp.kappa, dl],
-                           _constants(setting).log_alphas, setting.sigmas])
+    return np.concatenate(
+        [
+            [math.log(hp.lam1 + 1e-12), math.log(hp.lam2 + 1e-12), hp.kappa, dl],
+            _constants(setting).log_alphas,
+            setting.sigmas,
+        ]
+    )
 
 
 def _predicted(state: SolverState, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -192,7 +205,7 @@ def _solve_stage1(setting, lam1, warm, tol, context):
     """warm: None or (state, predicted y1)."""
     rho = np.diag(setting.second_moments)
     a = np.where(setting.pretrain, setting.alphas, 0.0)
-    chi_hat0 = max(float(np.sum(a * (rho + setting.sigmas ** 2))), 1e-12)  # χ̂1 at x1 = 0, χ1 = 0
+    chi_hat0 = max(float(np.sum(a * (rho + setting.sigmas**2))), 1e-12)  # χ̂1 at x1 = 0, χ1 = 0
     starts, J = [np.log([1.0, chi_hat0 / 4])], None
     if warm is not None:
         starts[:0] = [warm[1], warm[0].y1]
@@ -202,14 +215,16 @@ def _solve_stage1(setting, lam1, warm, tol, context):
 
     def path():
         return _lambda_path(lam1, lam_max), np.log([1e-12, chi_hat0])
+
     problem = st1.Pretraining(setting, lam1)
     args = problem.kernel_args
     evaluations = 0
 
     def TJ(y, jacobian):
         nonlocal evaluations
-        evaluations += 5 if jacobian else 1     # the Jacobian is central differences
+        evaluations += 5 if jacobian else 1  # the Jacobian is central differences
         return kernels.stage1_TJ(y, *args, jacobian)
+
     y, res, _, J_new, _ = newton(TJ, starts[0], tol)
     it = evaluations
     if res <= tol:
@@ -232,9 +247,18 @@ def _stage1_as_stage2(setting, hp, s1, coords):
     summary = _stage1_summary(setting, s1)
     support = summary["support1"]
     conj = st2.Conjugates2(setting.alphas[0] / (1 + s1.chi1), float(s1.m1_hat[0]), 0.0, s1.chi1_hat, s1.chi1_hat)
-    cl = st2.Closure2(chi2=s1.chi1, Q2=s1.Q1, m2=float(s1.m1[0]), Q12=s1.Q1, R21=0.0,
-                      E_xi1_x2=s1.chi1 * s1.chi1_hat, support2=support, tpr2=summary["tpr1"],
-                      fpr2=summary["fpr1"], support_final=support)
+    cl = st2.Closure2(
+        chi2=s1.chi1,
+        Q2=s1.Q1,
+        m2=float(s1.m1[0]),
+        Q12=s1.Q1,
+        R21=0.0,
+        E_xi1_x2=s1.chi1 * s1.chi1_hat,
+        support2=support,
+        tpr2=summary["tpr1"],
+        fpr2=summary["fpr1"],
+        support_final=support,
+    )
     return conj, cl, coords(cl.chi2, conj.chi2_hat, 0.0, conj.chi12_hat)
 
 
@@ -250,8 +274,10 @@ def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
         """Stage 1's own state: exact when stage 2 repeats stage 1."""
         f = setting.alphas[0] * _constants(setting).inv_pretrain_alpha
         return coords(s1.chi1, s1.chi1_hat * f, 0.0, f * s1.chi1_hat if setting.pretrain_on_target else 0.0)
-    y, res, it, J_new, sums = newton(lambda y, jac: kernels.stage2_T(y, *args, jac),
-                                     warm[1] if usable else cold_start(), tol)
+
+    y, res, it, J_new, sums = newton(
+        lambda y, jac: kernels.stage2_T(y, *args, jac), warm[1] if usable else cold_start(), tol
+    )
     if res <= tol:
         return (*closure_at(y, sums), y, res, it, J_new)
     starts, J = ([warm[1], warm[0].y2, cold_start()], warm[0].J2) if usable else ([cold_start()], None)
@@ -260,16 +286,26 @@ def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
         return T if lam2 == hp.lam2 else _stage2_map(setting, replace(hp, lam2=lam2), s1, n_nodes)[0]
 
     def path():
-        empty = st2.conjugates(setting, hp, s1, 0.0, 0.0, 0.0, 0.0, 0.0)   # x2 = 0
-        lam_max = 8 * math.sqrt(empty.m2_hat ** 2 * setting.second_moments[0, 0] + empty.m21_hat ** 2 * s1.Q1
-                                + 2 * abs(empty.m2_hat * empty.m21_hat * s1.m1[0]) + empty.chi2_hat)
+        empty = st2.conjugates(setting, hp, s1, 0.0, 0.0, 0.0, 0.0, 0.0)  # x2 = 0
+        lam_max = 8 * math.sqrt(
+            empty.m2_hat**2 * setting.second_moments[0, 0]
+            + empty.m21_hat**2 * s1.Q1
+            + 2 * abs(empty.m2_hat * empty.m21_hat * s1.m1[0])
+            + empty.chi2_hat
+        )
         return _lambda_path(hp.lam2, lam_max), coords(1e-12, empty.chi2_hat, 0.0, empty.chi12_hat)
+
     y, res, it2, J = solve(T_of, hp.lam2, starts, "stage 2", tol, context, path, J)
     return (*closure_at(y), y, res, it + it2, J)
 
 
-def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Prediction | None = None,
-            tol: float = TOL, n_nodes: int = N_NODES) -> Prediction:
+def predict(
+    setting: Setting,
+    hyperparameters: Hyperparameters,
+    warm_start: Prediction | None = None,
+    tol: float = TOL,
+    n_nodes: int = N_NODES,
+) -> Prediction:
     """Solve the stage-1 and stage-2 equations of state (THEORY.md §3) and return a :class:`Prediction`.
 
     ``warm_start``: a previous Prediction (e.g. the neighbour in a sweep) to start from.
@@ -287,46 +323,91 @@ def predict(setting: Setting, hyperparameters: Hyperparameters, warm_start: Pred
 
     def context():
         return {"setting": repr(setting), "hyperparameters": hp.as_dict()}
+
     theta = _theta(setting, hp)
     state = warm_start.solver_state if warm_start is not None else None
     y1_pred, y2_pred = _predicted(state, theta) if state is not None else (None, None)
-    if (state is not None and warm_start.hyperparameters.lam1 == hp.lam1 and warm_start.residual <= tol
-            and (warm_start.setting is setting or warm_start.setting.as_dict() == setting.as_dict())):
+    if (
+        state is not None
+        and warm_start.hyperparameters.lam1 == hp.lam1
+        and warm_start.residual <= tol
+        and (warm_start.setting is setting or warm_start.setting.as_dict() == setting.as_dict())
+    ):
         # stage 1 depends on λ1 only: reuse it (its residual is bounded by the previous one)
         s1, y1, res1, it1, J1 = state.stage1, state.y1, warm_start.residual, 0, state.J1
-        summary1 = {"eps1": warm_start.eps1, "support1": warm_start.support1, "tpr1": warm_start.tpr1,
-                    "fpr1": warm_start.fpr1}
+        summary1 = {
+            "eps1": warm_start.eps1,
+            "support1": warm_start.support1,
+            "tpr1": warm_start.tpr1,
+            "fpr1": warm_start.fpr1,
+        }
     else:
-        s1, y1, res1, it1, J1 = _solve_stage1(setting, hp.lam1, None if state is None else (state, y1_pred),
-                                              tol, context)
+        s1, y1, res1, it1, J1 = _solve_stage1(
+            setting, hp.lam1, None if state is None else (state, y1_pred), tol, context
+        )
         summary1 = _stage1_summary(setting, s1)
-    conj, cl, y2, res2, it2, J2 = _solve_stage2(setting, hp, s1, None if state is None else (state, y2_pred),
-                                                tol, context, n_nodes)
+    conj, cl, y2, res2, it2, J2 = _solve_stage2(
+        setting, hp, s1, None if state is None else (state, y2_pred), tol, context, n_nodes
+    )
 
     k, sig1, rho11 = hp.kappa, const.sig1, const.rho11
     m11 = float(s1.m1[0])
-    eps2 = sig1 ** 2 + rho11 - 2 * k * m11 - 2 * cl.m2 + k ** 2 * s1.Q1 + 2 * k * cl.Q12 + cl.Q2
+    eps2 = sig1**2 + rho11 - 2 * k * m11 - 2 * cl.m2 + k**2 * s1.Q1 + 2 * k * cl.Q12 + cl.Q2
     pred = Prediction(
-        **summary1, eps2=float(eps2), support2=float(cl.support2), support_final=float(cl.support_final),
-        tpr2=float(cl.tpr2), fpr2=float(cl.fpr2),
-        chi1=float(s1.chi1), Q1=float(s1.Q1), m1=tuple(map(float, s1.m1)), Q1_hat=float(s1.Q1_hat),
-        m1_hat=tuple(map(float, s1.m1_hat)), chi1_hat=float(s1.chi1_hat),
-        chi2=float(cl.chi2), Q2=float(cl.Q2), m2=float(cl.m2), Q12=float(cl.Q12), R21=float(cl.R21),
-        Q2_hat=float(conj.Q2_hat), m2_hat=float(conj.m2_hat), m21_hat=float(conj.m21_hat),
-        chi2_hat=float(conj.chi2_hat), chi12_hat=float(conj.chi12_hat),
-        residual=float(max(res1, res2)), iterations=int(it1 + it2),
-        setting=setting, hyperparameters=hp,
-        solver_state=SolverState(theta, y1, y2, J1, J2, s1, _trail(theta, y1, y2, state)))
-    core = (pred.eps1, pred.eps2, pred.support1, pred.support2, pred.chi1, pred.chi2, pred.Q1, pred.Q2,
-            pred.m2, pred.Q12, pred.R21, pred.chi1_hat, pred.chi2_hat, pred.chi12_hat)
-    if not math.isfinite(sum(core)):   # NaN or ±inf anywhere
-        raise ConvergenceError("non-finite order parameters at the fixed point",
-                               {"stage": "final", "residual": pred.residual, "iterations": pred.iterations,
-                                **pred.as_dict(), **context()})
+        **summary1,
+        eps2=float(eps2),
+        support2=float(cl.support2),
+        support_final=float(cl.support_final),
+        tpr2=float(cl.tpr2),
+        fpr2=float(cl.fpr2),
+        chi1=float(s1.chi1),
+        Q1=float(s1.Q1),
+        m1=tuple(map(float, s1.m1)),
+        Q1_hat=float(s1.Q1_hat),
+        m1_hat=tuple(map(float, s1.m1_hat)),
+        chi1_hat=float(s1.chi1_hat),
+        chi2=float(cl.chi2),
+        Q2=float(cl.Q2),
+        m2=float(cl.m2),
+        Q12=float(cl.Q12),
+        R21=float(cl.R21),
+        Q2_hat=float(conj.Q2_hat),
+        m2_hat=float(conj.m2_hat),
+        m21_hat=float(conj.m21_hat),
+        chi2_hat=float(conj.chi2_hat),
+        chi12_hat=float(conj.chi12_hat),
+        residual=float(max(res1, res2)),
+        iterations=int(it1 + it2),
+        setting=setting,
+        hyperparameters=hp,
+        solver_state=SolverState(theta, y1, y2, J1, J2, s1, _trail(theta, y1, y2, state)),
+    )
+    core = (
+        pred.eps1,
+        pred.eps2,
+        pred.support1,
+        pred.support2,
+        pred.chi1,
+        pred.chi2,
+        pred.Q1,
+        pred.Q2,
+        pred.m2,
+        pred.Q12,
+        pred.R21,
+        pred.chi1_hat,
+        pred.chi2_hat,
+        pred.chi12_hat,
+    )
+    if not math.isfinite(sum(core)):  # NaN or ±inf anywhere
+        raise ConvergenceError(
+            "non-finite order parameters at the fixed point",
+            {"stage": "final", "residual": pred.residual, "iterations": pred.iterations, **pred.as_dict(), **context()},
+        )
     # Errors are O(σ1² + ρ11 + (1+κ²)·scale of the pretraining data); a root a million times worse is
     # one at infinity of the log-coordinates, not an estimator.
-    if max(pred.eps1, pred.eps2) > _IMPLAUSIBLE * (sig1 ** 2 + rho11 + (1 + k ** 2) * const.scale):
-        raise ConvergenceError("implausible fixed point (error far above that of the zero estimate)",
-                               {"stage": "final", "residual": pred.residual, "iterations": pred.iterations,
-                                **pred.as_dict(), **context()})
+    if max(pred.eps1, pred.eps2) > _IMPLAUSIBLE * (sig1**2 + rho11 + (1 + k**2) * const.scale):
+        raise ConvergenceError(
+            "implausible fixed point (error far above that of the zero estimate)",
+            {"stage": "final", "residual": pred.residual, "iterations": pred.iterations, **pred.as_dict(), **context()},
+        )
     return pred

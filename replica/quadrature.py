@@ -8,16 +8,17 @@ w = (conditional std of h2)/|slope|; when w is small the rule is graded geometri
 (panels w·GRADING^j) towards the crossing so that every scale is resolved. The rule is built
 and summed in :func:`replica.kernels.stage2_sums`.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
 
 import numpy as np
 
-Z_MAX = 10.0       # N(0,1) mass beyond ±10 is 1.5e-23
-PANEL = 1.0        # widest panel, in units of the standard deviation
-GRADING = 4.0      # ratio of successive panel widths towards a crossing
-N_NODES = 12       # Gauss–Legendre nodes per panel
+Z_MAX = 10.0  # N(0,1) mass beyond ±10 is 1.5e-23
+PANEL = 1.0  # widest panel, in units of the standard deviation
+GRADING = 4.0  # ratio of successive panel widths towards a crossing
+N_NODES = 12  # Gauss–Legendre nodes per panel
 
 
 @lru_cache(maxsize=8)

@@ -5,6 +5,7 @@ A :class:`Setting` holds K datasets (sample ratios ``alphas``, noise levels
 a mixture of K-variate Gaussians ``sum_c weights[c] N(means[c], covs[c])``.
 Dataset 0 is the target (dataset 1 in THEORY.md).
 """
+
 from __future__ import annotations
 
 import math
@@ -128,9 +129,16 @@ class Setting:
             eig = np.linalg.eigvalsh(covs[c])
             if eig.min() < -_PSD_TOL * max(1.0, eig.max()):
                 raise ValueError(
-                    f"covariance of component {c} is not positive semidefinite (min eigenvalue {eig.min():.3g})")
-        for name, value in (("alphas", alphas), ("sigmas", sigmas), ("pretrain", pretrain),
-                            ("weights", weights / weights.sum()), ("means", means), ("covs", covs)):
+                    f"covariance of component {c} is not positive semidefinite (min eigenvalue {eig.min():.3g})"
+                )
+        for name, value in (
+            ("alphas", alphas),
+            ("sigmas", sigmas),
+            ("pretrain", pretrain),
+            ("weights", weights / weights.sum()),
+            ("means", means),
+            ("covs", covs),
+        ):
             value.setflags(write=False)
             object.__setattr__(self, name, value)
 
@@ -150,7 +158,9 @@ class Setting:
     @cached_property
     def second_moments(self) -> np.ndarray:
         """ρ_kl = E[r^(k) r^(l)] (K×K)."""
-        return _frozen(np.einsum("c,ckl->kl", self.weights, self.covs + self.means[:, :, None] * self.means[:, None, :]))
+        return _frozen(
+            np.einsum("c,ckl->kl", self.weights, self.covs + self.means[:, :, None] * self.means[:, None, :])
+        )
 
     @cached_property
     def target_null(self) -> np.ndarray:
@@ -162,40 +172,56 @@ class Setting:
         """P(r^(1) ≠ 0)."""
         return float(self.weights[~self.target_null].sum())
 
-    def with_alphas(self, alphas) -> "Setting":
+    def with_alphas(self, alphas) -> Setting:
         return Setting(alphas, self.sigmas, self.pretrain, self.weights, self.means, self.covs, name=self.name)
 
-    def with_sigmas(self, sigmas) -> "Setting":
+    def with_sigmas(self, sigmas) -> Setting:
         return Setting(self.alphas, sigmas, self.pretrain, self.weights, self.means, self.covs, name=self.name)
 
     def as_dict(self) -> dict:
-        return {"alphas": self.alphas.tolist(), "sigmas": self.sigmas.tolist(),
-                "pretrain": self.pretrain.tolist(), "weights": self.weights.tolist(),
-                "means": self.means.tolist(), "covs": self.covs.tolist(), "name": self.name}
+        return {
+            "alphas": self.alphas.tolist(),
+            "sigmas": self.sigmas.tolist(),
+            "pretrain": self.pretrain.tolist(),
+            "weights": self.weights.tolist(),
+            "means": self.means.tolist(),
+            "covs": self.covs.tolist(),
+            "name": self.name,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Setting":
-        return cls(d["alphas"], d["sigmas"], d["pretrain"], d["weights"], d["means"], d["covs"],
-                   name=d.get("name", "custom"))
+    def from_dict(cls, d: dict) -> Setting:
+        return cls(
+            d["alphas"], d["sigmas"], d["pretrain"], d["weights"], d["means"], d["covs"], name=d.get("name", "custom")
+        )
 
     def __repr__(self):
-        return (f"Setting(name={self.name!r}, alphas={self.alphas.tolist()}, sigmas={self.sigmas.tolist()}, "
-                f"pretrain={self.pretrain.tolist()}, components={self.n_components})")
+        return (
+            f"Setting(name={self.name!r}, alphas={self.alphas.tolist()}, sigmas={self.sigmas.tolist()}, "
+            f"pretrain={self.pretrain.tolist()}, components={self.n_components})"
+        )
 
     # ---- constructors -------------------------------------------------------------------
     @classmethod
-    def single(cls, alpha: float, sigma: float, rho: float) -> "Setting":
+    def single(cls, alpha: float, sigma: float, rho: float) -> Setting:
         """One dataset, Bernoulli–Gaussian prior: r = z ~ N(0,1) with probability ρ, else 0."""
         rho = _check_nonneg("rho", rho)
         if rho > 1:
             raise ValueError(f"rho must be <= 1, got {rho}")
-        return cls([alpha], [sigma], [True], [rho, 1 - rho], [[0.0], [0.0]], [[[1.0]], [[0.0]]],
-                   name="single")
+        return cls([alpha], [sigma], [True], [rho, 1 - rho], [[0.0], [0.0]], [[[1.0]], [[0.0]]], name="single")
 
     @classmethod
-    def two_task(cls, alpha_target: float, alpha_source: float, sigma_target: float, sigma_source: float,
-                 rho_shared: float, rho_target: float, rho_source: float,
-                 pretrain_on_target: bool = True) -> "Setting":
+    def two_task(
+        cls,
+        alpha_target: float,
+        alpha_source: float,
+        sigma_target: float,
+        sigma_source: float,
+        rho_shared: float,
+        rho_target: float,
+        rho_source: float,
+        pretrain_on_target: bool = True,
+    ) -> Setting:
         """Canonical two-task prior (THEORY.md §1).
 
         With probability ρ_s a coordinate is shared (r^(1) = r^(2) = z ~ N(0,1)), with
@@ -209,13 +235,28 @@ class Setting:
             raise ValueError(f"rho_shared + rho_target + rho_source must be <= 1, got {rs + rt + ru}")
         weights = [rs, rt, ru, max(0.0, 1 - rs - rt - ru)]
         covs = [[[1, 1], [1, 1]], [[1, 0], [0, 0]], [[0, 0], [0, 1]], [[0, 0], [0, 0]]]
-        return cls([alpha_target, alpha_source], [sigma_target, sigma_source], [pretrain_on_target, True],
-                   weights, np.zeros((4, 2)), covs, name="two_task")
+        return cls(
+            [alpha_target, alpha_source],
+            [sigma_target, sigma_source],
+            [pretrain_on_target, True],
+            weights,
+            np.zeros((4, 2)),
+            covs,
+            name="two_task",
+        )
 
     @classmethod
-    def similarity(cls, alpha_target: float, alpha_source: float, sigma_target: float, sigma_source: float,
-                   rho: float, shared_fraction: float, correlation: float = 1.0,
-                   pretrain_on_target: bool = True) -> "Setting":
+    def similarity(
+        cls,
+        alpha_target: float,
+        alpha_source: float,
+        sigma_target: float,
+        sigma_source: float,
+        rho: float,
+        shared_fraction: float,
+        correlation: float = 1.0,
+        pretrain_on_target: bool = True,
+    ) -> Setting:
         """Similarity-controlled two-task prior (THEORY.md §1).
 
         Target and source each have density ρ; a fraction s of the target's nonzeros is
@@ -232,5 +273,12 @@ class Setting:
             raise ValueError(f"rho * (2 - shared_fraction) must be <= 1, got {rho * (2 - s)}")
         weights = [rho * s, rho * (1 - s), rho * (1 - s), max(0.0, 1 - rho * (2 - s))]
         covs = [[[1, c], [c, 1]], [[1, 0], [0, 0]], [[0, 0], [0, 1]], [[0, 0], [0, 0]]]
-        return cls([alpha_target, alpha_source], [sigma_target, sigma_source], [pretrain_on_target, True],
-                   weights, np.zeros((4, 2)), covs, name="similarity")
+        return cls(
+            [alpha_target, alpha_source],
+            [sigma_target, sigma_source],
+            [pretrain_on_target, True],
+            weights,
+            np.zeros((4, 2)),
+            covs,
+            name="similarity",
+        )

@@ -10,6 +10,7 @@ where θ = λ(1+χ)/α, 1 + χ = α/(α − P), P = P(|r + τξ| > θ) and mse =
 closed form (error functions). Then ε = σ² + mse = α τ². Solved by nested bracketing, so
 it is independent of the replica solver it checks.
 """
+
 from __future__ import annotations
 
 import math

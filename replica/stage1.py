@@ -5,6 +5,7 @@ h1 = Σ_k m̂1k r^(k) + ξ1 is Gaussian, so the soft-threshold moments are error
 With a_k = α_k 1[k ∈ P], m̂1 = a/(1+χ1): every quadratic form in m̂1 is a precomputed form in
 a times 1/(1+χ1)², which :class:`Pretraining` exploits to keep the fixed-point map cheap.
 """
+
 from __future__ import annotations
 
 import weakref
@@ -24,14 +25,14 @@ class Stage1:
 
     chi1: float
     Q1: float
-    m1: np.ndarray        # (K,) m1k = E[x1 r^(k)]
+    m1: np.ndarray  # (K,) m1k = E[x1 r^(k)]
     Q1_hat: float
-    m1_hat: np.ndarray    # (K,)
+    m1_hat: np.ndarray  # (K,)
     chi1_hat: float
-    h1_mean: np.ndarray   # (C,) per-component mean of h1
-    h1_std: np.ndarray    # (C,) per-component std of h1
+    h1_mean: np.ndarray  # (C,) per-component mean of h1
+    h1_std: np.ndarray  # (C,) per-component std of h1
     cov_r_h1: np.ndarray  # (C, K) Cov(r^(k), h1) per component
-    P1: np.ndarray        # (C,) P(x1 ≠ 0) per component
+    P1: np.ndarray  # (C,) P(x1 ≠ 0) per component
     lam1: float
 
 
@@ -43,17 +44,17 @@ class _Forms:
         self.a, self.A = a, float(a.sum())
         covs = setting.covs
         self.means = np.ascontiguousarray(setting.means, dtype=float)
-        self.cov_a = covs @ a                                    # (C, K): Cov(r, h1)·(1+χ1)
-        self.mean_a = self.means @ a                             # (C,):  E[h1]·(1+χ1)
-        self.var_a = self.cov_a @ a                              # (C,):  m̂1ᵀΣm̂1·(1+χ1)²
+        self.cov_a = covs @ a  # (C, K): Cov(r, h1)·(1+χ1)
+        self.mean_a = self.means @ a  # (C,):  E[h1]·(1+χ1)
+        self.var_a = self.cov_a @ a  # (C,):  m̂1ᵀΣm̂1·(1+χ1)²
         self.diag = np.ascontiguousarray(np.einsum("ckk->ck", covs))
-        d = a[None, :] - self.A * np.eye(setting.K)              # rows: (a − A e_k)
-        self.d_form = np.einsum("kj,cjl,l->ck", d, covs, a)      # (a − A e_k)ᵀ Σ a
-        self.gram = self.diag * self.var_a[:, None] - self.cov_a ** 2  # Σ_kk aᵀΣa − (Σa)_k², ≥ 0
-        self.noise = float(a @ setting.sigmas ** 2)
+        d = a[None, :] - self.A * np.eye(setting.K)  # rows: (a − A e_k)
+        self.d_form = np.einsum("kj,cjl,l->ck", d, covs, a)  # (a − A e_k)ᵀ Σ a
+        self.gram = self.diag * self.var_a[:, None] - self.cov_a**2  # Σ_kk aᵀΣa − (Σa)_k², ≥ 0
+        self.noise = float(a @ setting.sigmas**2)
 
 
-_FORMS: "weakref.WeakKeyDictionary[Setting, _Forms]" = weakref.WeakKeyDictionary()
+_FORMS: weakref.WeakKeyDictionary[Setting, _Forms] = weakref.WeakKeyDictionary()
 
 
 class Pretraining:
@@ -67,8 +68,19 @@ class Pretraining:
             f = _FORMS[setting] = _Forms(setting)
         self.a, self.A, self.cov_a, self.mean_a, self.var_a = f.a, f.A, f.cov_a, f.mean_a, f.var_a
         # the arguments of kernels.stage1_map / stage1_T after (χ1, χ̂1) / y
-        self.kernel_args = (float(lam1), setting.weights, f.means, f.mean_a, f.var_a, f.d_form, f.diag, f.gram,
-                            f.a, f.noise, f.A)
+        self.kernel_args = (
+            float(lam1),
+            setting.weights,
+            f.means,
+            f.mean_a,
+            f.var_a,
+            f.d_form,
+            f.diag,
+            f.gram,
+            f.a,
+            f.noise,
+            f.A,
+        )
 
     def _fields(self, chi1, chi1_hat):
         q = 1.0 / (1.0 + chi1)
@@ -88,12 +100,23 @@ class Pretraining:
         P, S1, S2 = soft_moments(mean, std, self.lam1)
         cov_r_h1 = self.cov_a * q
         m1 = (w * S1) @ self.setting.means / Q_hat + (w * P) @ cov_r_h1 / Q_hat
-        return Stage1(float(w @ P) / Q_hat, float(w @ S2) / Q_hat ** 2, m1, Q_hat, self.a * q, chi1_hat,
-                      mean, std, cov_r_h1, P, self.lam1)
+        return Stage1(
+            float(w @ P) / Q_hat,
+            float(w @ S2) / Q_hat**2,
+            m1,
+            Q_hat,
+            self.a * q,
+            chi1_hat,
+            mean,
+            std,
+            cov_r_h1,
+            P,
+            self.lam1,
+        )
 
     def mse(self, s1: Stage1) -> np.ndarray:
         """E[(x1 − r^(k))²] for every k at the state ``s1`` (see :func:`mse`)."""
-        chi1_in = self.A / s1.Q1_hat - 1.0   # the χ1 that s1's fields were computed at
+        chi1_in = self.A / s1.Q1_hat - 1.0  # the χ1 that s1's fields were computed at
         return kernels.stage1_map(chi1_in, float(s1.chi1_hat), *self.kernel_args)[2]
 
 
@@ -116,4 +139,4 @@ def mse(setting: Setting, s1: Stage1) -> np.ndarray:
 def chi_hat(setting: Setting, s1: Stage1) -> float:
     """χ̂1 = Σ_{k∈P} α_k (ρ_kk − 2 m1k + Q1 + σ_k²) / (1+χ1)², with ρ_kk − 2 m1k + Q1 from :func:`mse`."""
     a = np.where(setting.pretrain, setting.alphas, 0.0)
-    return float(np.sum(a * (mse(setting, s1) + setting.sigmas ** 2)) / (1 + s1.chi1) ** 2)
+    return float(np.sum(a * (mse(setting, s1) + setting.sigmas**2)) / (1 + s1.chi1) ** 2)

@@ -20,21 +20,34 @@ strategy                constraint                             free coordinates
 ``pretrained``          x1 alone: minimizes ε^(1st)            log λ1
 ======================  =====================================  ===========================
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from .setting import Hyperparameters
 
-__all__ = ["Family", "STRATEGIES", "family", "fixed_transfer", "delta_from_u", "u_from_delta"]
+__all__ = [
+    "Family",
+    "STRATEGIES",
+    "STRATEGY_NAMES",
+    "CONTAINS",
+    "NESTED_ORDER",
+    "contained",
+    "family",
+    "fixed_transfer",
+    "delta_from_u",
+    "u_from_delta",
+    "strategies_containing",
+]
 
 LOG_LAM_BOUNDS = (math.log(1e-4), math.log(1e2))
 KAPPA_BOUNDS = (0.0, 3.0)
-U_MAX = LOG_LAM_BOUNDS[1] - LOG_LAM_BOUNDS[0]   # λ2 e^U_MAX ≥ 1e2 for all λ2 ≥ 1e-4
+U_MAX = LOG_LAM_BOUNDS[1] - LOG_LAM_BOUNDS[0]  # λ2 e^U_MAX ≥ 1e2 for all λ2 ≥ 1e-4
 
 
 def delta_from_u(u: float, lam2: float) -> float:
@@ -133,29 +146,124 @@ def _mixing(hp: Hyperparameters) -> float:
 
 _L = LOG_LAM_BOUNDS
 _U = (0.0, U_MAX)
-STRATEGIES: dict[str, Family] = {f.name: f for f in (
-    Family("full", ("log_lam1", "log_lam2", "kappa", "u"), (_L, _L, KAPPA_BOUNDS, _U), _full,
-           lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), hp.kappa, u_from_delta(hp.delta_lam, hp.lam2)])),
-    Family("value", ("log_lam1", "log_lam2", "kappa"), (_L, _L, KAPPA_BOUNDS), _value,
-           lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), hp.kappa])),
-    Family("support", ("log_lam1", "log_lam2", "u"), (_L, _L, _U), _support,
-           lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), u_from_delta(hp.delta_lam, hp.lam2)])),
-    Family("trans_lasso", ("log_lam1", "log_lam2"), (_L, _L), _trans_lasso,
-           lambda hp: np.array([_trans_lasso_lam1(hp), _log(hp.lam2)])),
-    Family("pretraining_lasso", ("log_lam1", "log_lam2", "u"), (_L, _L, _U), _pretraining_lasso,
-           lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), _mixing(hp)])),
-    Family("target_only", ("log_lam2",), (_L,), _target_only,
-           lambda hp: np.array([_log(hp.lam2)])),
-    Family("pretrained", ("log_lam1",), (_L,), _pretrained,
-           lambda hp: np.array([_log(hp.lam1)]), objective="eps1"),
-)}
+STRATEGIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family(
+            "full",
+            ("log_lam1", "log_lam2", "kappa", "u"),
+            (_L, _L, KAPPA_BOUNDS, _U),
+            _full,
+            lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), hp.kappa, u_from_delta(hp.delta_lam, hp.lam2)]),
+        ),
+        Family(
+            "value",
+            ("log_lam1", "log_lam2", "kappa"),
+            (_L, _L, KAPPA_BOUNDS),
+            _value,
+            lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), hp.kappa]),
+        ),
+        Family(
+            "support",
+            ("log_lam1", "log_lam2", "u"),
+            (_L, _L, _U),
+            _support,
+            lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), u_from_delta(hp.delta_lam, hp.lam2)]),
+        ),
+        Family(
+            "trans_lasso",
+            ("log_lam1", "log_lam2"),
+            (_L, _L),
+            _trans_lasso,
+            lambda hp: np.array([_trans_lasso_lam1(hp), _log(hp.lam2)]),
+        ),
+        Family(
+            "pretraining_lasso",
+            ("log_lam1", "log_lam2", "u"),
+            (_L, _L, _U),
+            _pretraining_lasso,
+            lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), _mixing(hp)]),
+        ),
+        Family("target_only", ("log_lam2",), (_L,), _target_only, lambda hp: np.array([_log(hp.lam2)])),
+        Family("pretrained", ("log_lam1",), (_L,), _pretrained, lambda hp: np.array([_log(hp.lam1)]), objective="eps1"),
+    )
+}
+
+
+STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGIES)
+
+# Direct sub-families: a result of a contained strategy is a valid point of the container.
+CONTAINS: dict[str, tuple[str, ...]] = {
+    "full": ("value", "support", "pretraining_lasso"),
+    "value": ("trans_lasso", "target_only"),
+    "support": ("target_only",),
+    "pretraining_lasso": ("target_only",),
+    "trans_lasso": (),
+    "target_only": (),
+    "pretrained": (),
+}
+
+
+# Contained strategies first, so each optimum can seed its containers (full ≤ value, support, ...);
+# pretrained first of all: its λ1 is an extra start for every strategy (see replica.optimize).
+NESTED_ORDER: tuple[str, ...] = (
+    "pretrained",
+    "target_only",
+    "trans_lasso",
+    "value",
+    "support",
+    "pretraining_lasso",
+    "full",
+)
+
+
+def contained(container: str, strategy: str) -> bool:
+    """Whether ``strategy``'s family is a subset of ``container``'s (reflexive, transitive closure of :data:`CONTAINS`).
+
+    Examples
+    --------
+    >>> contained("full", "trans_lasso"), contained("support", "value")
+    (True, False)
+    """
+    return strategy == container or any(contained(sub, strategy) for sub in CONTAINS.get(container, ()))
+
+
+def strategies_containing(kappa: float, u: float) -> frozenset[str]:
+    """The strategies whose family holds the stage-2 transfer mode (κ, u), u = log((λ2 + Δλ)/λ2).
+
+    Any (λ1, λ2) goes with the mode, so ``pretrained`` (x1 alone) is never included; u = ∞ is Δλ = ∞.
+
+    Examples
+    --------
+    >>> sorted(strategies_containing(0.0, 0.0))
+    ['full', 'pretraining_lasso', 'support', 'target_only', 'value']
+    >>> sorted(strategies_containing(1.0, 0.0))
+    ['full', 'trans_lasso', 'value']
+    """
+    out = {"full"}
+    if u == 0:
+        out.add("value")
+    if kappa == 0:
+        out.add("support")
+    if kappa == 1 and u == 0:
+        out.add("trans_lasso")
+    if kappa == 0 and u == 0:
+        out.add("target_only")
+    # Pretraining Lasso: κ = 1 − a, Δλ = λ2 (1/a − 1), i.e. κ = 1 − e^(−u) with a > 0
+    if math.isfinite(u) and abs(kappa + math.expm1(-u)) < 1e-9:
+        out.add("pretraining_lasso")
+    return frozenset(out)
 
 
 def fixed_transfer(kappa: float, delta_lam: float) -> Family:
     """(λ1, λ2) alone at fixed κ and Δλ: the inner problem of a (κ, Δλ) landscape."""
-    return Family(f"fixed(kappa={kappa:g}, delta_lam={delta_lam:g})", ("log_lam1", "log_lam2"), (_L, _L),
-                  lambda x: Hyperparameters(math.exp(x[0]), math.exp(x[1]), kappa, delta_lam),
-                  lambda hp: np.array([_log(hp.lam1), _log(hp.lam2)]))
+    return Family(
+        f"fixed(kappa={kappa:g}, delta_lam={delta_lam:g})",
+        ("log_lam1", "log_lam2"),
+        (_L, _L),
+        lambda x: Hyperparameters(math.exp(x[0]), math.exp(x[1]), kappa, delta_lam),
+        lambda hp: np.array([_log(hp.lam1), _log(hp.lam2)]),
+    )
 
 
 def family(strategy: str) -> Family:

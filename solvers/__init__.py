@@ -1,10 +1,26 @@
 """Exact finite-size solvers and simulations for two-stage ℓ1 transfer learning (THEORY.md §1–2)."""
+
+__version__ = "0.2.0"
+
 from .backend import LassoSolution, SolverError, duality_gap, solve_weighted_lasso
 from .estimator import TransLasso, fit_two_stage
 from .extrapolate import Extrapolation, extrapolate, extrapolate_records
 from .simulate import run_one, simulate
 from .synthetic import Problem, draw_problem, draw_truth
 
-__all__ = ["TransLasso", "fit_two_stage", "simulate", "run_one", "draw_problem", "draw_truth", "Problem",
-           "extrapolate", "extrapolate_records", "Extrapolation", "solve_weighted_lasso", "duality_gap",
-           "LassoSolution", "SolverError"]
+__all__ = [
+    "TransLasso",
+    "fit_two_stage",
+    "simulate",
+    "run_one",
+    "draw_problem",
+    "draw_truth",
+    "Problem",
+    "extrapolate",
+    "extrapolate_records",
+    "Extrapolation",
+    "solve_weighted_lasso",
+    "duality_gap",
+    "LassoSolution",
+    "SolverError",
+]

@@ -13,6 +13,7 @@ does not reach the requested relative gap raises :class:`SolverError`.
 Dual (for any dual point θ):  D(θ) = yᵀθ − ½||θ||²  subject to  |a_jᵀθ + h_j| ≤ w_j,
 with equality a_jᵀθ + h_j = 0 where w_j = 0.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -138,8 +139,10 @@ def _absorb(B, h):
         Bd = B.toarray() if sparse.issparse(B) else B
         z = linalg.lstsq(Bd.T, h, lapack_driver="gelsy", check_finite=False)[0]
         if np.linalg.norm(Bd.T @ z - h) > 1e-13 * scale:
-            raise SolverError(f"linear term on {B.shape[1]} features cannot be absorbed into {B.shape[0]} "
-                              "samples (working set not of full column rank)")
+            raise SolverError(
+                f"linear term on {B.shape[1]} features cannot be absorbed into {B.shape[0]} "
+                "samples (working set not of full column rank)"
+            )
     return z
 
 
@@ -174,9 +177,17 @@ def _solve_subproblem(A, y, w, h, work, zero, x_init, cd_tol):
             Xs = np.asfortranarray(BW / w[work])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            _, coefs, _ = enet_path(Xs, yW, l1_ratio=1.0, alphas=[1.0 / Xs.shape[0]], precompute=False,
-                                    coef_init=np.asfortranarray(x_init[work] * w[work]), tol=cd_tol,
-                                    max_iter=100_000, check_input=False)
+            _, coefs, _ = enet_path(
+                Xs,
+                yW,
+                l1_ratio=1.0,
+                alphas=[1.0 / Xs.shape[0]],
+                precompute=False,
+                coef_init=np.asfortranarray(x_init[work] * w[work]),
+                tol=cd_tol,
+                max_iter=100_000,
+                check_input=False,
+            )
         xW = coefs[:, 0] / w[work]
     xZ = np.zeros(zero.size)
     if zero.size:
@@ -184,8 +195,9 @@ def _solve_subproblem(A, y, w, h, work, zero, x_init, cd_tol):
     return xW, xZ
 
 
-def solve_weighted_lasso(A, y, weights, linear=None, coef_init=None, tol: float = DEFAULT_TOL,
-                         working_set: bool = False) -> LassoSolution:
+def solve_weighted_lasso(
+    A, y, weights, linear=None, coef_init=None, tol: float = DEFAULT_TOL, working_set: bool = False
+) -> LassoSolution:
     """Minimize P(x) = ½||y − Ax||² − hᵀx + Σ w_j|x_j| to relative duality gap ≤ tol (checked).
 
     A : (M, N) dense array or scipy.sparse matrix; y : (M,); weights : (N,) in [0, ∞];
@@ -242,5 +254,7 @@ def solve_weighted_lasso(A, y, weights, linear=None, coef_init=None, tol: float 
         if n_add <= 0:
             break
         work = np.union1d(work, cand[:n_add]).astype(int)
-    raise SolverError(f"weighted Lasso reached relative duality gap {best.rel_gap:.3g} > tol {tol:.3g} "
-                      f"after {best.n_outer} working-set iterations")
+    raise SolverError(
+        f"weighted Lasso reached relative duality gap {best.rel_gap:.3g} > tol {tol:.3g} "
+        f"after {best.n_outer} working-set iterations"
+    )

@@ -1,4 +1,5 @@
 """Generalized Trans-Lasso (THEORY.md §2): exact two-stage fit and a scikit-learn estimator."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,15 @@ def stage2_weights(coef_pretrain: np.ndarray, lam2: float, delta_lam: float) -> 
     return np.where(coef_pretrain == 0, lam2 + delta_lam, lam2)
 
 
-def fit_two_stage(target, sources, hyper: Hyperparameters, pretrain_on_target: bool = True,
-                  field=None, coef_init=None, tol: float = DEFAULT_TOL) -> TwoStageFit:
+def fit_two_stage(
+    target,
+    sources,
+    hyper: Hyperparameters,
+    pretrain_on_target: bool = True,
+    field=None,
+    coef_init=None,
+    tol: float = DEFAULT_TOL,
+) -> TwoStageFit:
     """Stage 1 and stage 2 of THEORY.md §2, each to relative duality gap ≤ tol.
 
     target, sources : (A, y) pairs (sources a possibly empty list). ``field`` adds −Hᵀx to the

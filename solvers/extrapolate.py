@@ -1,4 +1,5 @@
 """Finite-size extrapolation ε(N) = ε∞ + c/N (to compare simulations with THEORY.md §3 at N → ∞)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,11 +11,11 @@ __all__ = ["Extrapolation", "extrapolate", "extrapolate_records"]
 
 @dataclass(frozen=True)
 class Extrapolation:
-    value: float       # ε∞
-    stderr: float      # standard error of ε∞
-    slope: float       # c
+    value: float  # ε∞
+    stderr: float  # standard error of ε∞
+    slope: float  # c
     slope_stderr: float
-    chi2: float        # weighted residual sum of squares (≈ len(N) − 2 if the 1/N model fits)
+    chi2: float  # weighted residual sum of squares (≈ len(N) − 2 if the 1/N model fits)
 
 
 def extrapolate(n_features, means, stderrs) -> Extrapolation:
@@ -37,8 +38,13 @@ def extrapolate(n_features, means, stderrs) -> Extrapolation:
     cov = np.linalg.inv(X.T @ (W[:, None] * X))
     beta = cov @ (X.T @ (W * m))
     resid = m - X @ beta
-    return Extrapolation(float(beta[0]), float(np.sqrt(cov[0, 0])), float(beta[1]), float(np.sqrt(cov[1, 1])),
-                         float(np.sum(W * resid**2)))
+    return Extrapolation(
+        float(beta[0]),
+        float(np.sqrt(cov[0, 0])),
+        float(beta[1]),
+        float(np.sqrt(cov[1, 1])),
+        float(np.sum(W * resid**2)),
+    )
 
 
 def extrapolate_records(records, key: str) -> Extrapolation:

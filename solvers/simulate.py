@@ -1,4 +1,5 @@
 """Finite-size simulations of the two-stage estimator, one record per seed (THEORY.md §1–3)."""
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,15 @@ def support_rates(coef: np.ndarray, truth: np.ndarray) -> tuple[float, float, fl
     return float(est.mean()), float(tpr), float(fpr)
 
 
-def run_one(setting: Setting, hyper: Hyperparameters, n_features: int, seed: int,
-            measure_r21: bool = False, r21_delta: float = R21_DELTA, tol: float = DEFAULT_TOL) -> dict:
+def run_one(
+    setting: Setting,
+    hyper: Hyperparameters,
+    n_features: int,
+    seed: int,
+    measure_r21: bool = False,
+    r21_delta: float = R21_DELTA,
+    tol: float = DEFAULT_TOL,
+) -> dict:
     """One seed: draw the data (THEORY.md §1), fit both stages (§2), return the record.
 
     eps1 = σ_1² + ||r1 − x1||²/N, eps2 = σ_1² + ||r1 − κx1 − x2||²/N (§2). With ``measure_r21``,
@@ -56,10 +64,14 @@ def run_one(setting: Setting, hyper: Hyperparameters, n_features: int, seed: int
     r1 = prob.truth[0]
     s2 = setting.sigmas[0] ** 2
     N = int(n_features)
-    rec = {"seed": int(seed), "n_features": N,
-           "eps1": float(s2 + np.sum((r1 - x1) ** 2) / N),
-           "eps2": float(s2 + np.sum((r1 - hyper.kappa * x1 - x2) ** 2) / N),
-           "gap1": fit.rel_gap_pretrain, "gap2": fit.rel_gap_finetune}
+    rec = {
+        "seed": int(seed),
+        "n_features": N,
+        "eps1": float(s2 + np.sum((r1 - x1) ** 2) / N),
+        "eps2": float(s2 + np.sum((r1 - hyper.kappa * x1 - x2) ** 2) / N),
+        "gap1": fit.rel_gap_pretrain,
+        "gap2": fit.rel_gap_finetune,
+    }
     rec["support1"], rec["tpr1"], rec["fpr1"] = support_rates(x1, r1)
     rec["support2"], rec["tpr2"], rec["fpr2"] = support_rates(x2, r1)
     if measure_r21:
@@ -76,13 +88,27 @@ def _worker(args):
     # makes the floating-point summation order (hence the record, bit for bit) independent of
     # the number of processes.
     with threadpool_limits(1):
-        return run_one(Setting.from_dict(setting_dict), Hyperparameters(**hyper_dict), n_features, seed,
-                       measure_r21, r21_delta, tol)
+        return run_one(
+            Setting.from_dict(setting_dict),
+            Hyperparameters(**hyper_dict),
+            n_features,
+            seed,
+            measure_r21,
+            r21_delta,
+            tol,
+        )
 
 
-def simulate(setting: Setting, hyperparameters: Hyperparameters, n_features: int, seeds,
-             measure_r21: bool = False, workers: int | None = None, r21_delta: float = R21_DELTA,
-             tol: float = DEFAULT_TOL) -> list[dict]:
+def simulate(
+    setting: Setting,
+    hyperparameters: Hyperparameters,
+    n_features: int,
+    seeds,
+    measure_r21: bool = False,
+    workers: int | None = None,
+    r21_delta: float = R21_DELTA,
+    tol: float = DEFAULT_TOL,
+) -> list[dict]:
     """Run :func:`run_one` for every seed; records come back in the order of ``seeds``.
 
     Each seed seeds its own numpy Generator, so the data of a record depend only on (setting,
@@ -97,8 +123,7 @@ def simulate(setting: Setting, hyperparameters: Hyperparameters, n_features: int
         workers = min(len(seeds), os.cpu_count() or 1)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    jobs = [(setting.as_dict(), hyperparameters.as_dict(), n_features, s, measure_r21, r21_delta, tol)
-            for s in seeds]
+    jobs = [(setting.as_dict(), hyperparameters.as_dict(), n_features, s, measure_r21, r21_delta, tol) for s in seeds]
     if workers == 1 or len(seeds) == 1:
         return [_worker(job) for job in jobs]
     with ProcessPoolExecutor(max_workers=workers) as pool:

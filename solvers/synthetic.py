@@ -1,4 +1,5 @@
 """Synthetic data of THEORY.md §1: true vectors from the Gaussian-mixture prior, Gaussian designs."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -7,6 +7,7 @@
 
 Loaders read a path the user gives and never download anything.
 """
+
 from .idx import read_idx
 from .imdb import ImdbReviews, load_imdb
 from .imdb_domains import MovieClusters, cluster_movies, domain_shift, imdb_transfer

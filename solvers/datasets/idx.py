@@ -4,6 +4,7 @@ Layout: a 4-byte magic number — two zero bytes, a dtype code, the number of
 dimensions — then each dimension as a big-endian uint32, then the data,
 big-endian, in C order.
 """
+
 from __future__ import annotations
 
 import gzip

@@ -14,6 +14,7 @@ ignored.  Nothing is ever downloaded: point ``path`` at your own copy.
 Speed: streaming the 29.6 MB tarball (50,000 reviews) takes about 2 s, reading
 the extracted directory about the same, so there is no on-disk cache.
 """
+
 from __future__ import annotations
 
 import re
@@ -55,7 +56,7 @@ class ImdbReviews:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def take(self, indices) -> "ImdbReviews":
+    def take(self, indices) -> ImdbReviews:
         """The reviews at ``indices`` (an integer array or a boolean mask)."""
         idx = np.arange(len(self))[np.asarray(indices)]
         return ImdbReviews(
@@ -175,12 +176,14 @@ def _parse(files: dict[str, bytes], locate) -> ImdbReviews:
                 continue
             urls_rel = f"{split}/urls_{pol}.txt"
             if urls_rel not in files:
-                raise ValueError(f"{locate(urls_rel)}: missing urls file (needed for the movie ids of {prefix} reviews)")
+                raise ValueError(
+                    f"{locate(urls_rel)}: missing urls file (needed for the movie ids of {prefix} reviews)"
+                )
             movies = _movie_ids(locate(urls_rel), files[urls_rel])
             seen = set()
             for rel in names:
                 where = locate(rel)
-                match = _REVIEW_NAME.match(rel[len(prefix):])
+                match = _REVIEW_NAME.match(rel[len(prefix) :])
                 if match is None:
                     raise ValueError(f"{where}: file name is not ID_RATING.txt")
                 rid, rating = int(match.group(1)), int(match.group(2))
@@ -189,7 +192,9 @@ def _parse(files: dict[str, bytes], locate) -> ImdbReviews:
                 if rid in seen:
                     raise ValueError(f"{where}: duplicate review id {rid} in {prefix}")
                 if rid >= len(movies):
-                    raise ValueError(f"{where}: review id {rid} has no line in {locate(urls_rel)} ({len(movies)} lines)")
+                    raise ValueError(
+                        f"{where}: review id {rid} has no line in {locate(urls_rel)} ({len(movies)} lines)"
+                    )
                 seen.add(rid)
                 records.append((s, p, rid, rating, movies[rid], _decode(where, files[rel])))
     if not records:

@@ -21,6 +21,7 @@ the star rating minus the mean rating of the dataset's training part (the model
 has no intercept).  The design is :mod:`.imdb_features` (log1p counts, column
 mean square 1/n_words over all reviews, not centered).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -21,6 +21,7 @@ Columns are not centered: centering would turn the sparse matrix dense (50,000
 dataset, which removes the intercept the model does not have; the nonzero
 column means then act like one extra, nearly common, direction of the design.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,7 +40,9 @@ def preprocess(text: str) -> str:
 
 def count_matrix(texts, vocab) -> sp.csr_matrix:
     """Token counts, reviews × vocab (int32 CSR), with the documented tokenization."""
-    vectorizer = CountVectorizer(vocabulary=list(vocab), token_pattern=TOKEN_PATTERN, preprocessor=preprocess, dtype=np.int32)
+    vectorizer = CountVectorizer(
+        vocabulary=list(vocab), token_pattern=TOKEN_PATTERN, preprocessor=preprocess, dtype=np.int32
+    )
     return vectorizer.transform(texts).tocsr()
 
 

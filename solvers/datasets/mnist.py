@@ -13,6 +13,7 @@ meaning the same in every dataset; within one digit class the columns are
 therefore not exactly centered (the class mean image is part of what makes the
 domains differ).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

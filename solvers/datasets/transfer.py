@@ -3,6 +3,7 @@
 The ordering follows ``replica.Setting``: dataset 0 is the target, the
 others are sources.  Designs may be dense arrays or scipy.sparse matrices.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Single dataset: closed-form Lasso fixed point and the Donoho–Tanner line (THEORY.md §5)."""
+
 import numpy as np
 import pytest
 
@@ -8,8 +9,10 @@ from replica.single_lasso import single_lasso
 DT = {0.05: 0.203900, 0.1: 0.328794, 0.2: 0.511130, 0.3: 0.645572}
 
 
-@pytest.mark.parametrize("alpha,sigma,rho,lam", [(0.5, 0.3, 0.1, 0.2), (2.0, 0.5, 0.3, 1.0), (0.3, 0.0, 0.05, 0.05),
-                                                 (1.2, 1.0, 0.2, 0.02), (0.8, 0.1, 0.15, 0.5)])
+@pytest.mark.parametrize(
+    "alpha,sigma,rho,lam",
+    [(0.5, 0.3, 0.1, 0.2), (2.0, 0.5, 0.3, 1.0), (0.3, 0.0, 0.05, 0.05), (1.2, 1.0, 0.2, 0.02), (0.8, 0.1, 0.15, 0.5)],
+)
 def test_alpha_source_zero_is_the_closed_form_single_lasso(alpha, sigma, rho, lam):
     ref = single_lasso(alpha, sigma, rho, lam)
     p = predict(Setting.two_task(alpha, 0.0, sigma, 0.7, rho, 0.0, 0.0), Hyperparameters(lam, 0.3, 0.5, 1.0))

@@ -1,4 +1,5 @@
 """Data generation, simulate() records and the finite-size extrapolation utility (cheap checks)."""
+
 import numpy as np
 import pytest
 

@@ -1,5 +1,6 @@
 """experiments.optimal.basin_check: a point stuck in a worse basin is re-optimized from its neighbours;
 experiments.phase_diagram caches the checked grid as a whole."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,14 @@ from experiments.optimal import basin_check, optimize_chain, serpentine_chains, 
 from replica import Hyperparameters, predict
 
 # small target data: full (κ ≈ 1.1) is ~30% below support (κ = 0), two basins far apart
-TWO_TASK = {"prior": "two_task", "sigma_target": 0.1, "sigma_source": 0.1, "rho_shared": 0.1,
-            "rho_target": 0.02, "rho_source": 0.02}
+TWO_TASK = {
+    "prior": "two_task",
+    "sigma_target": 0.1,
+    "sigma_source": 0.1,
+    "rho_shared": 0.1,
+    "rho_target": 0.02,
+    "rho_source": 0.02,
+}
 STRATEGIES = ("support", "full")
 
 

@@ -1,4 +1,5 @@
 """replica.optimize: optimality against random points of each family, nesting of families, constraints."""
+
 from __future__ import annotations
 
 import math
@@ -126,13 +127,16 @@ def test_seed_from_contained_strategy_bounds_result():
     assert res.eps2 <= seed.eps2
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"strategy": "both"}, "unknown strategy 'both'"),
-    ({"strategy": "full", "multistart": 0}, "multistart"),
-    ({"strategy": "full", "xtol": 0.0}, "xtol"),
-    ({"strategy": "full", "start": Hyperparameters(1, 1)}, "start must be an OptimizationResult"),
-    ({"strategy": "full", "seeds": [1.0]}, "seeds must be OptimizationResults"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"strategy": "both"}, "unknown strategy 'both'"),
+        ({"strategy": "full", "multistart": 0}, "multistart"),
+        ({"strategy": "full", "xtol": 0.0}, "xtol"),
+        ({"strategy": "full", "start": Hyperparameters(1, 1)}, "start must be an OptimizationResult"),
+        ({"strategy": "full", "seeds": [1.0]}, "seeds must be OptimizationResults"),
+    ],
+)
 def test_bad_input_raises_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         optimize(SETTINGS["small_target"], **kwargs)

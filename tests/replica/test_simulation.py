@@ -6,13 +6,14 @@ N = 250, 500, 1000 with 64, 32, 16 seeds): every fitted bias c/1000 is within 1.
 error of zero; the largest is −1.8% ± 1.2% of ε^(2nd) (third setting), and |c|/1000 ≤ 0.0017 ± 0.0024
 for the support fractions. The allowance is therefore 2% of ε and 0.006 for supports.
 """
+
 import math
 
 import numpy as np
 import pytest
 
-from independent_sim import run
 from replica import Hyperparameters, Setting, predict
+from tests.reference.independent_sim import run
 
 N, SEEDS = 1000, range(8)
 KEYS = ("eps1", "eps2", "support1", "support2")
@@ -21,9 +22,16 @@ ALLOWANCE = {"eps1": 0.02, "eps2": 0.02, "support1": 0.006, "support2": 0.006}  
 CASES = [
     ("value and support", Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05), Hyperparameters(0.5, 0.1, 0.5, 1.0)),
     # large Δλ, small λ2: the regime where dropping R21 visibly moves ε^(2nd)
-    ("support, R21 matters", Setting.two_task(0.6, 1.0, 0.2, 0.2, 0.1, 0.05, 0.05), Hyperparameters(0.3, 0.02, 0.0, 5.0)),
-    ("source-only pretraining, Δλ = ∞", Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.05, 0.05, pretrain_on_target=False),
-     Hyperparameters(0.4, 0.1, 0.7, math.inf)),
+    (
+        "support, R21 matters",
+        Setting.two_task(0.6, 1.0, 0.2, 0.2, 0.1, 0.05, 0.05),
+        Hyperparameters(0.3, 0.02, 0.0, 5.0),
+    ),
+    (
+        "source-only pretraining, Δλ = ∞",
+        Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.05, 0.05, pretrain_on_target=False),
+        Hyperparameters(0.4, 0.1, 0.7, math.inf),
+    ),
 ]
 
 

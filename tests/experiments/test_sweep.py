@@ -1,4 +1,5 @@
 """Caching, resumability and parallel backends of experiments.sweep."""
+
 from __future__ import annotations
 
 import functools
@@ -16,7 +17,7 @@ import pytest
 
 from experiments.sweep import PointCache, point_key, run_chains, run_sweep
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TAG = "test/v1"
 
 
@@ -79,7 +80,9 @@ def test_resume_after_interrupt_loses_and_recomputes_nothing(tmp_path, calls, in
 def test_resume_after_parallel_crash(tmp_path, calls):
     cache, points = tmp_path / "cache", grid(12)
     with pytest.raises(Stop):
-        run_sweep(functools.partial(square, calls, stop_at=7, delay=0.02), points, cache, tag=TAG, workers=2, progress=False)
+        run_sweep(
+            functools.partial(square, calls, stop_at=7, delay=0.02), points, cache, tag=TAG, workers=2, progress=False
+        )
     survivors = cached_keys(cache)
     assert survivors
 
@@ -98,8 +101,7 @@ def test_resume_after_sigkill(tmp_path, calls):
         f"""
         import functools, sys
         from pathlib import Path
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_sweep import grid, square
+        from tests.experiments.test_sweep import grid, square
         from experiments.sweep import run_sweep
         run_sweep(functools.partial(square, Path({str(calls)!r}), delay=0.03),
                   grid({n}), {str(cache)!r}, tag={TAG!r}, progress=False)
@@ -153,7 +155,9 @@ def test_parallel_results_match_serial_in_input_order(tmp_path, calls):
     parallel = run_sweep(
         functools.partial(square, calls, delay=0.01), points, tmp_path / "b", tag=TAG, workers=2, progress=False
     )
-    batched = run_sweep(functools.partial(square, calls), points, tmp_path / "c", tag=TAG, workers=2, batch=4, progress=False)
+    batched = run_sweep(
+        functools.partial(square, calls), points, tmp_path / "c", tag=TAG, workers=2, batch=4, progress=False
+    )
     assert serial == parallel == batched == expected(9)[::-1]
 
 
@@ -210,11 +214,21 @@ def test_dask_cluster_matches_serial(tmp_path, calls):
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     ) as cluster:
         results = run_sweep(
-            functools.partial(square, calls), points, tmp_path, tag=TAG, scheduler=cluster.scheduler_address, progress=False
+            functools.partial(square, calls),
+            points,
+            tmp_path,
+            tag=TAG,
+            scheduler=cluster.scheduler_address,
+            progress=False,
         )
         assert results == expected(8)
         again = run_sweep(
-            functools.partial(square, calls), points, tmp_path, tag=TAG, scheduler=cluster.scheduler_address, progress=False
+            functools.partial(square, calls),
+            points,
+            tmp_path,
+            tag=TAG,
+            scheduler=cluster.scheduler_address,
+            progress=False,
         )
     assert again == results
     assert counts(calls, 8) == [1] * 8
@@ -223,6 +237,8 @@ def test_dask_cluster_matches_serial(tmp_path, calls):
 @pytest.mark.slow
 def test_dask_local_scheduler_starts_own_cluster(tmp_path, calls):
     pytest.importorskip("distributed")
-    results = run_sweep(functools.partial(square, calls), grid(6), tmp_path, tag=TAG, workers=2, scheduler="local", progress=False)
+    results = run_sweep(
+        functools.partial(square, calls), grid(6), tmp_path, tag=TAG, workers=2, scheduler="local", progress=False
+    )
     assert results == expected(6)
     assert counts(calls, 6) == [1] * 6

@@ -1,4 +1,5 @@
 """Atomic writers (experiments.io) and the shared command line (experiments.cli)."""
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,7 @@ from matplotlib.figure import Figure
 from experiments import cli, io
 from experiments.sweep import run_sweep
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
@@ -74,7 +75,11 @@ def test_defaults_and_sweep_options(tmp_path):
     parser = cli.build_parser("demo")
     full = cli.parse_args(parser, [])
     assert (full.out, full.cache, full.workers, full.scheduler, full.seed) == (
-        Path("figures"), Path("results/cache/demo"), 1, None, 0
+        Path("figures"),
+        Path("results/cache/demo"),
+        1,
+        None,
+        0,
     )
     assert cli.parse_args(parser, ["--quick"]).out == Path("results/quick")
     with pytest.raises(SystemExit):

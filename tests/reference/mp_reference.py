@@ -4,6 +4,7 @@ Written independently of replica's vectorized code: generic Gaussian conditionin
 mpmath matrices, the soft-threshold moments from mp.erfc, and adaptive mp.quad over h1
 with breakpoints at ±λ1 and at the crossings of ±λ2.
 """
+
 from __future__ import annotations
 
 import mpmath as mp
@@ -24,8 +25,11 @@ def soft_moments(mu, tau, lam):
     lam = mp.mpf(lam)
     soft = lambda h: h - lam if h > lam else (h + lam if h < -lam else mp.mpf(0))  # noqa: E731
     br = (-lam, lam)
-    return (gauss_expect(lambda h: 1 if abs(h) > lam else 0, mu, tau, br),
-            gauss_expect(soft, mu, tau, br), gauss_expect(lambda h: soft(h) ** 2, mu, tau, br))
+    return (
+        gauss_expect(lambda h: 1 if abs(h) > lam else 0, mu, tau, br),
+        gauss_expect(soft, mu, tau, br),
+        gauss_expect(lambda h: soft(h) ** 2, mu, tau, br),
+    )
 
 
 def _soft_closed(mu, tau, lam):
@@ -144,4 +148,4 @@ def stage2(setting, hp, s1, conj):
             val = mp.quad(lambda h: mp.npdf(h, a, s) * parts(h)[i], grid)
             tot[i] += w * val
     chi2, Q2, m2, Q12, E = tot
-    return {"chi2": chi2 / Q2h, "Q2": Q2 / Q2h ** 2, "m2": m2 / Q2h, "Q12": Q12 / Q2h, "E_xi1_x2": E / Q2h}
+    return {"chi2": chi2 / Q2h, "Q2": Q2 / Q2h**2, "m2": m2 / Q2h, "Q12": Q12 / Q2h, "E_xi1_x2": E / Q2h}

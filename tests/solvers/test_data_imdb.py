@@ -1,4 +1,5 @@
 """aclImdb loader, bag-of-words features and pseudo-genre domains."""
+
 import shutil
 import tarfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from solvers.datasets import (
     select_vocabulary,
 )
 
-REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+REAL_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 # (split, polarity, id, rating, movie tt-number, text)
 REVIEWS = [
@@ -113,11 +114,23 @@ def test_missing_vocab(tmp_path):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda acl: (acl / "train/pos/1_7.txt").rename(acl / "train/pos/1.txt"), r"pos/1\.txt: file name is not ID_RATING\.txt"),
-        (lambda acl: (acl / "train/neg/1_4.txt").rename(acl / "train/neg/1_8.txt"), r"1_8\.txt: rating 8 is not a valid neg rating"),
+        (
+            lambda acl: (acl / "train/pos/1_7.txt").rename(acl / "train/pos/1.txt"),
+            r"pos/1\.txt: file name is not ID_RATING\.txt",
+        ),
+        (
+            lambda acl: (acl / "train/neg/1_4.txt").rename(acl / "train/neg/1_8.txt"),
+            r"1_8\.txt: rating 8 is not a valid neg rating",
+        ),
         (lambda acl: (acl / "train/urls_neg.txt").unlink(), r"urls_neg\.txt: missing urls file"),
-        (lambda acl: (acl / "test/urls_pos.txt").write_text("no url here\n"), r"urls_pos\.txt: line 1 has no IMDb title URL"),
-        (lambda acl: (acl / "train/pos/0_9.txt").rename(acl / "train/pos/5_9.txt"), r"5_9\.txt: review id 5 has no line in"),
+        (
+            lambda acl: (acl / "test/urls_pos.txt").write_text("no url here\n"),
+            r"urls_pos\.txt: line 1 has no IMDb title URL",
+        ),
+        (
+            lambda acl: (acl / "train/pos/0_9.txt").rename(acl / "train/pos/5_9.txt"),
+            r"5_9\.txt: review id 5 has no line in",
+        ),
         (lambda acl: (acl / "test/neg/0_1.txt").write_bytes(b"\xff\xfe bad"), r"0_1\.txt: not valid UTF-8"),
         (lambda acl: shutil.rmtree(acl / "train") or shutil.rmtree(acl / "test"), "no labelled reviews found"),
     ],

@@ -3,6 +3,7 @@
 The quick runs need the files of ../shared/data (skipped if absent) and take about two
 minutes together on 2 cores.
 """
+
 from __future__ import annotations
 
 import csv
@@ -13,8 +14,17 @@ import pytest
 from scipy import sparse
 
 from experiments import imdb, mnist
-from experiments.transfer_cv import (STRATEGIES, Cell, Grid, Pretrainer, cell_strategies, cross_validate,
-                                     default_cells, kfold, refit)
+from experiments.transfer_cv import (
+    STRATEGIES,
+    Cell,
+    Grid,
+    Pretrainer,
+    cell_strategies,
+    cross_validate,
+    default_cells,
+    kfold,
+    refit,
+)
 from replica import Hyperparameters
 from solvers import fit_two_stage
 
@@ -30,8 +40,14 @@ def _problem(seed=0, n=60, n_src=300, N=40, sparse_design=False):
 
 
 @pytest.mark.parametrize("pretrain_on_target", [False, True])
-@pytest.mark.parametrize("hyper", [Hyperparameters(0.05, 0.02, 0.7, 0.0), Hyperparameters(0.05, 0.02, 0.0, 0.05),
-                                   Hyperparameters(0.1, 0.03, 0.5, math.inf)])
+@pytest.mark.parametrize(
+    "hyper",
+    [
+        Hyperparameters(0.05, 0.02, 0.7, 0.0),
+        Hyperparameters(0.05, 0.02, 0.0, 0.05),
+        Hyperparameters(0.1, 0.03, 0.5, math.inf),
+    ],
+)
 def test_refit_matches_exact_two_stage(hyper, pretrain_on_target):
     target, source = _problem(sparse_design=True)
     coef = refit(target, Pretrainer([source]), "full", hyper, pretrain_on_target)
@@ -53,8 +69,9 @@ def test_every_strategy_has_cells_and_pretraining_lasso_relation():
 def test_cv_selection_and_costs():
     target, source = _problem(seed=1)
     pre = Pretrainer([source])
-    grid = Grid.relative(pre.lam_max, float(np.max(np.abs(target[0].T @ target[1]))),
-                         [0.3, 0.1, 0.03], np.geomspace(1, 0.01, 6))
+    grid = Grid.relative(
+        pre.lam_max, float(np.max(np.abs(target[0].T @ target[1]))), [0.3, 0.1, 0.03], np.geomspace(1, 0.01, 6)
+    )
     cv = cross_validate(target, pre, grid, folds=3, pretrain_on_target=True)
     errors = {s: cv.best(s)[1] for s in STRATEGIES}
     assert all(np.isfinite(e) for e in errors.values())

@@ -1,4 +1,5 @@
 """Reductions: special cases of the two-stage equations that must reduce exactly."""
+
 import math
 
 import numpy as np
@@ -6,8 +7,15 @@ import pytest
 
 from replica import Hyperparameters, Setting, predict
 
-TWO_TASK = dict(alpha_target=0.6, alpha_source=1.5, sigma_target=0.3, sigma_source=0.4,
-                rho_shared=0.08, rho_target=0.04, rho_source=0.05)
+TWO_TASK = dict(
+    alpha_target=0.6,
+    alpha_source=1.5,
+    sigma_target=0.3,
+    sigma_source=0.4,
+    rho_shared=0.08,
+    rho_target=0.04,
+    rho_source=0.05,
+)
 
 
 @pytest.mark.parametrize("lam1", [0.05, 0.4, 2.0])
@@ -53,9 +61,14 @@ def test_trans_lasso_with_huge_lam2_is_the_pretrained_model():
 
 def test_general_setting_with_two_datasets_equals_two_task():
     s = Setting.two_task(**TWO_TASK)
-    general = Setting(alphas=[0.6, 1.5], sigmas=[0.3, 0.4], pretrain=[True, True],
-                      weights=[0.08, 0.04, 0.05, 0.83], means=np.zeros((4, 2)),
-                      covs=[[[1, 1], [1, 1]], [[1, 0], [0, 0]], [[0, 0], [0, 1]], np.zeros((2, 2))])
+    general = Setting(
+        alphas=[0.6, 1.5],
+        sigmas=[0.3, 0.4],
+        pretrain=[True, True],
+        weights=[0.08, 0.04, 0.05, 0.83],
+        means=np.zeros((4, 2)),
+        covs=[[[1, 1], [1, 1]], [[1, 0], [0, 0]], [[0, 0], [0, 1]], np.zeros((2, 2))],
+    )
     hp = Hyperparameters(0.4, 0.1, 0.7, 1.5)
     a, b = predict(s, hp), predict(general, hp)
     for name in ("eps1", "eps2", "support1", "support2", "R21", "Q12", "chi2"):
@@ -92,10 +105,10 @@ def test_sweep_predictor_is_exact_for_polynomials_along_a_line():
 
     rng = np.random.default_rng(1)
     direction, origin = rng.normal(size=9), rng.normal(size=9)
-    t = -np.array([0.1, 0.25, 0.3, 0.5, 0.65, 0.8])            # most recent first, behind t = 0
+    t = -np.array([0.1, 0.25, 0.3, 0.5, 0.65, 0.8])  # most recent first, behind t = 0
     thetas = origin + t[:, None] * direction
     coef1, coef2 = rng.normal(size=(6, 2)), rng.normal(size=(6, 4))
-    poly = lambda c, x: sum(c[j] * x ** j for j in range(6))  # noqa: E731
+    poly = lambda c, x: sum(c[j] * x**j for j in range(6))  # noqa: E731
     y1s, y2s = np.array([poly(coef1, x) for x in t]), np.array([poly(coef2, x) for x in t])
     y1, y2 = kernels.extrapolate(thetas, y1s, y2s, origin)
     np.testing.assert_allclose(y1, coef1[0], atol=1e-9)

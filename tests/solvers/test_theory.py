@@ -12,18 +12,15 @@ within 2 standard errors of 0. Over all 88 (case, observable) pairs, |bias| + 2 
 the value by at most 0.0037, hence 3% of the theory value plus 0.004 (the absolute part covers
 observables near zero, whose relative bias is ill-defined).
 """
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-replica = pytest.importorskip("replica")
-if not hasattr(replica, "predict"):
-    pytest.skip("replica.predict is not available yet", allow_module_level=True)
-
-from hypothesis import HealthCheck, assume, given, settings, strategies as st  # noqa: E402
-
-from benchmarks.finite_size_allowance import draw_case  # noqa: E402
-from replica import ConvergenceError, Hyperparameters, Setting, predict  # noqa: E402
-from solvers import extrapolate_records, simulate  # noqa: E402
+from benchmarks.finite_size_allowance import draw_case
+from replica import ConvergenceError, Hyperparameters, Setting, predict
+from solvers import extrapolate_records, simulate
 
 FINITE_SIZE_REL = 0.03
 FINITE_SIZE_ABS = 0.004
@@ -49,14 +46,19 @@ def _check_case(u):
         allowed = 4 * se + FINITE_SIZE_REL * abs(expected) + FINITE_SIZE_ABS
         assert abs(mean - expected) <= allowed, (
             f"{key}: simulation {mean:.5f} ± {se:.5f} vs theory {expected:.5f} (allowed {allowed:.5f}) "
-            f"for {setting!r}, {hyper}")
+            f"for {setting!r}, {hyper}"
+        )
     for r in records:
         assert max(r["gap1"], r["gap2"]) <= 1e-8
 
 
 _unit = st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=13, max_size=13)
-_common = dict(deadline=None, derandomize=True, database=None,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+_common = dict(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 @settings(max_examples=25, **_common)
@@ -75,9 +77,14 @@ def test_simulation_agrees_with_theory_many(u):
 BASE = Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.05, 0.05)
 
 
-@pytest.mark.parametrize("hyper", [Hyperparameters(lam1=0.5, lam2=0.1, kappa=1.0, delta_lam=0.5),
-                                   Hyperparameters(lam1=0.5, lam2=0.1, kappa=0.0, delta_lam=1.0)],
-                         ids=["kappa1", "kappa0_support"])
+@pytest.mark.parametrize(
+    "hyper",
+    [
+        Hyperparameters(lam1=0.5, lam2=0.1, kappa=1.0, delta_lam=0.5),
+        Hyperparameters(lam1=0.5, lam2=0.1, kappa=0.0, delta_lam=1.0),
+    ],
+    ids=["kappa1", "kappa0_support"],
+)
 def test_r21_finite_difference_agrees_with_theory(hyper):
     """R21 by central differences (solvers.simulate.R21_DELTA) at N = 2000, 8 seeds, within 4 SE."""
     theory = predict(BASE, hyper).R21

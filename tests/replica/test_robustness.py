@@ -1,4 +1,5 @@
 """Bad input raises ValueError naming the problem; valid input never yields NaN."""
+
 import math
 from dataclasses import fields
 
@@ -9,47 +10,82 @@ from hypothesis import strategies as st
 
 from replica import ConvergenceError, Hyperparameters, Prediction, Setting, predict
 
-GOOD = dict(alpha_target=0.5, alpha_source=1.5, sigma_target=0.3, sigma_source=0.3,
-            rho_shared=0.1, rho_target=0.05, rho_source=0.05)
+GOOD = dict(
+    alpha_target=0.5,
+    alpha_source=1.5,
+    sigma_target=0.3,
+    sigma_source=0.3,
+    rho_shared=0.1,
+    rho_target=0.05,
+    rho_source=0.05,
+)
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("alpha_target", -0.1, "alpha"), ("alpha_target", math.nan, "alpha"), ("alpha_target", 0.0, "target"),
-    ("alpha_source", -1.0, "alpha"), ("sigma_target", -0.3, "sigma"), ("sigma_source", math.nan, "sigma"),
-    ("rho_shared", -0.1, "rho_shared"), ("rho_target", 0.9, "rho"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("alpha_target", -0.1, "alpha"),
+        ("alpha_target", math.nan, "alpha"),
+        ("alpha_target", 0.0, "target"),
+        ("alpha_source", -1.0, "alpha"),
+        ("sigma_target", -0.3, "sigma"),
+        ("sigma_source", math.nan, "sigma"),
+        ("rho_shared", -0.1, "rho_shared"),
+        ("rho_target", 0.9, "rho"),
+    ],
+)
 def test_invalid_setting(field, value, match):
     with pytest.raises(ValueError, match=match):
         Setting.two_task(**dict(GOOD, **{field: value}))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(lam1=-1.0, lam2=0.1), "lam1"), (dict(lam1=math.nan, lam2=0.1), "lam1"),
-    (dict(lam1=0.1, lam2=-0.1), "lam2"), (dict(lam1=0.1, lam2=math.inf), "lam2"),
-    (dict(lam1=math.inf, lam2=0.1), "lam1"), (dict(lam1=0.1, lam2=0.1, delta_lam=-1.0), "delta_lam"),
-    (dict(lam1=0.1, lam2=0.1, delta_lam=math.nan), "delta_lam"), (dict(lam1=0.1, lam2=0.1, kappa=math.nan), "kappa"),
-    (dict(lam1=0.1, lam2=0.1, kappa=math.inf), "kappa"), (dict(lam1="a", lam2=0.1), "lam1"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(lam1=-1.0, lam2=0.1), "lam1"),
+        (dict(lam1=math.nan, lam2=0.1), "lam1"),
+        (dict(lam1=0.1, lam2=-0.1), "lam2"),
+        (dict(lam1=0.1, lam2=math.inf), "lam2"),
+        (dict(lam1=math.inf, lam2=0.1), "lam1"),
+        (dict(lam1=0.1, lam2=0.1, delta_lam=-1.0), "delta_lam"),
+        (dict(lam1=0.1, lam2=0.1, delta_lam=math.nan), "delta_lam"),
+        (dict(lam1=0.1, lam2=0.1, kappa=math.nan), "kappa"),
+        (dict(lam1=0.1, lam2=0.1, kappa=math.inf), "kappa"),
+        (dict(lam1="a", lam2=0.1), "lam1"),
+    ],
+)
 def test_invalid_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Hyperparameters(**kwargs)
 
 
 def _general(**over):
-    kw = dict(alphas=[0.5, 1.0], sigmas=[0.1, 0.2], pretrain=[True, True], weights=[0.2, 0.8],
-              means=np.zeros((2, 2)), covs=[np.eye(2), np.zeros((2, 2))])
+    kw = dict(
+        alphas=[0.5, 1.0],
+        sigmas=[0.1, 0.2],
+        pretrain=[True, True],
+        weights=[0.2, 0.8],
+        means=np.zeros((2, 2)),
+        covs=[np.eye(2), np.zeros((2, 2))],
+    )
     kw.update(over)
     return Setting(**kw)
 
 
-@pytest.mark.parametrize("over,match", [
-    (dict(weights=[0.3, 0.8]), "sum to 1"), (dict(weights=[1.2, -0.2]), r"\[0, 1\]"),
-    (dict(covs=[[[1, 2], [2, 1]], np.zeros((2, 2))]), "positive semidefinite"),
-    (dict(covs=[[[1, 0.5], [0, 1]], np.zeros((2, 2))]), "symmetric"),
-    (dict(sigmas=[0.1]), "sigmas"), (dict(means=np.zeros((3, 2))), "means"),
-    (dict(pretrain=[False, False]), "pretraining"), (dict(alphas=[0.5, -1.0]), "alphas"),
-    (dict(covs=[np.eye(2) * math.nan, np.zeros((2, 2))]), "finite"),
-])
+@pytest.mark.parametrize(
+    "over,match",
+    [
+        (dict(weights=[0.3, 0.8]), "sum to 1"),
+        (dict(weights=[1.2, -0.2]), r"\[0, 1\]"),
+        (dict(covs=[[[1, 2], [2, 1]], np.zeros((2, 2))]), "positive semidefinite"),
+        (dict(covs=[[[1, 0.5], [0, 1]], np.zeros((2, 2))]), "symmetric"),
+        (dict(sigmas=[0.1]), "sigmas"),
+        (dict(means=np.zeros((3, 2))), "means"),
+        (dict(pretrain=[False, False]), "pretraining"),
+        (dict(alphas=[0.5, -1.0]), "alphas"),
+        (dict(covs=[np.eye(2) * math.nan, np.zeros((2, 2))]), "finite"),
+    ],
+)
 def test_invalid_general_setting(over, match):
     with pytest.raises(ValueError, match=match):
         _general(**over)
@@ -85,19 +121,25 @@ def problems(draw):
     pretrain_on_target = True if alpha_s == 0 else draw(st.booleans())
     # exclude pretraining data that are identically zero (rejected with ValueError, tested above)
     assume(rho_s + rho_t + sig_t > 0 if alpha_s == 0 else rho_s + rho_u + sig_s > 0)
-    setting = Setting.two_task(draw(st.floats(0.05, 3.0)), alpha_s, sig_t, sig_s, rho_s, rho_t, rho_u,
-                               pretrain_on_target=pretrain_on_target)
+    setting = Setting.two_task(
+        draw(st.floats(0.05, 3.0)), alpha_s, sig_t, sig_s, rho_s, rho_t, rho_u, pretrain_on_target=pretrain_on_target
+    )
     log_lam = st.floats(math.log(1e-3), math.log(3.0))
-    hp = Hyperparameters(math.exp(draw(log_lam)), math.exp(draw(log_lam)), draw(st.floats(0.0, 1.5)),
-                         draw(st.one_of(st.just(0.0), st.just(math.inf), st.floats(0.01, 30.0))))
+    hp = Hyperparameters(
+        math.exp(draw(log_lam)),
+        math.exp(draw(log_lam)),
+        draw(st.floats(0.0, 1.5)),
+        draw(st.one_of(st.just(0.0), st.just(math.inf), st.floats(0.01, 30.0))),
+    )
     return setting, hp
 
 
 CONVERGENCE_FAILURES = []
 
 
-@settings(max_examples=500, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=500, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(problems())
 def test_valid_input_gives_finite_values_or_a_typed_error(problem):
     setting, hp = problem

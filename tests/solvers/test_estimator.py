@@ -1,4 +1,5 @@
 """TransLasso against an independent two-stage reference, exactness, and scikit-learn conventions."""
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -122,8 +123,9 @@ def test_sklearn_conventions_and_grid_search():
     assert grid.best_estimator_.coef_.shape == (N,)
 
 
-@pytest.mark.parametrize("bad", [dict(lam1=-1.0), dict(lam2=np.nan), dict(kappa=np.inf), dict(delta_lam=-0.5),
-                                 dict(lam1="a")])
+@pytest.mark.parametrize(
+    "bad", [dict(lam1=-1.0), dict(lam2=np.nan), dict(kappa=np.inf), dict(delta_lam=-0.5), dict(lam1="a")]
+)
 def test_bad_hyperparameters_raise_at_fit(bad):
     target, sources = _data(6)
     est = TransLasso(**bad)  # construction stores, fit validates (sklearn convention)

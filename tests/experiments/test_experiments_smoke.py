@@ -1,4 +1,5 @@
 """Every experiment's --smoke mode end to end: outputs exist and full ≤ every restricted strategy."""
+
 from __future__ import annotations
 
 import csv
@@ -52,8 +53,17 @@ def test_smoke_run_writes_outputs(name, tmp_path):
 
 def test_resumed_run_reads_cache(tmp_path, monkeypatch):
     from experiments import landscape
-    argv = ["--smoke", "--grid", "2", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
-            "--no-progress"]
+
+    argv = [
+        "--smoke",
+        "--grid",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--no-progress",
+    ]
     landscape.main(argv)
     first = (tmp_path / "out" / "landscape.csv").read_text()
     monkeypatch.setattr(landscape, "optimize", lambda *a, **k: pytest.fail("recomputed a cached point"))
@@ -64,8 +74,23 @@ def test_resumed_run_reads_cache(tmp_path, monkeypatch):
 def test_sweep_on_dask_local_cluster(tmp_path):
     pytest.importorskip("distributed")
     from experiments import landscape
-    landscape.main(["--smoke", "--grid", "2", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
-                    "--scheduler", "local", "--workers", "1", "--no-progress"])
+
+    landscape.main(
+        [
+            "--smoke",
+            "--grid",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--scheduler",
+            "local",
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     rows = _rows(tmp_path / "out" / "landscape.csv")
     assert len(rows) == 8 and all(r["converged"] == "True" for r in rows)
     assert (tmp_path / "out" / "landscape.png").exists()

@@ -1,21 +1,23 @@
 """Exact numerics: closed-form Gaussian pieces and the quadrature, against mpmath (THEORY.md §4)."""
+
 import math
 
 import numpy as np
 import pytest
 
-import mp_reference as ref
-from replica import ConvergenceError, Hyperparameters, Setting, predict
-from replica import kernels
+from replica import ConvergenceError, Hyperparameters, Setting, kernels, predict
 from replica import stage1 as st1
 from replica import stage2 as st2
 from replica.gaussian import soft_moments
+from tests.reference import mp_reference as ref
 
 REL = 1e-9
 
 
-@pytest.mark.parametrize("mu,tau,lam", [(0.3, 1.0, 0.5), (2.0, 0.1, 1e-3), (-1.0, 2.0, 3.0),
-                                        (5.0, 0.5, 0.2), (0.0, 0.3, 0.0), (1e-3, 1e-2, 0.5)])
+@pytest.mark.parametrize(
+    "mu,tau,lam",
+    [(0.3, 1.0, 0.5), (2.0, 0.1, 1e-3), (-1.0, 2.0, 3.0), (5.0, 0.5, 0.2), (0.0, 0.3, 0.0), (1e-3, 1e-2, 0.5)],
+)
 @pytest.mark.parametrize("compiled", [False, True])
 def test_soft_and_clip_moments_match_mpmath(mu, tau, lam, compiled):
     """Both the vectorized soft moments (replica.gaussian) and the scalar ones inside the compiled maps."""
@@ -27,11 +29,13 @@ def test_soft_and_clip_moments_match_mpmath(mu, tau, lam, compiled):
     P_in, C1, C2, P_out = kernels.clip_moments_1(mu, tau, lam)
     assert P_out == pytest.approx(float(rP), rel=1e-12, abs=1e-300)
     clip = lambda h: max(-lam, min(lam, h))  # noqa: E731
-    assert P_in == pytest.approx(float(ref.gauss_expect(lambda h: 1 if abs(h) <= lam else 0, mu, tau, (-lam, lam))),
-                                 rel=1e-12, abs=1e-300)
+    assert P_in == pytest.approx(
+        float(ref.gauss_expect(lambda h: 1 if abs(h) <= lam else 0, mu, tau, (-lam, lam))), rel=1e-12, abs=1e-300
+    )
     assert C1 == pytest.approx(float(ref.gauss_expect(clip, mu, tau, (-lam, lam))), rel=1e-12, abs=1e-300)
-    assert C2 == pytest.approx(float(ref.gauss_expect(lambda h: clip(h) ** 2, mu, tau, (-lam, lam))),
-                               rel=1e-12, abs=1e-300)
+    assert C2 == pytest.approx(
+        float(ref.gauss_expect(lambda h: clip(h) ** 2, mu, tau, (-lam, lam))), rel=1e-12, abs=1e-300
+    )
 
 
 def test_soft_moments_limits():
@@ -49,8 +53,10 @@ CASES = [
     (Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05), Hyperparameters(0.5, 0.1, 0.5, 1.0)),
     (Setting.two_task(0.6, 1.0, 0.2, 0.2, 0.1, 0.05, 0.05), Hyperparameters(0.3, 0.02, 0.0, 5.0)),
     (Setting.similarity(0.8, 2.0, 0.1, 0.5, 0.15, 0.6, 0.8), Hyperparameters(0.4, 0.15, 1.0, math.inf)),
-    (Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.05, 0.05, pretrain_on_target=False),
-     Hyperparameters(0.4, 0.1, 0.7, 0.3)),
+    (
+        Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.05, 0.05, pretrain_on_target=False),
+        Hyperparameters(0.4, 0.1, 0.7, 0.3),
+    ),
     # stage 2 almost repeats stage 1 (λ2 ≈ λ1, target-only pretraining): sharp crossings on both sides
     (Setting.two_task(2.1, 0.0, 0.42, 0.38, 0.2, 0.28, 0.013), Hyperparameters(1.09, 1.10, 0.33, math.inf)),
 ]
@@ -93,10 +99,19 @@ def _random_states(n, seed=3):
     rng = np.random.default_rng(seed)
     out = []
     while len(out) < n:
-        s = Setting.two_task(rng.uniform(0.1, 3), rng.choice([0.0, rng.uniform(0.1, 5)]), rng.uniform(0, 1),
-                             rng.uniform(0, 1), *rng.uniform(0, 0.3, 3))
-        hp = Hyperparameters(math.exp(rng.uniform(-5, 1)), math.exp(rng.uniform(-5, 1)), rng.uniform(0, 1.5),
-                             rng.choice([0.0, math.inf, math.exp(rng.uniform(-3, 3))]))
+        s = Setting.two_task(
+            rng.uniform(0.1, 3),
+            rng.choice([0.0, rng.uniform(0.1, 5)]),
+            rng.uniform(0, 1),
+            rng.uniform(0, 1),
+            *rng.uniform(0, 0.3, 3),
+        )
+        hp = Hyperparameters(
+            math.exp(rng.uniform(-5, 1)),
+            math.exp(rng.uniform(-5, 1)),
+            rng.uniform(0, 1.5),
+            rng.choice([0.0, math.inf, math.exp(rng.uniform(-3, 3))]),
+        )
         try:
             out.append((s, hp) + _state(s, hp)[1:])
         except ConvergenceError:
@@ -139,4 +154,3 @@ def test_fixed_point_residual(setting, hp):
     s1 = st1.closure(setting, hp.lam1, p.chi1, p.chi1_hat)
     assert s1.chi1 == pytest.approx(p.chi1, rel=1e-9)
     assert st1.chi_hat(setting, s1) == pytest.approx(p.chi1_hat, rel=1e-9)
-

@@ -3,6 +3,7 @@
 Kept separate from ``solvers`` on purpose: the replica tests check the theory against code
 that shares nothing with either package.
 """
+
 import numpy as np
 from sklearn.linear_model import Lasso
 
@@ -26,7 +27,9 @@ def run(setting, hp, n, seed):
     for c in range(setting.n_components):
         idx = comp == c
         vals, vecs = np.linalg.eigh(setting.covs[c])
-        R[idx] = setting.means[c] + rng.standard_normal((idx.sum(), setting.K)) @ (vecs * np.sqrt(np.maximum(vals, 0))).T
+        R[idx] = (
+            setting.means[c] + rng.standard_normal((idx.sum(), setting.K)) @ (vecs * np.sqrt(np.maximum(vals, 0))).T
+        )
     X, y = [], []
     for k in range(setting.K):
         A = rng.standard_normal((int(round(setting.alphas[k] * n)), n)) / np.sqrt(n)
@@ -38,5 +41,9 @@ def run(setting, hp, n, seed):
     scale = max(hp.lam2, 1e-300)
     x2 = weighted_lasso(X[0], y[0] - hp.kappa * X[0] @ x1, scale, w2 / scale)
     r, s2 = R[:, 0], setting.sigmas[0] ** 2
-    return {"eps1": s2 + np.sum((r - x1) ** 2) / n, "eps2": s2 + np.sum((r - hp.kappa * x1 - x2) ** 2) / n,
-            "support1": np.mean(x1 != 0), "support2": np.mean(x2 != 0)}
+    return {
+        "eps1": s2 + np.sum((r - x1) ** 2) / n,
+        "eps2": s2 + np.sum((r - hp.kappa * x1 - x2) ** 2) / n,
+        "support1": np.mean(x1 != 0),
+        "support2": np.mean(x2 != 0),
+    }

@@ -1,4 +1,5 @@
 """idx reader, MNIST loader and standardized per-digit designs."""
+
 import gzip
 import struct
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 
 from solvers.datasets import load_mnist, mnist_designs, read_idx
 
-REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+REAL_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 def idx_bytes(array: np.ndarray, code: int) -> bytes:
@@ -55,7 +56,9 @@ def test_wrong_magic(tmp_path):
 def test_truncated(tmp_path):
     data = idx_bytes(np.zeros((3, 4, 4), np.uint8), 0x08)
     path = write(tmp_path / "short-idx3-ubyte.gz", data[:-5])
-    with pytest.raises(ValueError, match=r"short-idx3-ubyte\.gz: truncated data \(43 bytes, shape \(3, 4, 4\) of uint8 needs 48\)"):
+    with pytest.raises(
+        ValueError, match=r"short-idx3-ubyte\.gz: truncated data \(43 bytes, shape \(3, 4, 4\) of uint8 needs 48\)"
+    ):
         read_idx(path)
     with pytest.raises(ValueError, match="truncated header"):
         read_idx(write(tmp_path / "hdr", data[:9]))
