@@ -220,11 +220,11 @@ def _improve(
         except ConvergenceError as exc:
             log.warning("basin check: no restart of %s at %s (%s)", name, setting, exc)
             continue
-        if res.eps2 < results[name].eps2:
+        if res.error < results[name].error:
             results[name] = res
             _polish(setting, results, cold=False)
         for n, r in results.items():
-            if r.eps2 < row[f"{n}_eps2"]:
+            if r.error < row[f"{n}_eps2"]:
                 row.update(flatten({n: r}))
                 improved.add(n)
     fixed = improved | set(row["basin_fixed"].split())
@@ -246,7 +246,7 @@ def _best_neighbour(
         except ConvergenceError:
             continue
         error = getattr(pred, objective)
-        if error < row[f"{name}_eps2"] * (1 - margin) and (best is None or error < best.eps2):
+        if error < row[f"{name}_eps2"] * (1 - margin) and (best is None or error < best.error):
             best = _as_result(name, pred)
     return best
 
@@ -267,7 +267,7 @@ def _as_result(name: str, prediction: Prediction, row: Mapping | None = None) ->
     x = tuple(map(float, fam.clip(fam.project(prediction.hyperparameters))))
     return OptimizationResult(
         strategy=name,
-        eps2=float(eps),
+        error=float(eps),
         hyperparameters=prediction.hyperparameters,
         prediction=prediction,
         x=x,

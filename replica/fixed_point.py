@@ -4,7 +4,8 @@ Newton's method, with the Jacobians the compiled maps provide, solves the usual 
 few evaluations; the other methods take over when it fails. Powell's hybrid method (MINPACK,
 via scipy) handles the near-critical regime where damped iteration stalls, such as the
 Donoho–Tanner line; Anderson-accelerated damped iteration is the fallback. Failures raise
-:class:`ConvergenceError` with diagnostics.
+:class:`ConvergenceError` with diagnostics. :func:`extrapolate` predicts the starting point of
+a warm start along a sweep.
 """
 
 from __future__ import annotations
@@ -285,3 +286,33 @@ def solve(
             **(context() if context else {}),
         },
     )
+
+
+@njit(cache=True, error_model="numpy")
+def extrapolate(thetas, y1s, y2s, theta):
+    """Warm-start predictor: (y1, y2) at θ from the polynomial through the rows of (y1s, y2s), taken at
+    parameters ``thetas`` (most recent first). Uses the longest run of rows that lie one after another
+    behind θ on the line through θ and the most recent row (a sweep); Lagrange extrapolation to θ."""
+    step = theta - thetas[0]
+    n2 = step @ step
+    if n2 == 0.0:
+        return y1s[0].copy(), y2s[0].copy()
+    n_step = math.sqrt(n2)
+    k, rows = 0, thetas.shape[0]
+    t = np.empty(rows)
+    while k < rows:
+        d = thetas[k] - theta
+        tk = (d @ step) / n_step
+        if tk >= 0.0 or tk * tk < 0.999998 * (d @ d) or (k > 0 and tk > t[k - 1] - 1e-12 * n_step):
+            break
+        t[k] = tk
+        k += 1
+    y1, y2 = np.zeros(y1s.shape[1]), np.zeros(y2s.shape[1])
+    for i in range(k):
+        w = 1.0  # Π_{j≠i} t_j / (t_j − t_i)
+        for j in range(k):
+            if j != i:
+                w *= t[j] / (t[j] - t[i])
+        y1 += w * y1s[i]
+        y2 += w * y2s[i]
+    return y1, y2

@@ -12,10 +12,14 @@ E[z soft(h)] = E[z] S1 + Cov(z, h) P.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 from scipy.special import ndtr
 
 _INV_SQRT_2PI = 0.3989422804014327
+_INV_SQRT_2 = 0.7071067811865476
 
 
 def _npdf(z):
@@ -55,3 +59,66 @@ def soft_moments(mu, tau, lam):
     if any_inf:
         P, S1, S2 = (np.where(infinite, 0.0, v) for v in (P, S1, S2))
     return P, S1, S2
+
+
+# ---- compiled scalar versions, inlined into the fixed-point maps of stage1.py / stage2.py ----
+
+
+@njit(cache=True, inline="always")
+def _ndtr(x):
+    return 0.5 * math.erfc(-x * _INV_SQRT_2)
+
+
+@njit(cache=True, inline="always")
+def soft_moments_d(mu, tau, lam):
+    """(P, S1, S2, ∂P/∂μ, ∂P/∂τ, ∂S1/∂τ) for one h ~ N(mu, tau²): the moments of
+    :func:`replica.gaussian.soft_moments` and the derivatives not already among them (∂S1/∂μ = P,
+    ∂S2/∂μ = 2 S1, ∂S2/∂τ = 2τP). The derivatives are zero where the moments are not
+    differentiable (τ = 0) or vanish (lam = ∞). Inlined: unused outputs cost nothing."""
+    if math.isinf(lam):
+        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    if tau <= 0.0:
+        s = math.copysign(max(abs(mu) - lam, 0.0), mu)
+        return (1.0 if abs(mu) > lam else 0.0), s, s * s, 0.0, 0.0, 0.0
+    dp, dm = mu - lam, -mu - lam
+    zp, zm = dp / tau, dm / tau
+    Qp, Qm = _ndtr(zp), _ndtr(zm)
+    gp = _INV_SQRT_2PI * math.exp(-0.5 * zp * zp)
+    gm = _INV_SQRT_2PI * math.exp(-0.5 * zm * zm)
+    fp, fm = tau * gp, tau * gm
+    t2 = tau * tau
+    return (
+        Qp + Qm,
+        (fp + dp * Qp) - (fm + dm * Qm),
+        (dp * dp + t2) * Qp + dp * fp + (dm * dm + t2) * Qm + dm * fm,
+        (gp - gm) / tau,
+        -(zp * gp + zm * gm) / tau,
+        gp - gm,
+    )
+
+
+@njit(cache=True, inline="always")
+def soft_moments_1(mu, tau, lam):
+    """(P, S1, S2) of :func:`replica.gaussian.soft_moments` for one h ~ N(mu, tau²)."""
+    P, S1, S2, _, _, _ = soft_moments_d(mu, tau, lam)
+    return P, S1, S2
+
+
+@njit(cache=True, inline="always")
+def clip_moments_1(mu, tau, lam):
+    """(P(|h| ≤ lam), E[clip(h)], E[clip(h)²], P(|h| > lam)) for h ~ N(mu, tau²), tau > 0.
+
+    clip(h) = h − soft(h; lam) is the projection on [−lam, lam]. Computed directly rather than as
+    E[h] − S1, which cancels when the threshold is small against the spread of h; P(|h| > lam)
+    comes from the tails so that it keeps its relative precision when small.
+    """
+    lo, hi = (-lam - mu) / tau, (lam - mu) / tau
+    P_in = _ndtr(-lo) - _ndtr(-hi) if lo > 0 else _ndtr(hi) - _ndtr(lo)
+    P_hi, P_lo = _ndtr(-hi), _ndtr(lo)
+    f_lo, f_hi = _INV_SQRT_2PI * math.exp(-0.5 * lo * lo), _INV_SQRT_2PI * math.exp(-0.5 * hi * hi)
+    Ez = f_lo - f_hi
+    Ez2 = P_in + lo * f_lo - hi * f_hi
+    C1 = lam * (P_hi - P_lo) + mu * P_in + tau * Ez
+    P_out = P_hi + P_lo
+    C2 = lam * lam * P_out + mu * mu * P_in + 2 * mu * tau * Ez + tau * tau * Ez2
+    return P_in, C1, C2, P_out

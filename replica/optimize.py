@@ -8,9 +8,7 @@ How:
 * coordinates are log λ1, log λ2, κ and u = log((λ2 + Δλ)/λ2), a box (see :mod:`replica.strategies`);
 * the local method is Powell's BOBYQA (NLopt's C implementation: a bound-constrained
   quadratic-model trust region, derivative free, so the fixed-point tolerance of ``predict``
-  does not pollute gradients; scipy's pure-Python COBYQA spent ~2 ms of its own per trial
-  point, more than the warm ``predict`` it waited for);
-  every ``predict`` is warm-started from the previous successful one;
+  does not pollute gradients); every ``predict`` is warm-started from the previous successful one;
 * starts: the ``start`` result (a neighbour in a sweep), the ``seeds`` projected into the
   family, and, when cold (no ``start``), a small fixed space-filling design. Stage 1 depends
   on λ1 only, so a ``pretrained`` seed (the λ1 best for x1 alone) gives one more start: the
@@ -28,6 +26,10 @@ How:
   depend on the search path;
 * a :class:`ConvergenceError` at a trial point counts as +∞ (the local method sees a large
   finite value) and is counted in ``failures``.
+
+:func:`optimize` runs these as named phases: :func:`_seed_results` (contained strategies),
+:func:`_starting_points`, :func:`_choose_starts`, :func:`_local_runs`, :func:`_polish` (re-solve,
+plateau edge) and :func:`_no_worse_than_seeds`.
 """
 
 from __future__ import annotations
@@ -68,21 +70,57 @@ _DESIGN_BOX = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OptimizationResult:
-    """Optimum of one strategy and how it was found.
+    """Optimum of one strategy and how it was found (returned by :func:`optimize`).
 
-    ``eps2`` is the minimized error (ε^(1st) for ``pretrained``), ``x`` the optimal
-    coordinates of the family, ``starts`` the number of starting points evaluated,
-    ``local_runs`` the local optimizations run, ``evaluations`` the ``predict`` calls
-    (including those of sub-strategies optimized here), ``failures`` the trial points
-    whose equations did not converge, ``warm_rejections`` the warm-started ``predict`` calls
-    that landed on a spurious root (χ2 → ∞) and were redone cold, ``source`` where the optimum came from
-    ("local", or "seed:<strategy>" when a contained strategy's optimum was not improved).
+    Attributes
+    ----------
+    strategy : str
+        The strategy's name (:data:`replica.strategies.STRATEGIES`) or the Family's.
+    error : float
+        The minimized error: ε^(2nd) (THEORY.md §3 "Errors") for every strategy but
+        ``pretrained``, whose estimator is x1 alone and whose error is ε^(1st).
+    hyperparameters : Hyperparameters
+        The optimum (λ1, λ2, κ, Δλ).
+    prediction : Prediction
+        :func:`replica.predict` at ``hyperparameters``, solved to its full tolerance.
+    x : tuple of float
+        The optimum in the family's coordinates (``Family.names``).
+    starts : int
+        Starting points evaluated.
+    local_runs : int
+        Local (BOBYQA) optimizations run.
+    evaluations : int
+        ``predict`` calls, including those of sub-strategies optimized here.
+    failures : int
+        Trial points whose equations did not converge.
+    warm_rejections : int
+        Warm-started ``predict`` calls that landed on a spurious root (χ2 → ∞) and were redone cold.
+    method : str
+        The local method ("BOBYQA").
+    success : bool
+        Whether a local run converged (or a contained strategy's optimum was returned).
+    message : str
+        The local runs' stopping reasons.
+    source : str
+        Where the optimum came from: "local", or "seed:<strategy>" when a contained strategy's
+        optimum was not improved.
+    seconds : float
+        Wall-clock time.
+
+    Examples
+    --------
+    >>> from replica import Setting, optimize
+    >>> res = optimize(Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05), "target_only")
+    >>> res.error == res.eps2 == res.prediction.eps2
+    True
+    >>> res.hyperparameters.kappa, res.hyperparameters.delta_lam
+    (0.0, 0.0)
     """
 
     strategy: str
-    eps2: float
+    error: float
     hyperparameters: Hyperparameters
     prediction: Prediction
     x: tuple
@@ -97,11 +135,27 @@ class OptimizationResult:
     source: str
     seconds: float
 
+    @property
+    def eps1(self) -> float:
+        """ε^(1st) of the pretrained x1 at the optimum (THEORY.md §3 "Errors")."""
+        return self.prediction.eps1
+
+    @property
+    def eps2(self) -> float:
+        """ε^(2nd) of the final estimator κ x1 + x2 at the optimum (THEORY.md §3 "Errors"); equal to
+        ``error`` except for ``pretrained``."""
+        return self.prediction.eps2
+
     def as_dict(self) -> dict:
-        """Flat record for CSV/JSON: the optimum, its hyperparameters and the search statistics."""
+        """Flat record for CSV/JSON: the optimum, its hyperparameters and the search statistics.
+
+        Its ``eps2`` column holds ``error`` (the strategy's minimized error, ε^(1st) for
+        ``pretrained``): the tables of ``experiments/`` keep that column name for every strategy.
+        ``eps1`` is the prediction's ε^(1st).
+        """
         return {
             "strategy": self.strategy,
-            "eps2": self.eps2,
+            "eps2": self.error,
             "eps1": self.prediction.eps1,
             **self.hyperparameters.as_dict(),
             "starts": self.starts,
@@ -261,113 +315,190 @@ def optimize(
     xtol: float = 1e-3,
     max_evaluations: int = 400,
 ) -> OptimizationResult:
-    """Minimize ε^(2nd) (ε^(1st) for ``pretrained``) over ``strategy``'s family at ``setting``.
+    """Minimize the predicted error over one strategy's hyperparameters (THEORY.md §2–3).
 
-    ``strategy``: a name of :data:`replica.strategies.STRATEGIES` or a
-    :class:`~replica.strategies.Family` (e.g. :func:`~replica.strategies.fixed_transfer`).
+    The error is ε^(2nd) of :func:`replica.predict` (THEORY.md §3 "Errors"), or ε^(1st) for
+    ``pretrained``, minimized over the strategy's family of (λ1, λ2, κ, Δλ) (see the module
+    docstring for the search).
 
-    ``start``: a previous result (any strategy; typically this strategy at a neighbouring
-    setting) used as warm start, both for the coordinates and for ``predict``.
-    ``seeds``: results of other strategies at *this* setting, projected into the family as
-    extra starting points; those of contained strategies also bound the result from above.
-    If None, the contained strategies (:data:`CONTAINS`) are optimized first, warm-started
-    from ``start`` when given. Pass ``seeds=()`` to skip them.
-    A ``pretrained`` seed also supplies a λ1 to try (see the module docstring).
-    ``multistart``: local runs from the best distinct starts (default 3 cold; warm, up to 2
-    among the starts within 10% of the best).
-    ``xtol``: final trust-region radius in coordinates; ``max_evaluations`` per local run.
+    Parameters
+    ----------
+    setting : Setting
+        The data model.
+    strategy : str or Family, default "full"
+        A name of :data:`replica.strategies.STRATEGIES` or a :class:`~replica.strategies.Family`
+        (e.g. :func:`~replica.strategies.fixed_transfer`).
+    start : OptimizationResult, optional
+        A previous result (any strategy; typically this strategy at a neighbouring setting), used
+        as warm start both for the coordinates and for ``predict``.
+    seeds : sequence of OptimizationResult, optional
+        Results of other strategies at *this* setting, projected into the family as extra starting
+        points; those of contained strategies also bound the result from above. If None, the
+        contained strategies (:data:`~replica.strategies.CONTAINS`) are optimized first,
+        warm-started from ``start`` when given; ``seeds=()`` skips them. A ``pretrained`` seed
+        also supplies a λ1 to try.
+    multistart : int, optional
+        Local runs from the best distinct starts (default 3 cold; warm, up to 2 among the starts
+        within 10% of the best).
+    xtol : float, default 1e-3
+        Final trust-region radius in coordinates.
+    max_evaluations : int, default 400
+        ``predict`` calls per local run.
+
+    Returns
+    -------
+    OptimizationResult
+        The optimum (``error``, ``hyperparameters``, ``prediction``) and search statistics.
+
+    Raises
+    ------
+    ValueError
+        On invalid input (unknown strategy, ``multistart`` < 1, ``xtol`` ≤ 0, wrong types).
+    ConvergenceError
+        If no trial point's equations converged.
+
+    Examples
+    --------
+    >>> from replica import Setting, optimize
+    >>> s = Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05)
+    >>> lasso = optimize(s, "target_only")  # the Lasso on the target alone: λ2 only
+    >>> round(lasso.error, 4), round(lasso.hyperparameters.lam2, 3)
+    (0.1688, 0.258)
     """
-    if not isinstance(setting, Setting):
-        raise ValueError(f"setting must be a replica.Setting, got {type(setting).__name__}")
-    fam = strategy if isinstance(strategy, Family) else family(strategy)
-    strategy = fam.name
-    if start is not None and not isinstance(start, OptimizationResult):
-        raise ValueError(f"start must be an OptimizationResult or None, got {type(start).__name__}")
-    if multistart is not None and multistart < 1:
-        raise ValueError(f"multistart must be >= 1, got {multistart}")
-    if not xtol > 0:
-        raise ValueError(f"xtol must be > 0, got {xtol}")
+    fam = _check_inputs(setting, strategy, start, multistart, xtol)
     t0 = time.perf_counter()
-    evaluations = failures = rejections = 0
-    if seeds is None:
-        seeds = []
-        for sub in CONTAINS.get(strategy, ()):
-            seeds.append(optimize(setting, sub, start=start, xtol=xtol, max_evaluations=max_evaluations))
-        evaluations = sum(s.evaluations for s in seeds)
-        failures = sum(s.failures for s in seeds)
-        rejections = sum(s.warm_rejections for s in seeds)
-    seeds = list(seeds)
-    for s in seeds:
-        if not isinstance(s, OptimizationResult):
-            raise ValueError(f"seeds must be OptimizationResults, got {type(s).__name__}")
-
-    warm = start.prediction if start is not None else None
-    objective = _Objective(setting, fam, warm)
-    candidates = [fam.clip(fam.project(r.hyperparameters)) for r in ([start] if start else []) + seeds]
-    if start is None:
-        candidates += list(_design(fam, _COLD_DESIGN * len(fam.names)))
-    evaluated = [(objective(x), x) for x in candidates]
-    evaluated = [(v, x) for v, x in evaluated if math.isfinite(v)]
-    lam1_seeds = [r for r in seeds if r.strategy == "pretrained"]
-    if lam1_seeds and evaluated and "log_lam1" in fam.names:
-        x = min(evaluated, key=lambda e: e[0])[1].copy()
-        x[fam.names.index("log_lam1")] = math.log(lam1_seeds[0].hyperparameters.lam1)
-        candidates.append(fam.clip(x))
-        if math.isfinite(v := objective(candidates[-1])):
-            evaluated.append((v, candidates[-1]))
-    for x in _combined_starts(fam, seeds):
-        candidates.append(x)
-        if math.isfinite(v := objective(x)):
-            evaluated.append((v, x))
-    if start is None:
-        chosen = _distinct(evaluated, multistart or 3, _COLD_SEPARATION)
-    else:
-        best = min((v for v, _ in evaluated), default=math.inf)
-        close = [(v, x) for v, x in evaluated if v <= best * (1 + _MARGIN)]
-        chosen = _distinct(close, multistart or _MAX_WARM_RUNS, _WARM_RADIUS)
-    radius = _WARM_RADIUS if start is not None else _COLD_RADIUS
-    radius = min(radius, float(np.min(np.diff(np.array(fam.bounds), axis=1))) / 2)
-    messages, success = [], False
-    for x0 in chosen:
-        ok, message = _bobyqa(objective.for_optimizer, x0, fam.bounds, radius, min(xtol, radius), max_evaluations)
-        success |= ok
-        messages.append(message)
-
-    value, x, pred = objective.best
-    if pred is not None:
-        # trial points are solved to _TRIAL_TOL; the returned optimum to predict's full tolerance
-        pred = predict(setting, pred.hyperparameters, warm_start=pred)
-        value = getattr(pred, fam.objective)
-        value, x, pred = _least_flat_lam2(setting, fam, value, x, pred)
-    source = "local"
-    for s in seeds:
-        # a contained strategy's optimum is a point of this family: never return worse
-        if contained(strategy, s.strategy) and s.eps2 < value:
-            value, x, pred, source = (
-                s.eps2,
-                fam.clip(fam.project(s.hyperparameters)),
-                s.prediction,
-                f"seed:{s.strategy}",
-            )
+    seeds, counts = _seed_results(setting, fam, start, seeds, xtol, max_evaluations)
+    objective = _Objective(setting, fam, start.prediction if start is not None else None)
+    candidates, evaluated = _starting_points(objective, start, seeds)
+    chosen = _choose_starts(evaluated, start is not None, multistart)
+    success, messages = _local_runs(objective, chosen, start is not None, xtol, max_evaluations)
+    value, x, pred = _polish(setting, fam, objective.best)
+    value, x, pred, source = _no_worse_than_seeds(fam, seeds, value, x, pred)
     if pred is None:
         raise ConvergenceError(
-            f"no trial point of strategy {strategy!r} converged",
+            f"no trial point of strategy {fam.name!r} converged",
             {"setting": repr(setting), "evaluations": objective.evaluations},
         )
     return OptimizationResult(
-        strategy=strategy,
-        eps2=float(value),
+        strategy=fam.name,
+        error=float(value),
         hyperparameters=pred.hyperparameters,
         prediction=pred,
         x=tuple(map(float, x)),
         starts=len(candidates),
         local_runs=len(messages),
-        evaluations=evaluations + objective.evaluations,
-        failures=failures + objective.failures,
-        warm_rejections=rejections + objective.warm_rejections,
+        evaluations=counts[0] + objective.evaluations,
+        failures=counts[1] + objective.failures,
+        warm_rejections=counts[2] + objective.warm_rejections,
         method="BOBYQA",
         success=success or source != "local",
         message="; ".join(messages) or "no start converged",
         source=source,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _check_inputs(setting, strategy, start, multistart, xtol) -> Family:
+    """Validate :func:`optimize`'s arguments (ValueError naming the problem); return the family."""
+    if not isinstance(setting, Setting):
+        raise ValueError(f"setting must be a replica.Setting, got {type(setting).__name__}")
+    fam = strategy if isinstance(strategy, Family) else family(strategy)
+    if start is not None and not isinstance(start, OptimizationResult):
+        raise ValueError(f"start must be an OptimizationResult or None, got {type(start).__name__}")
+    if multistart is not None and multistart < 1:
+        raise ValueError(f"multistart must be >= 1, got {multistart}")
+    if not xtol > 0:
+        raise ValueError(f"xtol must be > 0, got {xtol}")
+    return fam
+
+
+def _seed_results(setting, fam, start, seeds, xtol, max_evaluations):
+    """Phase 1: the seeds, optimizing the contained strategies first when none are given.
+
+    Returns (seeds, (evaluations, failures, warm rejections) spent on them here).
+    """
+    counts = (0, 0, 0)
+    if seeds is None:
+        seeds = [
+            optimize(setting, sub, start=start, xtol=xtol, max_evaluations=max_evaluations)
+            for sub in CONTAINS.get(fam.name, ())
+        ]
+        counts = (
+            sum(s.evaluations for s in seeds),
+            sum(s.failures for s in seeds),
+            sum(s.warm_rejections for s in seeds),
+        )
+    seeds = list(seeds)
+    for s in seeds:
+        if not isinstance(s, OptimizationResult):
+            raise ValueError(f"seeds must be OptimizationResults, got {type(s).__name__}")
+    return seeds, counts
+
+
+def _starting_points(objective: _Objective, start, seeds):
+    """Phase 2: candidate starts and their errors: ``start`` and the seeds projected into the family,
+    a space-filling design when cold, the best start with a ``pretrained`` seed's λ1, and the
+    value/support combinations. Returns (candidates, [(error, x) of those that converged])."""
+    fam = objective.fam
+    candidates = [fam.clip(fam.project(r.hyperparameters)) for r in ([start] if start else []) + seeds]
+    if start is None:
+        candidates += list(_design(fam, _COLD_DESIGN * len(fam.names)))
+    evaluated = [(objective(x), x) for x in candidates]
+    evaluated = [(v, x) for v, x in evaluated if math.isfinite(v)]
+    lam1_seeds = [r for r in seeds if r.strategy == "pretrained"]
+    extra = []
+    if lam1_seeds and evaluated and "log_lam1" in fam.names:
+        x = min(evaluated, key=lambda e: e[0])[1].copy()
+        x[fam.names.index("log_lam1")] = math.log(lam1_seeds[0].hyperparameters.lam1)
+        extra.append(fam.clip(x))
+    for x in extra + _combined_starts(fam, seeds):
+        candidates.append(x)
+        if math.isfinite(v := objective(x)):
+            evaluated.append((v, x))
+    return candidates, evaluated
+
+
+def _choose_starts(evaluated, warm: bool, multistart: int | None) -> list[np.ndarray]:
+    """Phase 3: where the local runs start. Cold: the best ``multistart`` (3) starts at least
+    _COLD_SEPARATION apart; warm: up to ``multistart`` (2) distinct starts within _MARGIN of the best."""
+    if not warm:
+        return _distinct(evaluated, multistart or 3, _COLD_SEPARATION)
+    best = min((v for v, _ in evaluated), default=math.inf)
+    close = [(v, x) for v, x in evaluated if v <= best * (1 + _MARGIN)]
+    return _distinct(close, multistart or _MAX_WARM_RUNS, _WARM_RADIUS)
+
+
+def _local_runs(objective: _Objective, chosen, warm: bool, xtol: float, max_evaluations: int):
+    """Phase 4: BOBYQA from each chosen start (the objective keeps the best point).
+    Returns (whether any run converged, the runs' messages)."""
+    fam = objective.fam
+    radius = _WARM_RADIUS if warm else _COLD_RADIUS
+    radius = min(radius, float(np.min(np.diff(np.array(fam.bounds), axis=1))) / 2)
+    messages, success = [], False
+    for x0 in chosen:
+        ok, message = _bobyqa(objective.for_optimizer, x0, fam.bounds, radius, min(xtol, radius), max_evaluations)
+        success |= ok
+        messages.append(message)
+    return success, messages
+
+
+def _polish(setting: Setting, fam: Family, best):
+    """Phase 5: re-solve the best trial point (solved to _TRIAL_TOL) to predict's full tolerance and
+    move λ2 to the edge of a flat plateau (:func:`_least_flat_lam2`). ``best`` = (error, x, prediction)."""
+    value, x, pred = best
+    if pred is None:
+        return value, x, pred
+    pred = predict(setting, pred.hyperparameters, warm_start=pred)
+    value = getattr(pred, fam.objective)
+    return _least_flat_lam2(setting, fam, value, x, pred)
+
+
+def _no_worse_than_seeds(fam: Family, seeds, value, x, pred):
+    """Phase 6: a contained strategy's optimum is a point of this family: never return worse.
+    Returns (error, x, prediction, source)."""
+    source = "local"
+    for s in seeds:
+        if contained(fam.name, s.strategy) and s.error < value:
+            value, x, pred = s.error, fam.clip(fam.project(s.hyperparameters)), s.prediction
+            source = f"seed:{s.strategy}"
+    return value, x, pred, source

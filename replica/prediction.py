@@ -8,11 +8,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from . import kernels
 from . import stage1 as st1
 from . import stage2 as st2
 from .errors import ConvergenceError
-from .fixed_point import TOL, newton, solve
+from .fixed_point import TOL, extrapolate, newton, solve
 from .quadrature import N_NODES
 from .setting import Hyperparameters, Setting
 
@@ -20,7 +19,7 @@ _IMPLAUSIBLE = 1e6
 _HISTORY = 6  # points a warm-start predictor extrapolates from (a quintic)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Prediction:
     """Replica prediction for one (setting, hyperparameters); notation of THEORY.md §3."""
 
@@ -155,40 +154,40 @@ def _predicted(state: SolverState, theta: np.ndarray) -> tuple[np.ndarray, np.nd
     thetas, y1s, y2s = state.trail
     if thetas.shape[1] != theta.size:
         return state.y1, state.y2
-    return kernels.extrapolate(thetas, y1s, y2s, theta)
+    return extrapolate(thetas, y1s, y2s, theta)
 
 
 def _stage1_map(setting: Setting, lam1: float):
     """Stage-1 map in coordinates y = (log χ1, log χ̂1)."""
-    args = st1.Pretraining(setting, lam1).kernel_args
-    return lambda y: kernels.stage1_T(y, *args)
+    params = st1.Pretraining(setting, lam1).params
+    return lambda y: st1.stage1_T(y, params)
 
 
 def _stage2_map(setting, hp, s1, n_nodes):
     """Stage-2 map in O(1)-scaled coordinates y = (log χ2, log χ̂2, R21/(1+χ2), χ̂12/√(χ̂1 χ̂2)).
 
     The last two exist only when the target is in pretraining; |χ̂12| ≤ √(χ̂1 χ̂2) by Cauchy–Schwarz.
-    Returns (T, args, closure_at, coords): the map, the arguments of kernels.stage2_T after y,
-    (conjugates, closure) at y (given the kernel's sums there, if known) and the coordinates of a state.
+    Returns (T, problem, closure_at, coords): the map, its :class:`replica.stage2.Problem2`,
+    (conjugates, closure) at y (given the map's sums there, if known) and the coordinates of a state.
     """
     with_cross = setting.pretrain_on_target
     static = st2.Static(setting, hp, s1, n_nodes)
-    args = static.map_args
+    problem = static.problem
 
     def T(y):
-        return kernels.stage2_T(y, *args, False)[0]
+        return st2.stage2_T(y, problem, False)[0]
 
     def closure_at(y, sums=None):
-        conj = st2.Conjugates2(*kernels.stage2_inputs(np.asarray(y, float), *args[:9]))
+        conj = st2.Conjugates2(*st2.stage2_inputs(np.asarray(y, float), problem.const))
         return conj, st2.closure(setting, hp, s1, conj, n_nodes, static, sums)
 
     def coords(chi2, chi2_hat, R21, chi12_hat):
-        out = [math.log(max(chi2, kernels.TINY)), math.log(max(chi2_hat, kernels.TINY))]
+        out = [math.log(max(chi2, st1.TINY)), math.log(max(chi2_hat, st1.TINY))]
         if with_cross:
-            out += [R21 / (1 + chi2), chi12_hat / math.sqrt(s1.chi1_hat * max(chi2_hat, kernels.TINY))]
+            out += [R21 / (1 + chi2), chi12_hat / math.sqrt(s1.chi1_hat * max(chi2_hat, st1.TINY))]
         return np.array(out)
 
-    return T, args, closure_at, coords
+    return T, problem, closure_at, coords
 
 
 def _lambda_path(target: float, start: float) -> list[float]:
@@ -217,13 +216,13 @@ def _solve_stage1(setting, lam1, warm, tol, context):
         return _lambda_path(lam1, lam_max), np.log([1e-12, chi_hat0])
 
     problem = st1.Pretraining(setting, lam1)
-    args = problem.kernel_args
+    params = problem.params
     evaluations = 0
 
     def TJ(y, jacobian):
         nonlocal evaluations
         evaluations += 5 if jacobian else 1  # the Jacobian is central differences
-        return kernels.stage1_TJ(y, *args, jacobian)
+        return st1.stage1_TJ(y, params, jacobian)
 
     y, res, _, J_new, _ = newton(TJ, starts[0], tol)
     it = evaluations
@@ -264,7 +263,7 @@ def _stage1_as_stage2(setting, hp, s1, coords):
 
 def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
     """warm: None or (state, predicted y2)."""
-    T, args, closure_at, coords = _stage2_map(setting, hp, s1, n_nodes)
+    T, problem, closure_at, coords = _stage2_map(setting, hp, s1, n_nodes)
     usable = warm is not None and warm[0].y2.size == (4 if setting.pretrain_on_target else 2)
     if _repeats_stage1(setting, hp):
         conj, cl, y = _stage1_as_stage2(setting, hp, s1, coords)
@@ -276,7 +275,7 @@ def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
         return coords(s1.chi1, s1.chi1_hat * f, 0.0, f * s1.chi1_hat if setting.pretrain_on_target else 0.0)
 
     y, res, it, J_new, sums = newton(
-        lambda y, jac: kernels.stage2_T(y, *args, jac), warm[1] if usable else cold_start(), tol
+        lambda y, jac: st2.stage2_T(y, problem, jac), warm[1] if usable else cold_start(), tol
     )
     if res <= tol:
         return (*closure_at(y, sums), y, res, it, J_new)

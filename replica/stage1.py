@@ -8,17 +8,46 @@ a times 1/(1+χ1)², which :class:`Pretraining` exploits to keep the fixed-point
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
-from . import kernels
-from .gaussian import soft_moments
+from .gaussian import clip_moments_1, soft_moments
 from .setting import Setting
 
+TINY = 1e-300  # floor of χ, χ̂ before their logs (solver coordinates)
+_jit = njit(cache=True, error_model="numpy")  # x/0 gives inf/NaN: the root finders treat it as "undefined"
 
-@dataclass(frozen=True, eq=False)
+
+class Forms(NamedTuple):
+    """The λ1- and χ1-independent quadratic forms of one setting's stage 1, with a = α_k 1[k ∈ P],
+    A = Σ a, and Σ, μ each component's covariance and mean of r (see :class:`_Forms`)."""
+
+    mean_a: np.ndarray  # (C,) μᵀa
+    var_a: np.ndarray  # (C,) aᵀΣa
+    d_form: np.ndarray  # (C, K) (a − A e_k)ᵀ Σ a
+    diag: np.ndarray  # (C, K) Σ_kk
+    gram: np.ndarray  # (C, K) Σ_kk aᵀΣa − (Σa)_k²
+    a: np.ndarray  # (K,)
+    noise: float  # Σ a_k σ_k²
+    A: float
+
+
+class Stage1Params(NamedTuple):
+    """What the compiled stage-1 map takes besides (χ1, χ̂1): λ1, the mixture ``weights`` (C,) and
+    ``means`` (C, K), and the setting's :class:`Forms`."""
+
+    lam1: float
+    weights: np.ndarray
+    means: np.ndarray
+    forms: Forms
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
 class Stage1:
     """A stage-1 state: order parameters, conjugates and per-component field statistics
     (compared and hashed by identity: caches key on it)."""
@@ -52,6 +81,7 @@ class _Forms:
         self.d_form = np.einsum("kj,cjl,l->ck", d, covs, a)  # (a − A e_k)ᵀ Σ a
         self.gram = self.diag * self.var_a[:, None] - self.cov_a**2  # Σ_kk aᵀΣa − (Σa)_k², ≥ 0
         self.noise = float(a @ setting.sigmas**2)
+        self.bundle = Forms(self.mean_a, self.var_a, self.d_form, self.diag, self.gram, a, self.noise, self.A)
 
 
 _FORMS: weakref.WeakKeyDictionary[Setting, _Forms] = weakref.WeakKeyDictionary()
@@ -67,20 +97,7 @@ class Pretraining:
         if f is None:
             f = _FORMS[setting] = _Forms(setting)
         self.a, self.A, self.cov_a, self.mean_a, self.var_a = f.a, f.A, f.cov_a, f.mean_a, f.var_a
-        # the arguments of kernels.stage1_map / stage1_T after (χ1, χ̂1) / y
-        self.kernel_args = (
-            float(lam1),
-            setting.weights,
-            f.means,
-            f.mean_a,
-            f.var_a,
-            f.d_form,
-            f.diag,
-            f.gram,
-            f.a,
-            f.noise,
-            f.A,
-        )
+        self.params = Stage1Params(float(lam1), setting.weights, f.means, f.bundle)
 
     def _fields(self, chi1, chi1_hat):
         q = 1.0 / (1.0 + chi1)
@@ -90,7 +107,7 @@ class Pretraining:
 
     def map(self, chi1, chi1_hat):
         """The fixed-point map (χ1, χ̂1) → (χ1', χ̂1') of THEORY.md §3 Stage 1, without Q1 and m1."""
-        chi1_new, chi1_hat_new, _ = kernels.stage1_map(float(chi1), float(chi1_hat), *self.kernel_args)
+        chi1_new, chi1_hat_new, _ = stage1_map(float(chi1), float(chi1_hat), self.params)
         return chi1_new, chi1_hat_new
 
     def state(self, chi1, chi1_hat) -> Stage1:
@@ -101,23 +118,23 @@ class Pretraining:
         cov_r_h1 = self.cov_a * q
         m1 = (w * S1) @ self.setting.means / Q_hat + (w * P) @ cov_r_h1 / Q_hat
         return Stage1(
-            float(w @ P) / Q_hat,
-            float(w @ S2) / Q_hat**2,
-            m1,
-            Q_hat,
-            self.a * q,
-            chi1_hat,
-            mean,
-            std,
-            cov_r_h1,
-            P,
-            self.lam1,
+            chi1=float(w @ P) / Q_hat,
+            Q1=float(w @ S2) / Q_hat**2,
+            m1=m1,
+            Q1_hat=Q_hat,
+            m1_hat=self.a * q,
+            chi1_hat=chi1_hat,
+            h1_mean=mean,
+            h1_std=std,
+            cov_r_h1=cov_r_h1,
+            P1=P,
+            lam1=self.lam1,
         )
 
     def mse(self, s1: Stage1) -> np.ndarray:
         """E[(x1 − r^(k))²] for every k at the state ``s1`` (see :func:`mse`)."""
         chi1_in = self.A / s1.Q1_hat - 1.0  # the χ1 that s1's fields were computed at
-        return kernels.stage1_map(chi1_in, float(s1.chi1_hat), *self.kernel_args)[2]
+        return stage1_map(chi1_in, float(s1.chi1_hat), self.params)[2]
 
 
 def closure(setting: Setting, lam1: float, chi1: float, chi1_hat: float) -> Stage1:
@@ -140,3 +157,61 @@ def chi_hat(setting: Setting, s1: Stage1) -> float:
     """χ̂1 = Σ_{k∈P} α_k (ρ_kk − 2 m1k + Q1 + σ_k²) / (1+χ1)², with ρ_kk − 2 m1k + Q1 from :func:`mse`."""
     a = np.where(setting.pretrain, setting.alphas, 0.0)
     return float(np.sum(a * (mse(setting, s1) + setting.sigmas**2)) / (1 + s1.chi1) ** 2)
+
+
+# ---- the compiled map: predict() evaluates it (and its Jacobian) a few times per solve ----
+
+
+@_jit
+def stage1_map(chi1, chi1_hat, p):
+    """(χ1', χ̂1', E[(x1 − r^(k))²] per k) of :meth:`Pretraining.map` (THEORY.md §3 Stage 1);
+    the error is cancellation-free (see :func:`mse`)."""
+    q = 1.0 / (1.0 + chi1)
+    lam1, weights, means = p.lam1, p.weights, p.means
+    mean_a, var_a, d_form, diag, gram, a, noise, A = p.forms
+    Q_hat = A * q
+    K = a.size
+    chi_new = 0.0
+    mse = np.zeros(K)
+    for c in range(weights.size):
+        mean = mean_a[c] * q
+        s = math.sqrt(max(var_a[c] * q * q + chi1_hat, 0.0))
+        P_in, C1, C2, P_out = clip_moments_1(mean, s, lam1)
+        chi_new += weights[c] * P_out
+        for k in range(K):
+            c0 = mean / Q_hat - means[c, k]
+            c1 = (d_form[c, k] * q * q + chi1_hat) / (Q_hat * s)
+            var_r = (diag[c, k] * chi1_hat + gram[c, k] * q * q) / (s * s)
+            mse[k] += weights[c] * (
+                c0 * c0 + c1 * c1 + C2 / (Q_hat * Q_hat) - 2.0 * (c0 * C1 + c1 * s * P_in) / Q_hat + var_r
+            )
+    chi_new /= Q_hat
+    chi_hat_new = (a @ mse + noise) / (1.0 + chi_new) ** 2
+    return chi_new, chi_hat_new, mse
+
+
+@_jit
+def stage1_T(y, p):
+    """The stage-1 map in solver coordinates y = (log χ1, log χ̂1), parameters ``p`` (:class:`Stage1Params`)."""
+    chi1 = math.exp(min(max(y[0], -700.0), 700.0))
+    chi1_hat = math.exp(min(max(y[1], -700.0), 700.0))
+    chi_new, chi_hat_new, _ = stage1_map(chi1, chi1_hat, p)
+    out = np.empty(2)
+    out[0], out[1] = math.log(max(chi_new, TINY)), math.log(max(chi_hat_new, TINY))
+    return out
+
+
+@_jit
+def stage1_TJ(y, p, jacobian):
+    """(:func:`stage1_T`(y), its Jacobian by central differences if ``jacobian`` else zeros, nothing):
+    the map is a handful of error functions, so four more evaluations are cheaper than carrying
+    derivatives through it."""
+    out = stage1_T(y, p)
+    J = np.zeros((2, 2))
+    h = 1e-6
+    for i in range(2 if jacobian else 0):
+        yp, ym = y.copy(), y.copy()
+        yp[i] += h
+        ym[i] -= h
+        J[:, i] = (stage1_T(yp, p) - stage1_T(ym, p)) / (2 * h)
+    return out, J, np.empty(0)

@@ -1,25 +1,30 @@
-"""Stage 2 (fine-tuning Lasso): conjugates and closure of THEORY.md §3 "Stage 2".
+"""Stage 2 (fine-tuning Lasso): conjugates, closure and compiled fixed-point map (THEORY.md §3 "Stage 2").
 
 Per mixture component, h1 ~ N(a, s²); given h1, u = m̂2 r^(1) + ξ2 is Gaussian with mean
 linear in h1, and h2 = u + m̂21 x1(h1). The inner expectation over h2 is closed form
-(:func:`replica.gaussian.soft_moments`); the outer one over h1 is a composite
-Gauss–Legendre rule split at h1 = ±λ1 and at the crossings of ±λ2 (THEORY.md §4), built and
-summed in :func:`replica.kernels.stage2_sums`.
+(:func:`replica.gaussian.soft_moments_d`); the outer one over h1 is the composite
+Gauss–Legendre rule of :mod:`replica.quadrature`, split at h1 = ±λ1 and at the crossings of ±λ2
+(THEORY.md §4), summed in :func:`stage2_sums`. :func:`stage2_T` is the whole map in solver
+coordinates with its Jacobian; the compiled functions take their parameters as one
+:class:`Problem2` bundle.
 """
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
-from . import kernels
-from .quadrature import GRADING, N_NODES, PANEL, Z_MAX, leggauss
+from .gaussian import _INV_SQRT_2PI, soft_moments_1, soft_moments_d
+from .quadrature import N_NODES, NARROW, Rule, breaks, rule
 from .setting import Hyperparameters, Setting
-from .stage1 import Stage1
+from .stage1 import TINY, Stage1
 
-NARROW = 0.5  # in panels; 0.25 still agrees with always-graded rules to 3e-14, 0.1 only to 2e-8
+_jit = njit(cache=True, error_model="numpy")  # x/0 gives inf/NaN: the root finders treat it as "undefined"
 
 
 @dataclass(frozen=True)
@@ -49,17 +54,56 @@ class Closure2:
     support_final: float
 
 
+class Constants2(NamedTuple):
+    """What the stage-2 conjugates take from the setting, κ and stage 1: α1, σ1, ρ11, m11, Q1, χ1,
+    κ, ``cross`` (target in P), χ̂1."""
+
+    alpha1: float
+    sigma1: float
+    rho11: float
+    m11: float
+    Q1: float
+    chi1: float
+    kappa: float
+    cross: bool
+    chi1_hat: float
+
+
+class Fields(NamedTuple):
+    """Per live mixture component: weight ``w``, mean ``a`` and std ``s`` of h1, mean ``mu1`` and
+    variance ``S11`` of r^(1), γ = Cov(r^(1), h1) ``g1``, and ``nonnull`` = 1[r^(1) ≠ 0]."""
+
+    w: np.ndarray
+    a: np.ndarray
+    s: np.ndarray
+    mu1: np.ndarray
+    S11: np.ndarray
+    g1: np.ndarray
+    nonnull: np.ndarray
+
+
+class Problem2(NamedTuple):
+    """Everything the compiled stage-2 map takes besides the solver coordinates: the constants of
+    the conjugates, the component fields, the penalties, Q̂1 and the quadrature rule."""
+
+    const: Constants2
+    fields: Fields
+    lam1: float
+    lam2: float
+    delta_lam: float
+    Q1_hat: float
+    rule: Rule
+
+
 def conjugates(
     setting: Setting, hp: Hyperparameters, s1: Stage1, chi2: float, R21: float, Q2: float, m2: float, Q12: float
 ) -> Conjugates2:
     """Q̂2 = α1/(1+χ2), m̂2 = α1 E[∂g2/∂v], m̂21 = α1 E[∂g2/∂ω1], χ̂2 = α1 E[g2²], χ̂12 = α1 E[g1 g2]."""
-    constants = _stage2_constants(setting, hp, s1)
-    return Conjugates2(*kernels.conjugates(*constants, chi2, R21, Q2, m2, Q12))
+    return Conjugates2(*conjugates_of(_constants2(setting, hp, s1), chi2, R21, Q2, m2, Q12))
 
 
-def _stage2_constants(setting: Setting, hp: Hyperparameters, s1: Stage1) -> tuple:
-    """(α1, σ1, ρ11, m11, Q1, χ1, κ, target in P): what the conjugates take from setting and stage 1."""
-    return (
+def _constants2(setting: Setting, hp: Hyperparameters, s1: Stage1) -> Constants2:
+    return Constants2(
         float(setting.alphas[0]),
         float(setting.sigmas[0]),
         float(setting.second_moments[0, 0]),
@@ -68,62 +112,49 @@ def _stage2_constants(setting: Setting, hp: Hyperparameters, s1: Stage1) -> tupl
         float(s1.chi1),
         hp.kappa,
         bool(setting.pretrain_on_target),
+        float(s1.chi1_hat),
     )
 
 
-_FIELDS: weakref.WeakKeyDictionary[Stage1, tuple] = weakref.WeakKeyDictionary()
+_FIELDS: weakref.WeakKeyDictionary[Stage1, Fields] = weakref.WeakKeyDictionary()
 
 
-def _component_fields(setting: Setting, s1: Stage1) -> tuple:
-    """(w, a, s, μ1, Σ11, γ, 1[r ≠ 0]) of the live components: weights, mean and std of h1, mean and
-    variance of r^(1), γ = Cov(r^(1), h1); cached per stage-1 state (warm sweeps keep it)."""
+def _component_fields(setting: Setting, s1: Stage1) -> Fields:
+    """The :class:`Fields` of the live components, cached per stage-1 state (warm sweeps keep it)."""
     hit = _FIELDS.get(s1)
     if hit is None:
         live = setting.weights > 0
-        hit = _FIELDS[s1] = tuple(
-            np.ascontiguousarray(v, dtype=float)
-            for v in (
-                setting.weights[live],
-                s1.h1_mean[live],
-                s1.h1_std[live],
-                setting.means[live, 0],
-                setting.covs[live, 0, 0],
-                s1.cov_r_h1[live, 0],
-                ~setting.target_null[live],
+        hit = _FIELDS[s1] = Fields(
+            *(
+                np.ascontiguousarray(v, dtype=float)
+                for v in (
+                    setting.weights[live],
+                    s1.h1_mean[live],
+                    s1.h1_std[live],
+                    setting.means[live, 0],
+                    setting.covs[live, 0, 0],
+                    s1.cov_r_h1[live, 0],
+                    ~setting.target_null[live],
+                )
             )
         )
     return hit
 
 
 class Static:
-    """What the stage-2 closure needs that is fixed once stage 1 and the hyperparameters are:
-    per-component field statistics (live components only)."""
+    """What the stage-2 closure needs that is fixed once stage 1 and the hyperparameters are: the
+    :class:`Problem2` bundle of the compiled map (live components only)."""
 
     def __init__(self, setting: Setting, hp: Hyperparameters, s1: Stage1, n_nodes: int = N_NODES):
         self.setting, self.hp, self.s1, self.n_nodes = setting, hp, s1, n_nodes
-        self.w, self.a, self.s, self.mu1, self.S11, self.g1, self.nonnull = _component_fields(setting, s1)
-        self.gl_x, self.gl_w = leggauss(n_nodes)
-        # the arguments of kernels.stage2_T after y
-        self.map_args = (
-            *_stage2_constants(setting, hp, s1),
-            s1.chi1_hat,
-            s1.Q1_hat,
+        self.problem = Problem2(
+            _constants2(setting, hp, s1),
+            _component_fields(setting, s1),
             hp.lam1,
             hp.lam2,
             hp.delta_lam,
-            self.a,
-            self.s,
-            self.mu1,
-            self.S11,
-            self.g1,
-            self.nonnull,
-            self.w,
-            self.gl_x,
-            self.gl_w,
-            NARROW,
-            PANEL,
-            Z_MAX,
-            GRADING,
+            float(s1.Q1_hat),
+            rule(n_nodes, NARROW),
         )
 
 
@@ -141,43 +172,13 @@ def closure(
     χ2 = E[1{|h2| > λ2,i}]/Q̂2, Q2 = E[x2²], m2 = E[x2 r^(1)], Q12 = E[x1 x2],
     R21 = E[ξ1 x2]/χ̂1 − (χ̂12/χ̂1) χ2, with x2 = soft(h2; λ2 + Δλ·1[x1 = 0])/Q̂2.
     ``static``: a :class:`Static` of the same (setting, hp, s1), reused across a fixed-point solve;
-    ``sums``: :func:`replica.kernels.stage2_sums` at ``conj`` when already computed.
+    ``sums``: :func:`stage2_sums` at ``conj`` when already computed.
     """
     st = static if static is not None else Static(setting, hp, s1, n_nodes)
-    Q2_hat, m2_hat, m21_hat = conj.Q2_hat, conj.m2_hat, conj.m21_hat
-    chi1_hat, chi2_hat, chi12_hat = s1.chi1_hat, conj.chi2_hat, conj.chi12_hat
+    Q2_hat, chi1_hat, chi12_hat = conj.Q2_hat, s1.chi1_hat, conj.chi12_hat
     if sums is None:
-        tau, slope_u, cov_r1_u, cov_xi1_u = kernels.conditional_fields(
-            st.a, st.s, st.S11, st.g1, chi1_hat, m2_hat, chi2_hat, chi12_hat
-        )
-        sums, _ = kernels.stage2_sums(
-            st.a,
-            st.s,
-            st.mu1,
-            st.g1,
-            st.S11,
-            st.nonnull,
-            st.w,
-            tau,
-            slope_u,
-            cov_r1_u,
-            cov_xi1_u,
-            st.hp.lam1,
-            st.hp.lam2,
-            st.hp.delta_lam,
-            st.s1.Q1_hat,
-            chi1_hat,
-            m2_hat,
-            m21_hat,
-            chi12_hat,
-            st.gl_x,
-            st.gl_w,
-            NARROW,
-            PANEL,
-            Z_MAX,
-            GRADING,
-            False,
-        )
+        theta = (conj.m2_hat, conj.m21_hat, conj.chi2_hat, chi12_hat)
+        sums, _ = stage2_sums(st.problem, conditional_fields(st.problem, theta), theta, False)
     support2, xi1_x2, S2, r1_x2, x1_x2, tp2, support_final = sums.tolist()  # Python floats: faster below
     chi2 = support2 / Q2_hat
     E_xi1_x2 = xi1_x2 / Q2_hat
@@ -197,3 +198,261 @@ def closure(
         fpr2=(support2 - tp2) / (1 - dens) if dens < 1 else 0.0,
         support_final=support_final,
     )
+
+
+# ---- the compiled map: predict() evaluates it (on ~10³ quadrature nodes) with its Jacobian ----
+
+
+@_jit
+def g2_coefficients(kappa, R21, chi1, chi2, cross):
+    """(a_v, a_1, a_2): g2 = a_v v + a_1 ω1 + a_2 ω2 + a_v e, from the two forms of g2 in THEORY.md §3.
+
+    Target in P: g2 = [(1−κ) y − ω2 + (κ − R21) g1]/(1+χ2), g1 = (y − ω1)/(1+χ1).
+    Target not in P: g2 = (y − κ ω1 − ω2)/(1+χ2) (the same with (κ − R21)/(1+χ1) → κ).
+    """
+    b = (kappa - R21) / (1.0 + chi1) if cross else kappa
+    return (1.0 - kappa + b) / (1.0 + chi2), -b / (1.0 + chi2), -1.0 / (1.0 + chi2)
+
+
+@_jit
+def conjugates_of(k, chi2, R21, Q2, m2, Q12):
+    """(Q̂2, m̂2, m̂21, χ̂2, χ̂12) of :func:`conjugates`, with k the :class:`Constants2`."""
+    a0, a1, a2 = g2_coefficients(k.kappa, R21, k.chi1, chi2, k.cross)
+    # a @ C @ a with C = [[ρ11, m11, m2], [m11, Q1, Q12], [m2, Q12, Q2]]
+    Ca0 = k.rho11 * a0 + k.m11 * a1 + m2 * a2
+    Ca1 = k.m11 * a0 + k.Q1 * a1 + Q12 * a2
+    Ca2 = m2 * a0 + Q12 * a1 + Q2 * a2
+    chi2_hat = k.alpha1 * (a0 * Ca0 + a1 * Ca1 + a2 * Ca2 + a0 * a0 * k.sigma1 * k.sigma1)
+    chi12_hat = 0.0
+    if k.cross:
+        chi12_hat = k.alpha1 * ((Ca0 - Ca1) + a0 * k.sigma1 * k.sigma1) / (1.0 + k.chi1)
+    return k.alpha1 / (1.0 + chi2), k.alpha1 * a0, k.alpha1 * a1, chi2_hat, chi12_hat
+
+
+@_jit
+def stage2_inputs(y, k):
+    """(Q̂2, m̂2, m̂21, χ̂2, χ̂12) at solver coordinates y (see :func:`stage2_T`)."""
+    chi2 = math.exp(min(max(y[0], -700.0), 700.0))
+    chi2_hat = math.exp(min(max(y[1], -700.0), 700.0))
+    R21 = y[2] * (1.0 + chi2) if k.cross else 0.0
+    chi12_hat = y[3] * math.sqrt(k.chi1_hat * chi2_hat) if k.cross else 0.0
+    Q2_hat, m2_hat, m21_hat, _, _ = conjugates_of(k, chi2, R21, 0.0, 0.0, 0.0)
+    return Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat
+
+
+@_jit
+def _stage2_outputs(y, sums, Q2_hat, chi12_hat, k):
+    """The new solver coordinates from the closure's sums (see :func:`stage2_T`)."""
+    chi2_new = sums[0] / Q2_hat
+    R21_new = (sums[1] / Q2_hat - chi12_hat * chi2_new) / k.chi1_hat if k.cross else 0.0
+    _, _, _, chi2_hat_new, chi12_hat_new = conjugates_of(
+        k, chi2_new, R21_new, sums[2] / Q2_hat**2, sums[3] / Q2_hat, sums[4] / Q2_hat
+    )
+    out = np.empty(y.size)
+    out[0], out[1] = math.log(max(chi2_new, TINY)), math.log(max(chi2_hat_new, TINY))
+    if k.cross:
+        out[2] = R21_new / (1.0 + chi2_new)
+        out[3] = chi12_hat_new / math.sqrt(k.chi1_hat * max(chi2_hat_new, TINY))
+    return out
+
+
+@_jit
+def stage2_T(y, p, jacobian):
+    """The stage-2 map in solver coordinates y = (log χ2, log χ̂2[, R21/(1+χ2), χ̂12/√(χ̂1 χ̂2)])
+    of the problem ``p`` (:class:`Problem2`): conjugates of y, closure, new conjugates.
+
+    Returns (T(y), J, sums) with J = dT/dy if ``jacobian`` (else zeros) and the closure's sums at y.
+    J is exact in the closure's sums (:func:`stage2_sums`' derivatives) and central differences of the
+    cheap scalar maps around them, accurate to ~1e-9: plenty for Newton steps.
+    """
+    k = p.const
+    Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat = stage2_inputs(y, k)
+    theta = (m2_hat, m21_hat, chi2_hat, chi12_hat)
+    sums, d_sums = stage2_sums(p, conditional_fields(p, theta), theta, jacobian)
+    out = _stage2_outputs(y, sums, Q2_hat, chi12_hat, k)
+    n = y.size
+    J = np.zeros((n, n))
+    if jacobian:
+        theta0 = np.array([m2_hat, m21_hat, chi2_hat, chi12_hat])
+        h = 1e-6
+        for i in range(n):
+            col = np.zeros(n)
+            for sign in (1.0, -1.0):
+                yi = y.copy()
+                yi[i] += sign * h
+                Qh, m2h, m21h, c2h, c12h = stage2_inputs(yi, k)
+                lin = sums[:5] + d_sums @ (np.array([m2h, m21h, c2h, c12h]) - theta0)
+                col += sign * _stage2_outputs(yi, lin, Qh, c12h, k)
+            J[:, i] = col / (2 * h)
+    return out, J, sums
+
+
+@_jit
+def conditional_fields(p, theta):
+    """Per component, given h1 = a + s z and θ = (m̂2, m̂21, χ̂2, χ̂12): std τ of u = m̂2 r^(1) + ξ2,
+    its slope in z, and Cov(r^(1), u | h1), Cov(ξ1, u | h1)."""
+    f, chi1_hat = p.fields, p.const.chi1_hat
+    m2_hat, _, chi2_hat, chi12_hat = theta
+    C = f.a.size
+    tau, slope_u, cov_r1_u, cov_xi1_u = np.empty(C), np.empty(C), np.empty(C), np.empty(C)
+    for c in range(C):
+        s2 = f.s[c] * f.s[c]
+        cov_uh = m2_hat * f.g1[c] + chi12_hat  # Cov(u, h1)
+        tau[c] = math.sqrt(max(m2_hat * m2_hat * f.S11[c] + chi2_hat - cov_uh * cov_uh / s2, 0.0))
+        cov_r1_u[c] = m2_hat * f.S11[c] - f.g1[c] * cov_uh / s2
+        cov_xi1_u[c] = chi12_hat - chi1_hat * cov_uh / s2
+        slope_u[c] = cov_uh / f.s[c]
+    return tau, slope_u, cov_r1_u, cov_xi1_u
+
+
+@_jit
+def stage2_sums(p, cond, theta, deriv):
+    """Node sums of the stage-2 closure of problem ``p``, one Gauss–Legendre rule per mixture component.
+
+    ``cond``: :func:`conditional_fields` at θ = (m̂2, m̂21, χ̂2, χ̂12).
+    Returns (sums, d_sums): sums = [Σ P, Σ S1 E[ξ1|h1] + P Cov(ξ1,u|h1), Σ S2, Σ S1 E[r|h1] + P Cov(r,u|h1),
+    Σ S1 x1, Σ P 1[r ≠ 0], Σ (1[x1 ≠ 0] or P)] with weights of N(0,1) × the mixture weight; if
+    ``deriv``, d_sums[i, j] = ∂ sums[i]/∂θ_j for i < 5, else zeros. The breakpoints move with θ too,
+    but the integrands are continuous there, so only the integrands count.
+    """
+    f, rl = p.fields, p.rule
+    a, s, mu1, g1, nonnull, wc = f.a, f.s, f.mu1, f.g1, f.nonnull, f.w
+    tau, slope_u, cov_r1_u, cov_xi1_u = cond
+    m2_hat, m21_hat, _, _ = theta
+    lam1, lam2, delta_lam, Q1_hat, chi1_hat = p.lam1, p.lam2, p.delta_lam, p.Q1_hat, p.const.chi1_hat
+    gl_x, gl_w, panel, z_max = rl.x, rl.w, rl.panel, rl.z_max
+    out = np.zeros(7)
+    d_out = np.zeros((5, 4))
+    outer_slope = s / Q1_hat
+    n_gl = gl_x.size
+    acc = np.zeros(6)
+    # derivative accumulators: Σ Pμ{1, z, x1}, Σ Pτ, Σ P{z, x1, z², z x1, x1²}, Σ S1τ{1, z, x1}
+    dacc = np.zeros(12)
+    for c in range(a.size):
+        z_lam0, z_lam1 = (-lam1 - a[c]) / s[c], (lam1 - a[c]) / s[c]
+        c0m = m2_hat * mu1[c]
+        c1_out = slope_u[c] + m21_hat * outer_slope[c]
+        c0 = (c0m + m21_hat * (a[c] + lam1) / Q1_hat, c0m, c0m + m21_hat * (a[c] - lam1) / Q1_hat)
+        c1 = (c1_out, slope_u[c], c1_out)
+        targets = (lam2, lam2 + delta_lam, lam2)
+        b = breaks(z_lam0, z_lam1, c0, c1, tau[c], targets, rl)
+        # a zero-mean component has an even integrand (P, S2 even; S1 and the fields odd in z) and a
+        # symmetric rule: integrate z ≥ 0 twice
+        sym = a[c] == 0.0 and mu1[c] == 0.0
+        z_lo = 0.0 if sym else -z_max
+        b = b[(b > z_lo) & (b < z_max)]
+        edges = np.empty(b.size + 2)
+        edges[0], edges[1:-1], edges[-1] = z_lo, np.sort(b), z_max
+        # Σ w P, Σ w S1, Σ w S1 z, Σ w S2, Σ w S1 x1, Σ w (1 or P); per-panel partial sums keep the
+        # rounding of ~10³ terms at that of ~10² (the errors later lose digits to cancellation)
+        acc[:] = 0.0
+        dacc[:] = 0.0
+        for e in range(edges.size - 1):
+            length = edges[e + 1] - edges[e]
+            if length <= 0.0:
+                continue
+            n_sub = int(math.ceil(length / panel - 1e-12))
+            h = length / n_sub
+            for j in range(n_sub):
+                left = edges[e] + h * j
+                pP = pS1 = pS1z = pS2 = pS1x1 = pfin = 0.0
+                d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = d8 = d9 = d10 = d11 = 0.0
+                for k in range(n_gl):
+                    z = left + 0.5 * h * (gl_x[k] + 1.0)
+                    wz = 0.5 * h * gl_w[k] * _INV_SQRT_2PI * math.exp(-0.5 * z * z)
+                    h1 = a[c] + s[c] * z
+                    out_ = abs(h1) > lam1
+                    x1 = math.copysign(abs(h1) - lam1, h1) / Q1_hat if out_ else 0.0
+                    lam_eff = lam2 if out_ else lam2 + delta_lam
+                    mu = c0m + slope_u[c] * z + m21_hat * x1
+                    if deriv:
+                        P, S1, S2, P_mu, P_tau, S1_tau = soft_moments_d(mu, tau[c], lam_eff)
+                        wPmu, wP, wS1tau = wz * P_mu, wz * P, wz * S1_tau
+                        d0 += wPmu
+                        d1 += wPmu * z
+                        d2 += wPmu * x1
+                        d3 += wz * P_tau
+                        d4 += wP * z
+                        d5 += wP * x1
+                        d6 += wP * z * z
+                        d7 += wP * z * x1
+                        d8 += wP * x1 * x1
+                        d9 += wS1tau
+                        d10 += wS1tau * z
+                        d11 += wS1tau * x1
+                    else:
+                        P, S1, S2 = soft_moments_1(mu, tau[c], lam_eff)
+                    pP += wz * P
+                    pS1 += wz * S1
+                    pS1z += wz * S1 * z
+                    pS2 += wz * S2
+                    pS1x1 += wz * S1 * x1
+                    pfin += wz if out_ else wz * P
+                acc += np.array((pP, pS1, pS1z, pS2, pS1x1, pfin))
+                if deriv:
+                    dacc += np.array((d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11))
+        w = 2.0 * wc[c] if sym else wc[c]
+        sP, sS1, sS1z, sS2, sS1x = acc[0], acc[1], acc[2], acc[3], acc[4]
+        out[0] += w * sP
+        out[1] += w * ((chi1_hat / s[c]) * sS1z + sP * cov_xi1_u[c])  # E[ξ1 | h1] = χ̂1 z / s
+        out[2] += w * sS2
+        out[3] += w * (mu1[c] * sS1 + (g1[c] / s[c]) * sS1z + sP * cov_r1_u[c])  # E[r | h1] = μ + γ z / s
+        out[4] += w * sS1x
+        out[5] += w * sP * nonnull[c]
+        out[6] += w * acc[5]
+        if deriv:
+            if sym:  # odd integrands integrate to zero over the whole line
+                dacc[0] = dacc[4] = dacc[5] = dacc[9] = 0.0
+            _sum_derivatives(d_out, dacc, w, (sP, sS1, sS1z, sS1x), p, cond, theta, c)
+    return out, d_out
+
+
+@njit(cache=True, inline="always")
+def _sum_derivatives(d_out, dacc, w, part, p, cond, theta, c):
+    """Add component c's ∂ sums/∂θ to d_out (``part`` = its Σ P, Σ S1, Σ S1 z, Σ S1 x1). Given h1,
+    μ = m̂2 μ1 + (m̂2 γ + χ̂12) z/s + m̂21 x1 is the mean of h2 and τ² = m̂2² Σ11 + χ̂2 − (m̂2 γ + χ̂12)²/s²
+    its variance (γ = Cov(r^(1), h1)); dP = Pμ dμ + Pτ dτ, dS1 = P dμ + S1τ dτ, dS2 = 2 S1 dμ + 2τP dτ."""
+    sP, sS1, sS1z, sS1x = part
+    M0, Mz, Mx, T0, Pz, Px, Pzz, Pzx, Pxx, U0, Uz, Ux = (
+        dacc[0],
+        dacc[1],
+        dacc[2],
+        dacc[3],
+        dacc[4],
+        dacc[5],
+        dacc[6],
+        dacc[7],
+        dacc[8],
+        dacc[9],
+        dacc[10],
+        dacc[11],
+    )
+    f = p.fields
+    s, mu1, g1, S11 = f.s[c], f.mu1[c], f.g1[c], f.S11[c]
+    tau, cov_r1_u, cov_xi1_u = cond[0][c], cond[2][c], cond[3][c]
+    m2_hat, chi12_hat, chi1_hat = theta[0], theta[3], p.const.chi1_hat
+    s2 = s * s
+    cov_uh = m2_hat * g1 + chi12_hat
+    inv_tau = 1.0 / tau if tau > 0.0 else 0.0
+    for j in range(4):
+        # dμ = b1 + bz z + bx x1, dτ = t, and the derivatives of the two conditional covariances
+        if j == 0:  # m̂2
+            b1, bz, bx, t = mu1, g1 / s, 0.0, cov_r1_u * inv_tau
+            d_xi, d_r = -chi1_hat * g1 / s2, S11 - g1 * g1 / s2
+        elif j == 1:  # m̂21
+            b1, bz, bx, t, d_xi, d_r = 0.0, 0.0, 1.0, 0.0, 0.0, 0.0
+        elif j == 2:  # χ̂2
+            b1, bz, bx, t, d_xi, d_r = 0.0, 0.0, 0.0, 0.5 * inv_tau, 0.0, 0.0
+        else:  # χ̂12
+            b1, bz, bx, t = 0.0, 1.0 / s, 0.0, -cov_uh / s2 * inv_tau
+            d_xi, d_r = 1.0 - chi1_hat / s2, -g1 / s2
+        dP = M0 * b1 + Mz * bz + Mx * bx + T0 * t
+        dS1 = sP * b1 + Pz * bz + Px * bx + U0 * t
+        dS1z = Pz * b1 + Pzz * bz + Pzx * bx + Uz * t
+        dS1x = Px * b1 + Pzx * bz + Pxx * bx + Ux * t
+        dS2 = 2.0 * (sS1 * b1 + sS1z * bz + sS1x * bx) + 2.0 * tau * sP * t
+        d_out[0, j] += w * dP
+        d_out[1, j] += w * ((chi1_hat / s) * dS1z + d_xi * sP + cov_xi1_u * dP)
+        d_out[2, j] += w * dS2
+        d_out[3, j] += w * (mu1 * dS1 + (g1 / s) * dS1z + d_r * sP + cov_r1_u * dP)
+        d_out[4, j] += w * dS1x

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from replica import ConvergenceError, Hyperparameters, Setting, kernels, predict
+from replica import ConvergenceError, Hyperparameters, Setting, gaussian, predict
 from replica import stage1 as st1
 from replica import stage2 as st2
 from replica.gaussian import soft_moments
@@ -21,12 +21,12 @@ REL = 1e-9
 @pytest.mark.parametrize("compiled", [False, True])
 def test_soft_and_clip_moments_match_mpmath(mu, tau, lam, compiled):
     """Both the vectorized soft moments (replica.gaussian) and the scalar ones inside the compiled maps."""
-    soft = kernels.soft_moments_1 if compiled else soft_moments
+    soft = gaussian.soft_moments_1 if compiled else soft_moments
     P, S1, S2 = soft(mu, tau, lam)
     rP, rS1, rS2 = ref.soft_moments(mu, tau, lam)
     for got, want in ((P, rP), (S1, rS1), (S2, rS2)):
         assert abs(got - float(want)) <= 1e-13 * max(abs(float(want)), 1e-300) + 1e-300
-    P_in, C1, C2, P_out = kernels.clip_moments_1(mu, tau, lam)
+    P_in, C1, C2, P_out = gaussian.clip_moments_1(mu, tau, lam)
     assert P_out == pytest.approx(float(rP), rel=1e-12, abs=1e-300)
     clip = lambda h: max(-lam, min(lam, h))  # noqa: E731
     assert P_in == pytest.approx(
@@ -44,9 +44,9 @@ def test_soft_moments_limits():
     np.testing.assert_allclose(S1, [1.5, -1.5, 0])
     np.testing.assert_allclose(S2, [2.25, 2.25, 0])
     assert soft_moments(1.0, 1.0, math.inf) == (0.0, 0.0, 0.0)
-    assert kernels.soft_moments_1(2.0, 0.0, 0.5) == (1.0, 1.5, 2.25)
-    assert kernels.soft_moments_1(0.1, 0.0, 0.5) == (0.0, 0.0, 0.0)
-    assert kernels.soft_moments_1(1.0, 1.0, math.inf) == (0.0, 0.0, 0.0)
+    assert gaussian.soft_moments_1(2.0, 0.0, 0.5) == (1.0, 1.5, 2.25)
+    assert gaussian.soft_moments_1(0.1, 0.0, 0.5) == (0.0, 0.0, 0.0)
+    assert gaussian.soft_moments_1(1.0, 1.0, math.inf) == (0.0, 0.0, 0.0)
 
 
 CASES = [

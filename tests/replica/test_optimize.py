@@ -44,7 +44,7 @@ def _check_no_better_point(setting, opt, n, seed):
             continue
         errors.append(getattr(pred, fam.objective))
     assert len(errors) > 0.8 * n, "too many random points failed to converge"
-    assert min(errors) >= opt.eps2 - 1e-7, (opt.strategy, min(errors), opt.eps2)
+    assert min(errors) >= opt.error - 1e-7, (opt.strategy, min(errors), opt.error)
 
 
 def test_full_not_worse_than_any_restricted_strategy(optima):
@@ -77,7 +77,7 @@ def test_reported_error_is_predict_at_reported_hyperparameters(optima):
     setting, results = optima
     for name, res in results.items():
         pred = predict(setting, res.hyperparameters)
-        assert getattr(pred, family(name).objective) == pytest.approx(res.eps2, abs=1e-9), name
+        assert getattr(pred, family(name).objective) == pytest.approx(res.error, abs=1e-9), name
         assert res.evaluations >= 1 and res.starts >= 1 and res.method == "BOBYQA"
 
 
@@ -92,7 +92,9 @@ def test_family_constraints(optima):
     assert 0 < a <= 1
     assert hp["pretraining_lasso"].delta_lam == pytest.approx(hp["pretraining_lasso"].lam2 * (1 / a - 1), rel=1e-9)
     assert hp["full"].kappa >= 0 and hp["full"].delta_lam >= 0
-    assert results["pretrained"].eps2 == results["pretrained"].prediction.eps1
+    assert results["pretrained"].error == results["pretrained"].prediction.eps1
+    assert results["pretrained"].eps2 == results["pretrained"].prediction.eps2
+    assert all(r.error == r.eps2 for name, r in results.items() if name != "pretrained")
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))

@@ -101,7 +101,7 @@ def test_warm_start_converges_in_few_iterations_to_the_same_point():
 def test_sweep_predictor_is_exact_for_polynomials_along_a_line():
     """The warm-start predictor extrapolates along the sweep's line with the polynomial through the
     trail: exact for degree ≤ 5 (six points); off the line it uses only the points on it."""
-    from replica import kernels
+    from replica.fixed_point import extrapolate
 
     rng = np.random.default_rng(1)
     direction, origin = rng.normal(size=9), rng.normal(size=9)
@@ -110,13 +110,13 @@ def test_sweep_predictor_is_exact_for_polynomials_along_a_line():
     coef1, coef2 = rng.normal(size=(6, 2)), rng.normal(size=(6, 4))
     poly = lambda c, x: sum(c[j] * x**j for j in range(6))  # noqa: E731
     y1s, y2s = np.array([poly(coef1, x) for x in t]), np.array([poly(coef2, x) for x in t])
-    y1, y2 = kernels.extrapolate(thetas, y1s, y2s, origin)
+    y1, y2 = extrapolate(thetas, y1s, y2s, origin)
     np.testing.assert_allclose(y1, coef1[0], atol=1e-9)
     np.testing.assert_allclose(y2, coef2[0], atol=1e-9)
     # a trail that leaves the line after two points: the secant through those two
     bent = thetas.copy()
     bent[2:] += rng.normal(size=(4, 9))
-    y1, _ = kernels.extrapolate(bent, y1s, y2s, origin)
+    y1, _ = extrapolate(bent, y1s, y2s, origin)
     np.testing.assert_allclose(y1, y1s[0] + (y1s[0] - y1s[1]) * t[0] / (t[1] - t[0]), atol=1e-12)
 
 
