@@ -70,16 +70,21 @@ def _ndtr(x):
 
 
 @njit(cache=True, inline="always")
-def soft_moments_d(mu, tau, lam):
-    """(P, S1, S2, ∂P/∂μ, ∂P/∂τ, ∂S1/∂τ) for one h ~ N(mu, tau²): the moments of
-    :func:`replica.gaussian.soft_moments` and the derivatives not already among them (∂S1/∂μ = P,
-    ∂S2/∂μ = 2 S1, ∂S2/∂τ = 2τP). The derivatives are zero where the moments are not
-    differentiable (τ = 0) or vanish (lam = ∞). Inlined: unused outputs cost nothing."""
-    if math.isinf(lam):
-        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+def threshold_moments(mu, tau, lam):
+    """(P, S1, S2, ∂P/∂μ, ∂P/∂τ, ∂S1/∂τ, P_in, C1, C2) for one h ~ N(mu, tau²), lam ≥ 0 or ∞.
+
+    The soft moments of :func:`soft_moments`, the derivatives of :func:`soft_moments_d`, and the
+    clip moments P_in = P(|h| ≤ lam), C1 = E[clip(h)], C2 = E[clip(h)²] (clip(h) = h − soft(h; lam),
+    see :func:`clip_moments_1`) from the same error functions. P_in = 1 − P is accurate to absolute
+    rounding only, which is what the stage-2 sums that use it need (THEORY.md §3 "Stage 2").
+    Inlined: unused outputs cost nothing.
+    """
+    if math.isinf(lam):  # soft(h) = 0, clip(h) = h
+        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, mu, mu * mu + tau * tau
     if tau <= 0.0:
         s = math.copysign(max(abs(mu) - lam, 0.0), mu)
-        return (1.0 if abs(mu) > lam else 0.0), s, s * s, 0.0, 0.0, 0.0
+        out = abs(mu) > lam
+        return (1.0 if out else 0.0), s, s * s, 0.0, 0.0, 0.0, (0.0 if out else 1.0), mu - s, (mu - s) ** 2
     dp, dm = mu - lam, -mu - lam
     zp, zm = dp / tau, dm / tau
     Qp, Qm = _ndtr(zp), _ndtr(zm)
@@ -87,20 +92,37 @@ def soft_moments_d(mu, tau, lam):
     gm = _INV_SQRT_2PI * math.exp(-0.5 * zm * zm)
     fp, fm = tau * gp, tau * gm
     t2 = tau * tau
+    P = Qp + Qm
+    P_in = 1.0 - P
+    Ez = gm - gp  # E[z 1(|h| ≤ lam)], z = (h − mu)/tau
+    Ez2 = P_in + zm * gm + zp * gp  # E[z² 1(|h| ≤ lam)]
     return (
-        Qp + Qm,
+        P,
         (fp + dp * Qp) - (fm + dm * Qm),
         (dp * dp + t2) * Qp + dp * fp + (dm * dm + t2) * Qm + dm * fm,
         (gp - gm) / tau,
         -(zp * gp + zm * gm) / tau,
         gp - gm,
+        P_in,
+        lam * (Qp - Qm) + mu * P_in + tau * Ez,
+        lam * lam * P + mu * mu * P_in + 2.0 * mu * tau * Ez + t2 * Ez2,
     )
 
 
 @njit(cache=True, inline="always")
+def soft_moments_d(mu, tau, lam):
+    """(P, S1, S2, ∂P/∂μ, ∂P/∂τ, ∂S1/∂τ) for one h ~ N(mu, tau²): the moments of
+    :func:`soft_moments` and the derivatives not already among them (∂S1/∂μ = P,
+    ∂S2/∂μ = 2 S1, ∂S2/∂τ = 2τP). The derivatives are zero where the moments are not
+    differentiable (τ = 0) or vanish (lam = ∞)."""
+    P, S1, S2, P_mu, P_tau, S1_tau, _, _, _ = threshold_moments(mu, tau, lam)
+    return P, S1, S2, P_mu, P_tau, S1_tau
+
+
+@njit(cache=True, inline="always")
 def soft_moments_1(mu, tau, lam):
-    """(P, S1, S2) of :func:`replica.gaussian.soft_moments` for one h ~ N(mu, tau²)."""
-    P, S1, S2, _, _, _ = soft_moments_d(mu, tau, lam)
+    """(P, S1, S2) of :func:`soft_moments` for one h ~ N(mu, tau²)."""
+    P, S1, S2, _, _, _, _, _, _ = threshold_moments(mu, tau, lam)
     return P, S1, S2
 
 

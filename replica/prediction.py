@@ -1,4 +1,4 @@
-"""``predict``: solve both stages' equations of state and return errors and order parameters."""
+"""``predict``: solve both stages' equations of state (THEORY.md §3) and return errors and order parameters."""
 
 from __future__ import annotations
 
@@ -21,20 +21,63 @@ _HISTORY = 6  # points a warm-start predictor extrapolates from (a quintic)
 
 @dataclass(frozen=True, kw_only=True)
 class Prediction:
-    """Replica prediction for one (setting, hyperparameters); notation of THEORY.md §3."""
+    """Replica prediction for one (setting, hyperparameters), returned by :func:`predict`.
 
-    eps1: float  # ε^(1st) = σ1² + ρ11 − 2 m11 + Q1
-    eps2: float  # ε^(2nd) = σ1² + ρ11 − 2κ m11 − 2 m2 + κ² Q1 + 2κ Q12 + Q2
-    support1: float  # fraction of nonzeros of x1
-    support2: float  # fraction of nonzeros of x2
-    support_final: float  # fraction of nonzeros of κ x1 + x2
-    tpr1: float  # P(x1 ≠ 0 | r^(1) ≠ 0); rates with an empty condition are 0
-    fpr1: float  # P(x1 ≠ 0 | r^(1) = 0)
+    Notation of THEORY.md §3; every value is the N → ∞ limit. Built by :func:`predict` (by
+    keyword); frozen.
+
+    Attributes
+    ----------
+    eps1 : float
+        ε^(1st) = σ1² + ρ11 − 2 m11 + Q1, the generalization error of x1 (THEORY.md §3 "Errors").
+    eps2 : float
+        ε^(2nd) = σ1² + ρ11 − 2κ m11 − 2 m2 + κ² Q1 + 2κ Q12 + Q2, that of κ x1 + x2.
+    support1, support2, support_final : float
+        Fractions of nonzeros of x1, x2 and κ x1 + x2.
+    tpr1, fpr1, tpr2, fpr2 : float
+        P(x ≠ 0 | r^(1) ≠ 0) and P(x ≠ 0 | r^(1) = 0) for x1 and x2; 0 when the condition is empty.
+    chi1, Q1, chi1_hat, Q1_hat : float
+        Stage-1 order parameters χ1, Q1 = E[x1²] and conjugates χ̂1, Q̂1 (THEORY.md §3 "Stage 1").
+    m1, m1_hat : tuple of float
+        m1k = E[x1 r^(k)] and m̂1k, k = 1..K (``m11`` is ``m1[0]``).
+    chi2, Q2, m2, Q12, R21 : float
+        Stage-2 order parameters χ2, Q2 = E[x2²], m2 = E[x2 r^(1)], Q12 = E[x1 x2] and the
+        cross-response R21 (THEORY.md §3 "Stage 2").
+    Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat : float
+        Stage-2 conjugates Q̂2, m̂2, m̂21, χ̂2, χ̂12.
+    residual : float
+        max |T(y) − y| over both stages' fixed-point maps, y in solver coordinates.
+    iterations : int
+        Evaluations of the fixed-point maps.
+    setting : Setting
+        The setting solved (not compared, not in :meth:`as_dict`).
+    hyperparameters : Hyperparameters
+        The hyperparameters solved.
+    solver_state : SolverState or None
+        What a ``warm_start`` from this prediction reuses.
+
+    Examples
+    --------
+    >>> from replica import Hyperparameters, Setting, predict
+    >>> p = predict(Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05), Hyperparameters(0.5, 0.1, 0.5, 1.0))
+    >>> round(p.eps1, 4), round(p.eps2, 4), p.residual <= 1e-10
+    (0.1645, 0.1679, True)
+    >>> len(p.as_dict()), p.m11 == p.m1[0]
+    (27, True)
+    """
+
+    eps1: float
+    eps2: float
+    support1: float
+    support2: float
+    support_final: float
+    tpr1: float
+    fpr1: float
     tpr2: float
     fpr2: float
     chi1: float
     Q1: float
-    m1: tuple  # m1k = E[x1 r^(k)], k = 1..K
+    m1: tuple
     Q1_hat: float
     m1_hat: tuple
     chi1_hat: float
@@ -48,17 +91,20 @@ class Prediction:
     m21_hat: float
     chi2_hat: float
     chi12_hat: float
-    residual: float  # max |T(y) − y| over both stages, y in solver coordinates
-    iterations: int  # evaluations of the fixed-point maps
+    residual: float
+    iterations: int
     setting: Setting = field(repr=False, compare=False)
     hyperparameters: Hyperparameters = field(repr=False, compare=False)
     solver_state: SolverState | None = field(default=None, repr=False, compare=False)
 
     @property
     def m11(self) -> float:
+        """m11 = E[x1 r^(1)]."""
         return self.m1[0]
 
     def as_dict(self) -> dict:
+        """The values as a flat dict (``m1``, ``m1_hat`` as lists), without setting, hyperparameters and
+        solver state."""
         d = asdict(self)
         for key in ("setting", "hyperparameters", "solver_state"):
             d.pop(key)
@@ -178,7 +224,7 @@ def _stage2_map(setting, hp, s1, n_nodes):
         return st2.stage2_T(y, problem, False)[0]
 
     def closure_at(y, sums=None):
-        conj = st2.Conjugates2(*st2.stage2_inputs(np.asarray(y, float), problem.const))
+        conj = st2.Conjugates2(*st2.stage2_inputs(np.asarray(y, float), problem))
         return conj, st2.closure(setting, hp, s1, conj, n_nodes, static, sums)
 
     def coords(chi2, chi2_hat, R21, chi12_hat):
@@ -305,11 +351,50 @@ def predict(
     tol: float = TOL,
     n_nodes: int = N_NODES,
 ) -> Prediction:
-    """Solve the stage-1 and stage-2 equations of state (THEORY.md §3) and return a :class:`Prediction`.
+    """Solve the stage-1 and stage-2 equations of state (THEORY.md §3) and return the errors.
 
-    ``warm_start``: a previous Prediction (e.g. the neighbour in a sweep) to start from.
-    Raises :class:`ConvergenceError` (with ``.diagnostics``) if either stage does not converge
-    to max residual ``tol``; never returns NaN.
+    Stage 1's fixed point (χ1, χ̂1) is closed form per mixture component; stage 2's
+    (χ2, χ̂2, R21, χ̂12) uses the quadrature of THEORY.md §4. Both are solved by Newton's method
+    with fallbacks (:mod:`replica.fixed_point`); ε^(1st), ε^(2nd) follow from THEORY.md §3 "Errors".
+
+    Parameters
+    ----------
+    setting : Setting
+        The data model (THEORY.md §1).
+    hyperparameters : Hyperparameters
+        (λ1, λ2, κ, Δλ) (THEORY.md §2).
+    warm_start : Prediction, optional
+        A previous prediction (e.g. the neighbour in a sweep) to start from: its stage 1 is reused
+        when λ1 and the setting are unchanged, and the solver coordinates are extrapolated along
+        the sweep.
+    tol : float, default 1e-10
+        Required max |T(y) − y| of both fixed-point maps.
+    n_nodes : int, default 12
+        Gauss–Legendre nodes per panel of the stage-2 quadrature.
+
+    Returns
+    -------
+    Prediction
+        Errors, support statistics, every order parameter and conjugate.
+
+    Raises
+    ------
+    ValueError
+        If ``setting`` or ``hyperparameters`` has the wrong type, or every pretraining response is
+        identically zero.
+    ConvergenceError
+        If either stage does not converge to ``tol`` (with ``.diagnostics``); never returns NaN.
+
+    Examples
+    --------
+    >>> from replica import Hyperparameters, Setting, predict
+    >>> s = Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05)
+    >>> p = predict(s, Hyperparameters(lam1=0.5, lam2=0.1, kappa=0.5, delta_lam=1.0))
+    >>> round(p.eps2, 4), round(p.support2, 4)
+    (0.1679, 0.203)
+    >>> q = predict(s, Hyperparameters(0.5, 0.11, 0.5, 1.0), warm_start=p)  # a sweep step
+    >>> q.iterations < p.iterations
+    True
     """
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be a replica.Setting, got {type(setting).__name__}")

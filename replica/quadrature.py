@@ -54,9 +54,10 @@ def rule(n_nodes: int = N_NODES, narrow: float = NARROW) -> Rule:
 
 
 @njit(cache=True, error_model="numpy")
-def breaks(z_lam0, z_lam1, c0, c1, tau, targets, rl):
+def breaks(z_lam0, z_lam1, c0, c1, tau, targets, narrow, panel, z_max, grading):
     """Breakpoints of one component's rule: ±λ1 (at z_lam0, z_lam1) and, for crossings narrower than
-    ``rl.narrow`` panels, the crossing and points at ±width·GRADING^j around it.
+    ``narrow`` panels, the crossing and points at ±width·``grading``^j around it (the :class:`Rule`'s
+    ``narrow``, ``panel``, ``z_max``, ``grading``).
 
     On each of the three pieces (h1 < −λ1, |h1| ≤ λ1, h1 > λ1) the conditional mean of h2 is
     c0[piece] + c1[piece] z with std ``tau``; it crosses ±targets[piece]. A crossing just outside its
@@ -72,7 +73,7 @@ def breaks(z_lam0, z_lam1, c0, c1, tau, targets, rl):
         if slope == 0.0:
             continue
         w = tau / abs(slope)
-        if not w < rl.narrow * rl.panel:
+        if not w < narrow * panel:
             continue
         for side in range(2):
             zk = (targets[piece] * (1.0 - 2.0 * side) - c0[piece]) / slope
@@ -80,10 +81,10 @@ def breaks(z_lam0, z_lam1, c0, c1, tau, targets, rl):
                 continue
             out[n] = zk
             n += 1
-            if abs(zk) < rl.z_max:
+            if abs(zk) < z_max:
                 step = max(w, 1e-14)
-                while step < rl.panel:
+                while step < panel:
                     out[n], out[n + 1] = zk + step, zk - step
                     n += 2
-                    step *= rl.grading
+                    step *= grading
     return out[:n]

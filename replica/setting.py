@@ -41,7 +41,41 @@ def _check_nonneg(name: str, value: float, allow_inf: bool = False) -> float:
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """λ1, λ2 ≥ 0 finite; κ any finite real; Δλ ∈ [0, ∞] (∞ forbids corrections off supp x1)."""
+    """Hyperparameters of the two-stage estimator (THEORY.md §2).
+
+    Stage 1 is the Lasso with penalty ``lam1`` on the pretraining data; stage 2 fits
+    x2 = argmin ½||y − A(κ x1 + x)||² + Σ_i (λ2 + Δλ·1[x1_i = 0]) |x_i| on the target, and the
+    estimator is κ x1 + x2.
+
+    Parameters
+    ----------
+    lam1 : float
+        λ1 ≥ 0, finite: the stage-1 penalty.
+    lam2 : float
+        λ2 ≥ 0, finite: the stage-2 penalty on supp x1.
+    kappa : float, default 0.0
+        κ, any finite real: how much of the values of x1 is transferred.
+    delta_lam : float, default 0.0
+        Δλ ∈ [0, ∞]: the extra penalty off supp x1 (support transfer); ∞ forbids corrections
+        off supp x1.
+
+    Raises
+    ------
+    ValueError
+        If a value is NaN, negative (``lam1``, ``lam2``, ``delta_lam``), infinite (all but
+        ``delta_lam``) or not a number.
+
+    Examples
+    --------
+    >>> import math
+    >>> from replica import Hyperparameters
+    >>> Hyperparameters(0.5, 0.1, kappa=1.0, delta_lam=math.inf).as_dict()
+    {'lam1': 0.5, 'lam2': 0.1, 'kappa': 1.0, 'delta_lam': inf}
+    >>> Hyperparameters(-1.0, 0.1)
+    Traceback (most recent call last):
+    ...
+    ValueError: lam1 must be >= 0, got -1.0
+    """
 
     lam1: float
     lam2: float
@@ -61,6 +95,7 @@ class Hyperparameters:
         object.__setattr__(self, "kappa", kappa)
 
     def as_dict(self) -> dict:
+        """``{"lam1", "lam2", "kappa", "delta_lam"}`` as floats."""
         return {"lam1": self.lam1, "lam2": self.lam2, "kappa": self.kappa, "delta_lam": self.delta_lam}
 
 
@@ -68,15 +103,48 @@ class Hyperparameters:
 class Setting:
     """K datasets and a Gaussian-mixture prior on (r^(1), ..., r^(K)) (THEORY.md §1).
 
+    Dataset k has M_k = α_k N samples y^(k) = A^(k) r^(k) + e^(k) with noise N(0, σ_k²); the
+    coordinates of the true vectors are i.i.d. draws from Σ_c w_c N(μ_c, Σ_c). The arrays are
+    validated, converted to read-only float (bool for ``pretrain``) arrays and stored under the
+    same names. Settings compare and hash by identity (caches key on them).
+
     Parameters
     ----------
-    alphas : (K,) sample ratios M_k / N; ``alphas[0]`` is the target and must be > 0.
-        A source with alpha 0 carries no data.
-    sigmas : (K,) noise standard deviations.
-    pretrain : (K,) booleans, which datasets enter stage 1 (the set P).
-    weights : (C,) mixture weights in [0, 1] summing to 1.
-    means : (C, K) component means.
-    covs : (C, K, K) component covariances, symmetric positive semidefinite (may be singular).
+    alphas : array_like, shape (K,)
+        Sample ratios M_k / N; ``alphas[0]`` is the target and must be > 0. A source with alpha 0
+        carries no data.
+    sigmas : array_like, shape (K,)
+        Noise standard deviations σ_k ≥ 0.
+    pretrain : array_like of bool, shape (K,)
+        Which datasets enter stage 1 (the set P); at least one with alpha > 0.
+    weights : array_like, shape (C,)
+        Mixture weights in [0, 1] summing to 1.
+    means : array_like, shape (C, K)
+        Component means μ_c.
+    covs : array_like, shape (C, K, K)
+        Component covariances Σ_c, symmetric positive semidefinite (may be singular).
+    name : str, default "custom"
+        A label (not compared).
+
+    Raises
+    ------
+    ValueError
+        Naming the problem: wrong shapes, negative or non-finite values, weights not summing to 1,
+        a covariance that is not symmetric positive semidefinite, no pretraining data.
+
+    See Also
+    --------
+    two_task, similarity, single : the priors of THEORY.md §1.
+
+    Examples
+    --------
+    >>> from replica import Setting
+    >>> s = Setting([0.5, 1.5], [0.3, 0.3], [True, True], [0.1, 0.9], [[0, 0], [0, 0]],
+    ...             [[[1, 1], [1, 1]], [[0, 0], [0, 0]]])
+    >>> s.K, s.n_components, s.target_density
+    (2, 2, 0.1)
+    >>> s.second_moments.tolist()
+    [[0.1, 0.1], [0.1, 0.1]]
     """
 
     alphas: np.ndarray
@@ -145,14 +213,17 @@ class Setting:
     # ---- derived quantities -------------------------------------------------------------
     @property
     def K(self) -> int:
+        """Number of datasets."""
         return self.alphas.size
 
     @property
     def n_components(self) -> int:
+        """Number of mixture components C."""
         return self.weights.size
 
     @property
     def pretrain_on_target(self) -> bool:
+        """Whether the target (dataset 0) is in the pretraining set P."""
         return bool(self.pretrain[0])
 
     @cached_property
@@ -173,12 +244,15 @@ class Setting:
         return float(self.weights[~self.target_null].sum())
 
     def with_alphas(self, alphas) -> Setting:
+        """The same setting with sample ratios ``alphas``."""
         return Setting(alphas, self.sigmas, self.pretrain, self.weights, self.means, self.covs, name=self.name)
 
     def with_sigmas(self, sigmas) -> Setting:
+        """The same setting with noise levels ``sigmas``."""
         return Setting(self.alphas, sigmas, self.pretrain, self.weights, self.means, self.covs, name=self.name)
 
     def as_dict(self) -> dict:
+        """JSON-ready dict of the arrays (as lists) and the name; inverse of :meth:`from_dict`."""
         return {
             "alphas": self.alphas.tolist(),
             "sigmas": self.sigmas.tolist(),
@@ -191,6 +265,7 @@ class Setting:
 
     @classmethod
     def from_dict(cls, d: dict) -> Setting:
+        """The Setting of an :meth:`as_dict` record."""
         return cls(
             d["alphas"], d["sigmas"], d["pretrain"], d["weights"], d["means"], d["covs"], name=d.get("name", "custom")
         )
@@ -204,7 +279,27 @@ class Setting:
     # ---- constructors -------------------------------------------------------------------
     @classmethod
     def single(cls, alpha: float, sigma: float, rho: float) -> Setting:
-        """One dataset, Bernoulli–Gaussian prior: r = z ~ N(0,1) with probability ρ, else 0."""
+        """One dataset, Bernoulli–Gaussian prior: r = z ~ N(0,1) with probability ρ, else 0.
+
+        Parameters
+        ----------
+        alpha : float
+            Sample ratio M / N > 0.
+        sigma : float
+            Noise standard deviation.
+        rho : float
+            Density ρ ∈ [0, 1].
+
+        Returns
+        -------
+        Setting
+
+        Examples
+        --------
+        >>> from replica import Setting
+        >>> Setting.single(0.5, 0.1, 0.2).weights.tolist()
+        [0.2, 0.8]
+        """
         rho = _check_nonneg("rho", rho)
         if rho > 1:
             raise ValueError(f"rho must be <= 1, got {rho}")
@@ -225,8 +320,31 @@ class Setting:
         """Canonical two-task prior (THEORY.md §1).
 
         With probability ρ_s a coordinate is shared (r^(1) = r^(2) = z ~ N(0,1)), with
-        ρ_t target-only, with ρ_u source-only, else zero. ``alpha_source=0`` means no
-        source data: stage 1 is then the Lasso on the target alone.
+        ρ_t target-only, with ρ_u source-only, else zero.
+
+        Parameters
+        ----------
+        alpha_target, alpha_source : float
+            Sample ratios of target and source; ``alpha_source=0`` means no source data (stage 1
+            is then the Lasso on the target alone).
+        sigma_target, sigma_source : float
+            Noise standard deviations.
+        rho_shared, rho_target, rho_source : float
+            ρ_s, ρ_t, ρ_u ≥ 0 with ρ_s + ρ_t + ρ_u ≤ 1.
+        pretrain_on_target : bool, default True
+            Whether stage 1 pools the target with the source (else: source only).
+
+        Returns
+        -------
+        Setting
+            K = 2 datasets, 4 zero-mean components (shared, target-only, source-only, zero).
+
+        Examples
+        --------
+        >>> from replica import Setting
+        >>> s = Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05)
+        >>> s.weights.round(3).tolist(), round(s.target_density, 3)
+        ([0.1, 0.05, 0.05, 0.8], 0.15)
         """
         rs = _check_nonneg("rho_shared", rho_shared)
         rt = _check_nonneg("rho_target", rho_target)
@@ -261,6 +379,33 @@ class Setting:
 
         Target and source each have density ρ; a fraction s of the target's nonzeros is
         shared with the source, and shared values have correlation c (unit variances).
+
+        Parameters
+        ----------
+        alpha_target, alpha_source : float
+            Sample ratios of target and source.
+        sigma_target, sigma_source : float
+            Noise standard deviations.
+        rho : float
+            Density ρ of each task, with ρ (2 − s) ≤ 1.
+        shared_fraction : float
+            s ∈ [0, 1].
+        correlation : float, default 1.0
+            c ∈ [−1, 1] between shared values.
+        pretrain_on_target : bool, default True
+            Whether stage 1 pools the target with the source.
+
+        Returns
+        -------
+        Setting
+            K = 2 datasets, 4 zero-mean components (shared, target-only, source-only, zero).
+
+        Examples
+        --------
+        >>> from replica import Setting
+        >>> s = Setting.similarity(0.8, 2.0, 0.1, 0.5, rho=0.1, shared_fraction=0.6, correlation=0.8)
+        >>> s.weights.round(3).tolist(), s.covs[0].tolist()
+        ([0.06, 0.04, 0.04, 0.86], [[1.0, 0.8], [0.8, 1.0]])
         """
         rho = _check_nonneg("rho", rho)
         s = _check_nonneg("shared_fraction", shared_fraction)

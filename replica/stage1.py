@@ -23,10 +23,14 @@ TINY = 1e-300  # floor of χ, χ̂ before their logs (solver coordinates)
 _jit = njit(cache=True, error_model="numpy")  # x/0 gives inf/NaN: the root finders treat it as "undefined"
 
 
-class Forms(NamedTuple):
-    """The λ1- and χ1-independent quadratic forms of one setting's stage 1, with a = α_k 1[k ∈ P],
-    A = Σ a, and Σ, μ each component's covariance and mean of r (see :class:`_Forms`)."""
+class Stage1Params(NamedTuple):
+    """What the compiled stage-1 map takes besides (χ1, χ̂1), one flat bundle: λ1, the mixture
+    ``weights`` and ``means``, and the λ1- and χ1-independent forms of the setting (:class:`_Forms`),
+    with a = α_k 1[k ∈ P], A = Σ a, and Σ, μ each component's covariance and mean of r."""
 
+    lam1: float
+    weights: np.ndarray  # (C,)
+    means: np.ndarray  # (C, K)
     mean_a: np.ndarray  # (C,) μᵀa
     var_a: np.ndarray  # (C,) aᵀΣa
     d_form: np.ndarray  # (C, K) (a − A e_k)ᵀ Σ a
@@ -35,16 +39,6 @@ class Forms(NamedTuple):
     a: np.ndarray  # (K,)
     noise: float  # Σ a_k σ_k²
     A: float
-
-
-class Stage1Params(NamedTuple):
-    """What the compiled stage-1 map takes besides (χ1, χ̂1): λ1, the mixture ``weights`` (C,) and
-    ``means`` (C, K), and the setting's :class:`Forms`."""
-
-    lam1: float
-    weights: np.ndarray
-    means: np.ndarray
-    forms: Forms
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -81,7 +75,6 @@ class _Forms:
         self.d_form = np.einsum("kj,cjl,l->ck", d, covs, a)  # (a − A e_k)ᵀ Σ a
         self.gram = self.diag * self.var_a[:, None] - self.cov_a**2  # Σ_kk aᵀΣa − (Σa)_k², ≥ 0
         self.noise = float(a @ setting.sigmas**2)
-        self.bundle = Forms(self.mean_a, self.var_a, self.d_form, self.diag, self.gram, a, self.noise, self.A)
 
 
 _FORMS: weakref.WeakKeyDictionary[Setting, _Forms] = weakref.WeakKeyDictionary()
@@ -97,7 +90,19 @@ class Pretraining:
         if f is None:
             f = _FORMS[setting] = _Forms(setting)
         self.a, self.A, self.cov_a, self.mean_a, self.var_a = f.a, f.A, f.cov_a, f.mean_a, f.var_a
-        self.params = Stage1Params(float(lam1), setting.weights, f.means, f.bundle)
+        self.params = Stage1Params(
+            lam1=float(lam1),
+            weights=setting.weights,
+            means=f.means,
+            mean_a=f.mean_a,
+            var_a=f.var_a,
+            d_form=f.d_form,
+            diag=f.diag,
+            gram=f.gram,
+            a=f.a,
+            noise=f.noise,
+            A=f.A,
+        )
 
     def _fields(self, chi1, chi1_hat):
         q = 1.0 / (1.0 + chi1)
@@ -167,8 +172,7 @@ def stage1_map(chi1, chi1_hat, p):
     """(χ1', χ̂1', E[(x1 − r^(k))²] per k) of :meth:`Pretraining.map` (THEORY.md §3 Stage 1);
     the error is cancellation-free (see :func:`mse`)."""
     q = 1.0 / (1.0 + chi1)
-    lam1, weights, means = p.lam1, p.weights, p.means
-    mean_a, var_a, d_form, diag, gram, a, noise, A = p.forms
+    lam1, weights, means, mean_a, var_a, d_form, diag, gram, a, noise, A = p
     Q_hat = A * q
     K = a.size
     chi_new = 0.0

@@ -19,10 +19,10 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .gaussian import _INV_SQRT_2PI, soft_moments_1, soft_moments_d
-from .quadrature import N_NODES, NARROW, Rule, breaks, rule
+from .gaussian import _INV_SQRT_2PI, threshold_moments
+from .quadrature import N_NODES, NARROW, breaks, rule
 from .setting import Hyperparameters, Setting
-from .stage1 import TINY, Stage1
+from .stage1 import TINY, Stage1, mse
 
 _jit = njit(cache=True, error_model="numpy")  # x/0 gives inf/NaN: the root finders treat it as "undefined"
 
@@ -56,7 +56,7 @@ class Closure2:
 
 class Constants2(NamedTuple):
     """What the stage-2 conjugates take from the setting, κ and stage 1: α1, σ1, ρ11, m11, Q1, χ1,
-    κ, ``cross`` (target in P), χ̂1."""
+    κ, ``cross`` (target in P), χ̂1, and E1 = E[(x1 − r^(1))²] (cancellation-free, :func:`replica.stage1.mse`)."""
 
     alpha1: float
     sigma1: float
@@ -67,6 +67,7 @@ class Constants2(NamedTuple):
     kappa: float
     cross: bool
     chi1_hat: float
+    E1: float
 
 
 class Fields(NamedTuple):
@@ -83,16 +84,38 @@ class Fields(NamedTuple):
 
 
 class Problem2(NamedTuple):
-    """Everything the compiled stage-2 map takes besides the solver coordinates: the constants of
-    the conjugates, the component fields, the penalties, Q̂1 and the quadrature rule."""
+    """Everything the compiled stage-2 map takes besides the solver coordinates, one flat bundle
+    (numba types a flat NamedTuple argument several times faster than a nested one): the fields of
+    :class:`Constants2`, the penalties and Q̂1, the :class:`Fields` of the components and the
+    quadrature :class:`~replica.quadrature.Rule` (nodes ``gl_x``, weights ``gl_w``)."""
 
-    const: Constants2
-    fields: Fields
+    alpha1: float
+    sigma1: float
+    rho11: float
+    m11: float
+    Q1: float
+    chi1: float
+    kappa: float
+    cross: bool
+    chi1_hat: float
+    E1: float
     lam1: float
     lam2: float
     delta_lam: float
     Q1_hat: float
-    rule: Rule
+    w: np.ndarray
+    a: np.ndarray
+    s: np.ndarray
+    mu1: np.ndarray
+    S11: np.ndarray
+    g1: np.ndarray
+    nonnull: np.ndarray
+    gl_x: np.ndarray
+    gl_w: np.ndarray
+    narrow: float
+    panel: float
+    z_max: float
+    grading: float
 
 
 def conjugates(
@@ -113,7 +136,19 @@ def _constants2(setting: Setting, hp: Hyperparameters, s1: Stage1) -> Constants2
         hp.kappa,
         bool(setting.pretrain_on_target),
         float(s1.chi1_hat),
+        _target_mse(setting, s1),
     )
+
+
+_MSE: weakref.WeakKeyDictionary[Stage1, float] = weakref.WeakKeyDictionary()
+
+
+def _target_mse(setting: Setting, s1: Stage1) -> float:
+    """E[(x1 − r^(1))²] at ``s1``, cached per stage-1 state (warm sweeps keep it)."""
+    hit = _MSE.get(s1)
+    if hit is None:
+        hit = _MSE[s1] = float(mse(setting, s1)[0])
+    return hit
 
 
 _FIELDS: weakref.WeakKeyDictionary[Stage1, Fields] = weakref.WeakKeyDictionary()
@@ -147,14 +182,20 @@ class Static:
 
     def __init__(self, setting: Setting, hp: Hyperparameters, s1: Stage1, n_nodes: int = N_NODES):
         self.setting, self.hp, self.s1, self.n_nodes = setting, hp, s1, n_nodes
+        rl = rule(n_nodes, NARROW)
         self.problem = Problem2(
-            _constants2(setting, hp, s1),
-            _component_fields(setting, s1),
-            hp.lam1,
-            hp.lam2,
-            hp.delta_lam,
-            float(s1.Q1_hat),
-            rule(n_nodes, NARROW),
+            **_constants2(setting, hp, s1)._asdict(),
+            lam1=hp.lam1,
+            lam2=hp.lam2,
+            delta_lam=hp.delta_lam,
+            Q1_hat=float(s1.Q1_hat),
+            **_component_fields(setting, s1)._asdict(),
+            gl_x=rl.x,
+            gl_w=rl.w,
+            narrow=rl.narrow,
+            panel=rl.panel,
+            z_max=rl.z_max,
+            grading=rl.grading,
         )
 
 
@@ -179,7 +220,7 @@ def closure(
     if sums is None:
         theta = (conj.m2_hat, conj.m21_hat, conj.chi2_hat, chi12_hat)
         sums, _ = stage2_sums(st.problem, conditional_fields(st.problem, theta), theta, False)
-    support2, xi1_x2, S2, r1_x2, x1_x2, tp2, support_final = sums.tolist()  # Python floats: faster below
+    support2, xi1_x2, S2, r1_x2, x1_x2, tp2, support_final = sums[:7].tolist()  # Python floats: faster below
     chi2 = support2 / Q2_hat
     E_xi1_x2 = xi1_x2 / Q2_hat
     R21 = (E_xi1_x2 - chi12_hat * chi2) / chi1_hat if setting.pretrain_on_target else 0.0
@@ -216,7 +257,7 @@ def g2_coefficients(kappa, R21, chi1, chi2, cross):
 
 @_jit
 def conjugates_of(k, chi2, R21, Q2, m2, Q12):
-    """(Q̂2, m̂2, m̂21, χ̂2, χ̂12) of :func:`conjugates`, with k the :class:`Constants2`."""
+    """(Q̂2, m̂2, m̂21, χ̂2, χ̂12) of :func:`conjugates`, with k a :class:`Constants2` or :class:`Problem2`."""
     a0, a1, a2 = g2_coefficients(k.kappa, R21, k.chi1, chi2, k.cross)
     # a @ C @ a with C = [[ρ11, m11, m2], [m11, Q1, Q12], [m2, Q12, Q2]]
     Ca0 = k.rho11 * a0 + k.m11 * a1 + m2 * a2
@@ -241,13 +282,34 @@ def stage2_inputs(y, k):
 
 
 @_jit
-def _stage2_outputs(y, sums, Q2_hat, chi12_hat, k):
-    """The new solver coordinates from the closure's sums (see :func:`stage2_T`)."""
+def _stage2_outputs(y, sums, Q2_hat, m21_hat, chi12_hat, k):
+    """The new solver coordinates from the closure's sums at the conjugates of y (see :func:`stage2_T`).
+
+    χ̂2' and χ̂12' come from the cancellation-free form of THEORY.md §3 "Stage 2": with
+    b = (κ − R21)/(1+χ1) (κ if the target is not in P) at y and b' at the new R21', and
+    D = ξ2 − clip(h2; λ2,i) (so that Q̂2 x2 = m̂2 r^(1) + m̂21 x1 + D),
+
+        χ̂2'  = α1 [δ² E1 − 2δ E[(r − x1) D]/Q̂2 + E[D²]/Q̂2² + (1−κ+b')² σ1²] / (1+χ2')²
+        χ̂12' = α1 [δ E1 − E[(r − x1) D]/Q̂2 + (1−κ+b') σ1²] / ((1+χ1)(1+χ2')),   δ = b' − b,
+
+    equal to α1 E[g2²] and α1 E[g1 g2] of the order parameters, whose quadratic forms cancel to
+    ~1e-8 of their terms in noiseless, small-λ problems; every term here is small itself.
+    """
     chi2_new = sums[0] / Q2_hat
     R21_new = (sums[1] / Q2_hat - chi12_hat * chi2_new) / k.chi1_hat if k.cross else 0.0
-    _, _, _, chi2_hat_new, chi12_hat_new = conjugates_of(
-        k, chi2_new, R21_new, sums[2] / Q2_hat**2, sums[3] / Q2_hat, sums[4] / Q2_hat
-    )
+    W, X = sums[7] / (Q2_hat * Q2_hat), sums[8] / Q2_hat
+    a0 = 1.0 - k.kappa
+    if k.cross:
+        b_new = (k.kappa - R21_new) / (1.0 + k.chi1)
+        delta = b_new + m21_hat / Q2_hat  # b = −m̂21/Q̂2
+        a0 += b_new
+    else:
+        delta = 0.0
+        a0 += k.kappa
+    sig2 = k.sigma1 * k.sigma1
+    scale = k.alpha1 / (1.0 + chi2_new)
+    chi2_hat_new = scale * (delta * (delta * k.E1 - 2.0 * X) + W + a0 * a0 * sig2) / (1.0 + chi2_new)
+    chi12_hat_new = scale * (delta * k.E1 - X + a0 * sig2) / (1.0 + k.chi1) if k.cross else 0.0
     out = np.empty(y.size)
     out[0], out[1] = math.log(max(chi2_new, TINY)), math.log(max(chi2_hat_new, TINY))
     if k.cross:
@@ -265,14 +327,15 @@ def stage2_T(y, p, jacobian):
     J is exact in the closure's sums (:func:`stage2_sums`' derivatives) and central differences of the
     cheap scalar maps around them, accurate to ~1e-9: plenty for Newton steps.
     """
-    k = p.const
+    k = p
     Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat = stage2_inputs(y, k)
     theta = (m2_hat, m21_hat, chi2_hat, chi12_hat)
     sums, d_sums = stage2_sums(p, conditional_fields(p, theta), theta, jacobian)
-    out = _stage2_outputs(y, sums, Q2_hat, chi12_hat, k)
+    out = _stage2_outputs(y, sums, Q2_hat, m21_hat, chi12_hat, k)
     n = y.size
     J = np.zeros((n, n))
     if jacobian:
+        d_sums = _with_d_clip_sums(d_sums, sums, theta, k)
         theta0 = np.array([m2_hat, m21_hat, chi2_hat, chi12_hat])
         h = 1e-6
         for i in range(n):
@@ -281,17 +344,36 @@ def stage2_T(y, p, jacobian):
                 yi = y.copy()
                 yi[i] += sign * h
                 Qh, m2h, m21h, c2h, c12h = stage2_inputs(yi, k)
-                lin = sums[:5] + d_sums @ (np.array([m2h, m21h, c2h, c12h]) - theta0)
-                col += sign * _stage2_outputs(yi, lin, Qh, c12h, k)
+                lin = sums + d_sums @ (np.array([m2h, m21h, c2h, c12h]) - theta0)
+                col += sign * _stage2_outputs(yi, lin, Qh, m21h, c12h, k)
             J[:, i] = col / (2 * h)
     return out, J, sums
+
+
+@_jit
+def _with_d_clip_sums(d_sums, sums, theta, k):
+    """∂ sums/∂θ for every sum, rows 7–8 (E[D²], E[(r − x1) D]) from rows 2–4: with
+    D = soft(h2) − m̂2 r − m̂21 x1, ∂E[D²]/∂θ = ∂Σ S2 − 2 m̂2 ∂Σ S1 r − 2 m̂21 ∂Σ S1 x1 − 2 E[(r, x1)·D] ∂(m̂2, m̂21),
+    and ∂E[(r − x1) D]/∂θ = ∂Σ S1 r − ∂Σ S1 x1 − E[(r − x1)(r, x1)] ∂(m̂2, m̂21). Rows 5, 6, 9 stay zero."""
+    m2_hat, m21_hat = theta[0], theta[1]
+    out = np.zeros((sums.size, 4))
+    out[:5] = d_sums
+    X, Xx = sums[8], sums[9]
+    for j in range(4):
+        out[7, j] = d_sums[2, j] - 2.0 * (m2_hat * d_sums[3, j] + m21_hat * d_sums[4, j])
+        out[8, j] = d_sums[3, j] - d_sums[4, j]
+    out[7, 0] -= 2.0 * (X + Xx)  # E[r D] = E[(r − x1) D] + E[x1 D]
+    out[7, 1] -= 2.0 * Xx
+    out[8, 0] -= k.rho11 - k.m11  # E[(r − x1) r]
+    out[8, 1] -= k.m11 - k.Q1  # E[(r − x1) x1]
+    return out
 
 
 @_jit
 def conditional_fields(p, theta):
     """Per component, given h1 = a + s z and θ = (m̂2, m̂21, χ̂2, χ̂12): std τ of u = m̂2 r^(1) + ξ2,
     its slope in z, and Cov(r^(1), u | h1), Cov(ξ1, u | h1)."""
-    f, chi1_hat = p.fields, p.const.chi1_hat
+    f, chi1_hat = p, p.chi1_hat
     m2_hat, _, chi2_hat, chi12_hat = theta
     C = f.a.size
     tau, slope_u, cov_r1_u, cov_xi1_u = np.empty(C), np.empty(C), np.empty(C), np.empty(C)
@@ -311,21 +393,21 @@ def stage2_sums(p, cond, theta, deriv):
 
     ``cond``: :func:`conditional_fields` at θ = (m̂2, m̂21, χ̂2, χ̂12).
     Returns (sums, d_sums): sums = [Σ P, Σ S1 E[ξ1|h1] + P Cov(ξ1,u|h1), Σ S2, Σ S1 E[r|h1] + P Cov(r,u|h1),
-    Σ S1 x1, Σ P 1[r ≠ 0], Σ (1[x1 ≠ 0] or P)] with weights of N(0,1) × the mixture weight; if
-    ``deriv``, d_sums[i, j] = ∂ sums[i]/∂θ_j for i < 5, else zeros. The breakpoints move with θ too,
-    but the integrands are continuous there, so only the integrands count.
+    Σ S1 x1, Σ P 1[r ≠ 0], Σ (1[x1 ≠ 0] or P), Σ E[D²|h1], Σ E[(r − x1) D|h1], Σ x1 E[D|h1]] with
+    weights of N(0,1) × the mixture weight, D = ξ2 − clip(h2; λ2,i) (see :func:`_stage2_outputs`);
+    if ``deriv``, d_sums[i, j] = ∂ sums[i]/∂θ_j for i < 5, else zeros. The breakpoints move with θ
+    too, but the integrands are continuous there, so only the integrands count.
     """
-    f, rl = p.fields, p.rule
-    a, s, mu1, g1, nonnull, wc = f.a, f.s, f.mu1, f.g1, f.nonnull, f.w
+    a, s, mu1, g1, nonnull, wc = p.a, p.s, p.mu1, p.g1, p.nonnull, p.w
     tau, slope_u, cov_r1_u, cov_xi1_u = cond
-    m2_hat, m21_hat, _, _ = theta
-    lam1, lam2, delta_lam, Q1_hat, chi1_hat = p.lam1, p.lam2, p.delta_lam, p.Q1_hat, p.const.chi1_hat
-    gl_x, gl_w, panel, z_max = rl.x, rl.w, rl.panel, rl.z_max
-    out = np.zeros(7)
+    m2_hat, m21_hat, chi2_hat, chi12_hat = theta
+    lam1, lam2, delta_lam, Q1_hat, chi1_hat = p.lam1, p.lam2, p.delta_lam, p.Q1_hat, p.chi1_hat
+    gl_x, gl_w, panel, z_max = p.gl_x, p.gl_w, p.panel, p.z_max
+    out = np.zeros(10)
     d_out = np.zeros((5, 4))
     outer_slope = s / Q1_hat
     n_gl = gl_x.size
-    acc = np.zeros(6)
+    acc = np.zeros(9)
     # derivative accumulators: Σ Pμ{1, z, x1}, Σ Pτ, Σ P{z, x1, z², z x1, x1²}, Σ S1τ{1, z, x1}
     dacc = np.zeros(12)
     for c in range(a.size):
@@ -335,7 +417,7 @@ def stage2_sums(p, cond, theta, deriv):
         c0 = (c0m + m21_hat * (a[c] + lam1) / Q1_hat, c0m, c0m + m21_hat * (a[c] - lam1) / Q1_hat)
         c1 = (c1_out, slope_u[c], c1_out)
         targets = (lam2, lam2 + delta_lam, lam2)
-        b = breaks(z_lam0, z_lam1, c0, c1, tau[c], targets, rl)
+        b = breaks(z_lam0, z_lam1, c0, c1, tau[c], targets, p.narrow, panel, z_max, p.grading)
         # a zero-mean component has an even integrand (P, S2 even; S1 and the fields odd in z) and a
         # symmetric rule: integrate z ≥ 0 twice
         sym = a[c] == 0.0 and mu1[c] == 0.0
@@ -343,6 +425,12 @@ def stage2_sums(p, cond, theta, deriv):
         b = b[(b > z_lo) & (b < z_max)]
         edges = np.empty(b.size + 2)
         edges[0], edges[1:-1], edges[-1] = z_lo, np.sort(b), z_max
+        # given h1: E[ξ2] = e_slope z, Var ξ2, Cov(ξ2, u) = Cov(ξ2, h2), Cov(r, ξ2), E[r] = μ1 + r_slope z
+        s2 = s[c] * s[c]
+        e_slope, r_slope = chi12_hat / s[c], g1[c] / s[c]
+        var_xi2 = chi2_hat - chi12_hat * chi12_hat / s2
+        cov_xi2_u = chi2_hat - chi12_hat * (m2_hat * g1[c] + chi12_hat) / s2
+        cov_r_xi2 = -g1[c] * chi12_hat / s2
         # Σ w P, Σ w S1, Σ w S1 z, Σ w S2, Σ w S1 x1, Σ w (1 or P); per-panel partial sums keep the
         # rounding of ~10³ terms at that of ~10² (the errors later lose digits to cancellation)
         acc[:] = 0.0
@@ -355,7 +443,7 @@ def stage2_sums(p, cond, theta, deriv):
             h = length / n_sub
             for j in range(n_sub):
                 left = edges[e] + h * j
-                pP = pS1 = pS1z = pS2 = pS1x1 = pfin = 0.0
+                pP = pS1 = pS1z = pS2 = pS1x1 = pfin = pW = pX = pXx = 0.0
                 d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = d8 = d9 = d10 = d11 = 0.0
                 for k in range(n_gl):
                     z = left + 0.5 * h * (gl_x[k] + 1.0)
@@ -365,8 +453,8 @@ def stage2_sums(p, cond, theta, deriv):
                     x1 = math.copysign(abs(h1) - lam1, h1) / Q1_hat if out_ else 0.0
                     lam_eff = lam2 if out_ else lam2 + delta_lam
                     mu = c0m + slope_u[c] * z + m21_hat * x1
+                    P, S1, S2, P_mu, P_tau, S1_tau, P_in, C1, C2 = threshold_moments(mu, tau[c], lam_eff)
                     if deriv:
-                        P, S1, S2, P_mu, P_tau, S1_tau = soft_moments_d(mu, tau[c], lam_eff)
                         wPmu, wP, wS1tau = wz * P_mu, wz * P, wz * S1_tau
                         d0 += wPmu
                         d1 += wPmu * z
@@ -380,15 +468,19 @@ def stage2_sums(p, cond, theta, deriv):
                         d9 += wS1tau
                         d10 += wS1tau * z
                         d11 += wS1tau * x1
-                    else:
-                        P, S1, S2 = soft_moments_1(mu, tau[c], lam_eff)
                     pP += wz * P
                     pS1 += wz * S1
                     pS1z += wz * S1 * z
                     pS2 += wz * S2
                     pS1x1 += wz * S1 * x1
                     pfin += wz if out_ else wz * P
-                acc += np.array((pP, pS1, pS1z, pS2, pS1x1, pfin))
+                    # D = ξ2 − clip(h2): E[D|h1] and, by Stein, E[D²|h1], E[r D|h1] from the clip moments
+                    xi2 = e_slope * z
+                    eD = xi2 - C1
+                    pW += wz * (var_xi2 + xi2 * (xi2 - 2.0 * C1) + C2 - 2.0 * cov_xi2_u * P_in)
+                    pX += wz * ((mu1[c] + r_slope * z - x1) * eD + cov_r_xi2 - cov_r1_u[c] * P_in)
+                    pXx += wz * x1 * eD
+                acc += np.array((pP, pS1, pS1z, pS2, pS1x1, pfin, pW, pX, pXx))
                 if deriv:
                     dacc += np.array((d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11))
         w = 2.0 * wc[c] if sym else wc[c]
@@ -400,6 +492,9 @@ def stage2_sums(p, cond, theta, deriv):
         out[4] += w * sS1x
         out[5] += w * sP * nonnull[c]
         out[6] += w * acc[5]
+        out[7] += w * acc[6]
+        out[8] += w * acc[7]
+        out[9] += w * acc[8]
         if deriv:
             if sym:  # odd integrands integrate to zero over the whole line
                 dacc[0] = dacc[4] = dacc[5] = dacc[9] = 0.0
@@ -427,10 +522,9 @@ def _sum_derivatives(d_out, dacc, w, part, p, cond, theta, c):
         dacc[10],
         dacc[11],
     )
-    f = p.fields
-    s, mu1, g1, S11 = f.s[c], f.mu1[c], f.g1[c], f.S11[c]
+    s, mu1, g1, S11 = p.s[c], p.mu1[c], p.g1[c], p.S11[c]
     tau, cov_r1_u, cov_xi1_u = cond[0][c], cond[2][c], cond[3][c]
-    m2_hat, chi12_hat, chi1_hat = theta[0], theta[3], p.const.chi1_hat
+    m2_hat, chi12_hat, chi1_hat = theta[0], theta[3], p.chi1_hat
     s2 = s * s
     cov_uh = m2_hat * g1 + chi12_hat
     inv_tau = 1.0 / tau if tau > 0.0 else 0.0

@@ -19,6 +19,11 @@ strategy                constraint                             free coordinates
 ``target_only``         κ = 0, Δλ = 0 (λ1 := λ2, irrelevant)   log λ2
 ``pretrained``          x1 alone: minimizes ε^(1st)            log λ1
 ======================  =====================================  ===========================
+
+The registry: :data:`STRATEGIES` maps each name to its :class:`Family` (:data:`STRATEGY_NAMES`
+lists them), :data:`CONTAINS` gives each strategy's direct sub-families, :data:`NESTED_ORDER`
+an order in which every strategy comes after those it contains; :func:`contained` and
+:func:`strategies_containing` answer membership questions.
 """
 
 from __future__ import annotations
@@ -51,13 +56,51 @@ U_MAX = LOG_LAM_BOUNDS[1] - LOG_LAM_BOUNDS[0]  # λ2 e^U_MAX ≥ 1e2 for all λ2
 
 
 def delta_from_u(u: float, lam2: float) -> float:
-    """Δλ = λ2 (e^u − 1); u ≥ U_MAX gives ∞."""
+    """Δλ = λ2 (e^u − 1) from the optimizer coordinate u = log((λ2 + Δλ)/λ2).
+
+    Parameters
+    ----------
+    u : float
+        The coordinate; negative values count as 0, u ≥ U_MAX gives Δλ = ∞.
+    lam2 : float
+        λ2.
+
+    Returns
+    -------
+    float
+        Δλ ∈ [0, ∞].
+
+    Examples
+    --------
+    >>> from replica.strategies import U_MAX, delta_from_u
+    >>> delta_from_u(0.0, 0.3), round(delta_from_u(1.0, 0.3), 4), delta_from_u(U_MAX, 0.3)
+    (0.0, 0.5155, inf)
+    """
     u = max(float(u), 0.0)
     return math.inf if u >= U_MAX else lam2 * math.expm1(u)
 
 
 def u_from_delta(delta_lam: float, lam2: float) -> float:
-    """Inverse of :func:`delta_from_u`, clipped to [0, U_MAX]."""
+    """u = log((λ2 + Δλ)/λ2), the inverse of :func:`delta_from_u`, clipped to [0, U_MAX].
+
+    Parameters
+    ----------
+    delta_lam : float
+        Δλ ∈ [0, ∞]; ∞ (or Δλ > 0 at λ2 = 0) gives U_MAX.
+    lam2 : float
+        λ2.
+
+    Returns
+    -------
+    float
+        u ∈ [0, U_MAX].
+
+    Examples
+    --------
+    >>> from replica.strategies import delta_from_u, u_from_delta
+    >>> u_from_delta(delta_from_u(1.0, 0.3), 0.3)
+    1.0
+    """
     if math.isinf(delta_lam) or (lam2 == 0 and delta_lam > 0):
         return U_MAX
     return min(math.log1p(delta_lam / lam2), U_MAX) if delta_lam > 0 else 0.0
@@ -65,11 +108,33 @@ def u_from_delta(delta_lam: float, lam2: float) -> float:
 
 @dataclass(frozen=True)
 class Family:
-    """A strategy: box ``bounds`` over coordinates ``names``, and the maps to and from hyperparameters.
+    """A strategy: a box of optimizer coordinates and the maps to and from hyperparameters.
 
-    ``project`` takes any Hyperparameters to the nearest coordinates of this family (used to
-    seed it from another strategy's optimum). ``objective`` is the error it minimizes:
-    ``"eps2"`` (ε^(2nd)) for every strategy but ``pretrained`` (``"eps1"``).
+    Parameters
+    ----------
+    name : str
+        The strategy's name.
+    names : tuple of str
+        Coordinate names, among ``"log_lam1"``, ``"log_lam2"``, ``"kappa"``, ``"u"``.
+    bounds : tuple of (float, float)
+        The box, one (low, high) per coordinate.
+    to_hyperparameters : callable
+        Coordinates x → :class:`~replica.Hyperparameters` of the family.
+    project : callable
+        Any Hyperparameters → the nearest coordinates of this family (used to seed it from another
+        strategy's optimum).
+    objective : str, default "eps2"
+        The :class:`~replica.Prediction` attribute it minimizes: ``"eps2"`` (ε^(2nd)) for every
+        strategy but ``pretrained`` (``"eps1"``).
+
+    Examples
+    --------
+    >>> from replica.strategies import STRATEGIES
+    >>> fam = STRATEGIES["value"]
+    >>> fam.names
+    ('log_lam1', 'log_lam2', 'kappa')
+    >>> fam.to_hyperparameters(fam.clip([0.0, -1.0, 5.0]))  # κ clipped to its bound 3
+    Hyperparameters(lam1=1.0, lam2=0.36787944117144233, kappa=3.0, delta_lam=0.0)
     """
 
     name: str
@@ -80,6 +145,7 @@ class Family:
     objective: str = "eps2"
 
     def clip(self, x) -> np.ndarray:
+        """``x`` clipped to the box."""
         lo, hi = np.array(self.bounds).T
         return np.clip(np.asarray(x, float), lo, hi)
 
@@ -191,6 +257,7 @@ STRATEGIES: dict[str, Family] = {
 
 
 STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGIES)
+"""The strategy names, in the order of the table above."""
 
 # Direct sub-families: a result of a contained strategy is a valid point of the container.
 CONTAINS: dict[str, tuple[str, ...]] = {
@@ -220,6 +287,15 @@ NESTED_ORDER: tuple[str, ...] = (
 def contained(container: str, strategy: str) -> bool:
     """Whether ``strategy``'s family is a subset of ``container``'s (reflexive, transitive closure of :data:`CONTAINS`).
 
+    Parameters
+    ----------
+    container, strategy : str
+        Strategy names.
+
+    Returns
+    -------
+    bool
+
     Examples
     --------
     >>> contained("full", "trans_lasso"), contained("support", "value")
@@ -231,7 +307,18 @@ def contained(container: str, strategy: str) -> bool:
 def strategies_containing(kappa: float, u: float) -> frozenset[str]:
     """The strategies whose family holds the stage-2 transfer mode (κ, u), u = log((λ2 + Δλ)/λ2).
 
-    Any (λ1, λ2) goes with the mode, so ``pretrained`` (x1 alone) is never included; u = ∞ is Δλ = ∞.
+    Any (λ1, λ2) goes with the mode, so ``pretrained`` (x1 alone) is never included.
+
+    Parameters
+    ----------
+    kappa : float
+        κ.
+    u : float
+        u = log((λ2 + Δλ)/λ2) ≥ 0; ∞ is Δλ = ∞.
+
+    Returns
+    -------
+    frozenset of str
 
     Examples
     --------
@@ -256,7 +343,27 @@ def strategies_containing(kappa: float, u: float) -> frozenset[str]:
 
 
 def fixed_transfer(kappa: float, delta_lam: float) -> Family:
-    """(λ1, λ2) alone at fixed κ and Δλ: the inner problem of a (κ, Δλ) landscape."""
+    """The family of (λ1, λ2) alone at fixed κ and Δλ: the inner problem of a (κ, Δλ) landscape.
+
+    Parameters
+    ----------
+    kappa : float
+        κ.
+    delta_lam : float
+        Δλ ∈ [0, ∞].
+
+    Returns
+    -------
+    Family
+        Coordinates (log λ1, log λ2); objective ε^(2nd).
+
+    Examples
+    --------
+    >>> from replica.strategies import fixed_transfer
+    >>> fam = fixed_transfer(0.5, 1.0)
+    >>> fam.name, fam.to_hyperparameters([0.0, 0.0]).kappa
+    ('fixed(kappa=0.5, delta_lam=1)', 0.5)
+    """
     return Family(
         f"fixed(kappa={kappa:g}, delta_lam={delta_lam:g})",
         ("log_lam1", "log_lam2"),
@@ -267,7 +374,32 @@ def fixed_transfer(kappa: float, delta_lam: float) -> Family:
 
 
 def family(strategy: str) -> Family:
-    """The :class:`Family` of ``strategy``; raises ValueError naming the valid ones."""
+    """The :class:`Family` of a strategy name.
+
+    Parameters
+    ----------
+    strategy : str
+        A key of :data:`STRATEGIES`.
+
+    Returns
+    -------
+    Family
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the valid ones.
+
+    Examples
+    --------
+    >>> from replica.strategies import family
+    >>> family("support").names
+    ('log_lam1', 'log_lam2', 'u')
+    >>> family("lasso")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown strategy 'lasso'; expected one of ['full', 'pretrained', 'pretraining_lasso', 'support', 'target_only', 'trans_lasso', 'value']
+    """
     try:
         return STRATEGIES[strategy]
     except (KeyError, TypeError):
