@@ -205,23 +205,23 @@ def _predicted(state: SolverState, theta: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def _stage1_map(setting: Setting, lam1: float):
     """Stage-1 map in coordinates y = (log χ1, log χ̂1)."""
-    params = st1.Pretraining(setting, lam1).params
-    return lambda y: st1.stage1_T(y, params)
+    packed = st1.Pretraining(setting, lam1).packed
+    return lambda y: st1.stage1_T(y, packed)
 
 
 def _stage2_map(setting, hp, s1, n_nodes):
     """Stage-2 map in O(1)-scaled coordinates y = (log χ2, log χ̂2, R21/(1+χ2), χ̂12/√(χ̂1 χ̂2)).
 
     The last two exist only when the target is in pretraining; |χ̂12| ≤ √(χ̂1 χ̂2) by Cauchy–Schwarz.
-    Returns (T, problem, closure_at, coords): the map, its :class:`replica.stage2.Problem2`,
+    Returns (T, packed, closure_at, coords): the map, its :class:`replica.stage2.Problem2` as a plain tuple,
     (conjugates, closure) at y (given the map's sums there, if known) and the coordinates of a state.
     """
     with_cross = setting.pretrain_on_target
     static = st2.Static(setting, hp, s1, n_nodes)
-    problem = static.problem
+    problem, packed = static.problem, static.packed
 
     def T(y):
-        return st2.stage2_T(y, problem, False)[0]
+        return st2.stage2_T(y, packed, False)[0]
 
     def closure_at(y, sums=None):
         conj = st2.Conjugates2(*st2.stage2_inputs(np.asarray(y, float), problem))
@@ -233,7 +233,7 @@ def _stage2_map(setting, hp, s1, n_nodes):
             out += [R21 / (1 + chi2), chi12_hat / math.sqrt(s1.chi1_hat * max(chi2_hat, st1.TINY))]
         return np.array(out)
 
-    return T, problem, closure_at, coords
+    return T, packed, closure_at, coords
 
 
 def _lambda_path(target: float, start: float) -> list[float]:
@@ -262,13 +262,13 @@ def _solve_stage1(setting, lam1, warm, tol, context):
         return _lambda_path(lam1, lam_max), np.log([1e-12, chi_hat0])
 
     problem = st1.Pretraining(setting, lam1)
-    params = problem.params
+    packed = problem.packed
     evaluations = 0
 
     def TJ(y, jacobian):
         nonlocal evaluations
         evaluations += 5 if jacobian else 1  # the Jacobian is central differences
-        return st1.stage1_TJ(y, params, jacobian)
+        return st1.stage1_TJ(y, packed, jacobian)
 
     y, res, _, J_new, _ = newton(TJ, starts[0], tol)
     it = evaluations
@@ -309,7 +309,7 @@ def _stage1_as_stage2(setting, hp, s1, coords):
 
 def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
     """warm: None or (state, predicted y2)."""
-    T, problem, closure_at, coords = _stage2_map(setting, hp, s1, n_nodes)
+    T, packed, closure_at, coords = _stage2_map(setting, hp, s1, n_nodes)
     usable = warm is not None and warm[0].y2.size == (4 if setting.pretrain_on_target else 2)
     if _repeats_stage1(setting, hp):
         conj, cl, y = _stage1_as_stage2(setting, hp, s1, coords)
@@ -321,7 +321,7 @@ def _solve_stage2(setting, hp, s1, warm, tol, context, n_nodes):
         return coords(s1.chi1, s1.chi1_hat * f, 0.0, f * s1.chi1_hat if setting.pretrain_on_target else 0.0)
 
     y, res, it, J_new, sums = newton(
-        lambda y, jac: st2.stage2_T(y, problem, jac), warm[1] if usable else cold_start(), tol
+        lambda y, jac: st2.stage2_T(y, packed, jac), warm[1] if usable else cold_start(), tol
     )
     if res <= tol:
         return (*closure_at(y, sums), y, res, it, J_new)

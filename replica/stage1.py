@@ -26,7 +26,11 @@ _jit = njit(cache=True, error_model="numpy")  # x/0 gives inf/NaN: the root find
 class Stage1Params(NamedTuple):
     """What the compiled stage-1 map takes besides (χ1, χ̂1), one flat bundle: λ1, the mixture
     ``weights`` and ``means``, and the λ1- and χ1-independent forms of the setting (:class:`_Forms`),
-    with a = α_k 1[k ∈ P], A = Σ a, and Σ, μ each component's covariance and mean of r."""
+    with a = α_k 1[k ∈ P], A = Σ a, and Σ, μ each component's covariance and mean of r.
+
+    The compiled functions take it or the plain tuple of its fields (:attr:`Pretraining.packed`):
+    numba types a plain tuple argument in C, a NamedTuple in Python (several µs per call).
+    """
 
     lam1: float
     weights: np.ndarray  # (C,)
@@ -103,6 +107,7 @@ class Pretraining:
             noise=f.noise,
             A=f.A,
         )
+        self.packed = tuple(self.params)
 
     def _fields(self, chi1, chi1_hat):
         q = 1.0 / (1.0 + chi1)
@@ -112,7 +117,7 @@ class Pretraining:
 
     def map(self, chi1, chi1_hat):
         """The fixed-point map (χ1, χ̂1) → (χ1', χ̂1') of THEORY.md §3 Stage 1, without Q1 and m1."""
-        chi1_new, chi1_hat_new, _ = stage1_map(float(chi1), float(chi1_hat), self.params)
+        chi1_new, chi1_hat_new, _ = stage1_map(float(chi1), float(chi1_hat), self.packed)
         return chi1_new, chi1_hat_new
 
     def state(self, chi1, chi1_hat) -> Stage1:
@@ -139,7 +144,7 @@ class Pretraining:
     def mse(self, s1: Stage1) -> np.ndarray:
         """E[(x1 − r^(k))²] for every k at the state ``s1`` (see :func:`mse`)."""
         chi1_in = self.A / s1.Q1_hat - 1.0  # the χ1 that s1's fields were computed at
-        return stage1_map(chi1_in, float(s1.chi1_hat), self.params)[2]
+        return stage1_map(chi1_in, float(s1.chi1_hat), self.packed)[2]
 
 
 def closure(setting: Setting, lam1: float, chi1: float, chi1_hat: float) -> Stage1:
