@@ -122,7 +122,8 @@ def broyden(T: Callable, y0, J0: np.ndarray, tol: float = TOL, maxiter: int = 16
 @njit(cache=True, error_model="numpy")
 def _newton_update(y, t, J):
     """(max|F| (inf if not finite), dF/dy = J − I, Newton step −(dF/dy)⁻¹ F or NaNs when J is not
-    finite or dF/dy singular) for F = T(y) − y. One compiled call: the maps cost only ~40 µs."""
+    finite or dF/dy singular) for F = T(y) − y. One compiled call: the maps are cheap enough that Python
+    overhead would show (benchmarks/bench_predict.md)."""
     F = t - y
     res = np.inf
     if np.all(np.isfinite(F)):

@@ -86,7 +86,8 @@ def threshold_moments(mu, tau, lam):
         out = abs(mu) > lam
         return (1.0 if out else 0.0), s, s * s, 0.0, 0.0, 0.0, (0.0 if out else 1.0), mu - s, (mu - s) ** 2
     dp, dm = mu - lam, -mu - lam
-    zp, zm = dp / tau, dm / tau
+    inv_tau = 1.0 / tau  # one division: this runs at every quadrature node
+    zp, zm = dp * inv_tau, dm * inv_tau
     Qp, Qm = _ndtr(zp), _ndtr(zm)
     gp = _INV_SQRT_2PI * math.exp(-0.5 * zp * zp)
     gm = _INV_SQRT_2PI * math.exp(-0.5 * zm * zm)
@@ -100,8 +101,8 @@ def threshold_moments(mu, tau, lam):
         P,
         (fp + dp * Qp) - (fm + dm * Qm),
         (dp * dp + t2) * Qp + dp * fp + (dm * dm + t2) * Qm + dm * fm,
-        (gp - gm) / tau,
-        -(zp * gp + zm * gm) / tau,
+        (gp - gm) * inv_tau,
+        -(zp * gp + zm * gm) * inv_tau,
         gp - gm,
         P_in,
         lam * (Qp - Qm) + mu * P_in + tau * Ez,

@@ -23,13 +23,13 @@ Z_MAX = 10.0  # N(0,1) mass beyond ±10 is 1.5e-23
 PANEL = 1.0  # widest panel, in units of the standard deviation
 GRADING = 4.0  # ratio of successive panel widths towards a crossing
 N_NODES = 12  # Gauss–Legendre nodes per panel
-NARROW = 0.5  # grade crossings narrower than this many panels; 0.25 still agrees with always-graded
-# rules to 3e-14, 0.1 only to 2e-8
+NARROW = 0.5  # grade crossings narrower than this many panels (the choice: benchmarks/bench_predict.md)
 
 
 class Rule(NamedTuple):
-    """The composite rule's parameters, as passed into compiled code: Gauss–Legendre nodes ``x``
-    and weights ``w`` on [−1, 1], and ``narrow``, ``panel``, ``z_max``, ``grading`` as above."""
+    """The composite rule's parameters (the last fields of :class:`replica.stage2.Problem2`):
+    Gauss–Legendre nodes ``x`` and weights ``w`` on [−1, 1], and ``narrow``, ``panel``, ``z_max``,
+    ``grading`` as above."""
 
     x: np.ndarray
     w: np.ndarray

@@ -29,7 +29,7 @@ class Stage1Params(NamedTuple):
     with a = α_k 1[k ∈ P], A = Σ a, and Σ, μ each component's covariance and mean of r.
 
     The compiled functions take it or the plain tuple of its fields (:attr:`Pretraining.packed`):
-    numba types a plain tuple argument in C, a NamedTuple in Python (several µs per call).
+    numba types a plain tuple argument in C, a NamedTuple in Python (slower: benchmarks/bench_predict.md).
     """
 
     lam1: float
@@ -158,9 +158,18 @@ def mse(setting: Setting, s1: Stage1) -> np.ndarray:
     Per component, with h1 = a + s z and r_k = E[r_k | h1] + η (η independent of h1):
     x1 − E[r_k | h1] = (a/Q̂1 − μ_k) + z (s² − Q̂1 γ_k)/(Q̂1 s) − clip(h1; λ1)/Q̂1, γ = Cov(r, h1),
     and Var(r_k | h1) = (Σ_kk χ̂1 + m̂1ᵀ(Σ_kk Σ − Σe_k e_kᵀΣ) m̂1)/s². Every term is small when
-    x1 ≈ r_k, so the error stays accurate down to the noiseless, λ1 → 0 limit.
+    x1 ≈ r_k, so the error stays accurate down to the noiseless, λ1 → 0 limit. Cached per state
+    (ε^(1st) and stage 2's conjugates both need it); read-only.
     """
-    return Pretraining(setting, s1.lam1).mse(s1)
+    hit = _MSE.get(s1)
+    if hit is None or hit[0] is not setting:
+        value = Pretraining(setting, s1.lam1).mse(s1)
+        value.setflags(write=False)
+        hit = _MSE[s1] = (setting, value)
+    return hit[1]
+
+
+_MSE: weakref.WeakKeyDictionary[Stage1, tuple] = weakref.WeakKeyDictionary()
 
 
 def chi_hat(setting: Setting, s1: Stage1) -> float:

@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from .gaussian import _INV_SQRT_2PI, threshold_moments
-from .quadrature import N_NODES, NARROW, breaks, rule
+from .quadrature import N_NODES, NARROW, Rule, breaks, rule
 from .setting import Hyperparameters, Setting
 from .stage1 import TINY, Stage1, mse
 
@@ -90,7 +90,7 @@ class Problem2(NamedTuple):
 
     :func:`stage2_T` also takes the plain tuple of its fields (:attr:`Static.packed`) and rebuilds
     the bundle in compiled code: numba types a plain tuple argument in C, a NamedTuple in Python
-    (several µs per call, against ~40 µs for the whole map).
+    (slower, and the map itself is cheap: benchmarks/bench_predict.md).
     """
 
     alpha1: float
@@ -122,6 +122,16 @@ class Problem2(NamedTuple):
     grading: float
 
 
+# Static builds the bundle positionally from these three
+assert Problem2._fields == (
+    *Constants2._fields,
+    *("lam1", "lam2", "delta_lam", "Q1_hat"),
+    *Fields._fields,
+    *("gl_x", "gl_w"),
+    *Rule._fields[2:],
+)
+
+
 def conjugates(
     setting: Setting, hp: Hyperparameters, s1: Stage1, chi2: float, R21: float, Q2: float, m2: float, Q12: float
 ) -> Conjugates2:
@@ -140,19 +150,8 @@ def _constants2(setting: Setting, hp: Hyperparameters, s1: Stage1) -> Constants2
         hp.kappa,
         bool(setting.pretrain_on_target),
         float(s1.chi1_hat),
-        _target_mse(setting, s1),
+        float(mse(setting, s1)[0]),
     )
-
-
-_MSE: weakref.WeakKeyDictionary[Stage1, float] = weakref.WeakKeyDictionary()
-
-
-def _target_mse(setting: Setting, s1: Stage1) -> float:
-    """E[(x1 − r^(1))²] at ``s1``, cached per stage-1 state (warm sweeps keep it)."""
-    hit = _MSE.get(s1)
-    if hit is None:
-        hit = _MSE[s1] = float(mse(setting, s1)[0])
-    return hit
 
 
 _FIELDS: weakref.WeakKeyDictionary[Stage1, Fields] = weakref.WeakKeyDictionary()
@@ -186,22 +185,17 @@ class Static:
 
     def __init__(self, setting: Setting, hp: Hyperparameters, s1: Stage1, n_nodes: int = N_NODES):
         self.setting, self.hp, self.s1, self.n_nodes = setting, hp, s1, n_nodes
-        rl = rule(n_nodes, NARROW)
-        self.problem = Problem2(
-            **_constants2(setting, hp, s1)._asdict(),
-            lam1=hp.lam1,
-            lam2=hp.lam2,
-            delta_lam=hp.delta_lam,
-            Q1_hat=float(s1.Q1_hat),
-            **_component_fields(setting, s1)._asdict(),
-            gl_x=rl.x,
-            gl_w=rl.w,
-            narrow=rl.narrow,
-            panel=rl.panel,
-            z_max=rl.z_max,
-            grading=rl.grading,
+        # in Problem2's field order; built positionally: predict() builds one per solve
+        self.packed = (
+            *_constants2(setting, hp, s1),
+            hp.lam1,
+            hp.lam2,
+            hp.delta_lam,
+            float(s1.Q1_hat),
+            *_component_fields(setting, s1),
+            *rule(n_nodes, NARROW),
         )
-        self.packed = tuple(self.problem)
+        self.problem = Problem2._make(self.packed)
 
 
 def closure(
