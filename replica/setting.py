@@ -393,12 +393,12 @@ class Setting:
         correlation : float, default 1.0
             c ∈ [−1, 1] between shared values.
         pretrain_on_target : bool, default True
-            Whether stage 1 pools the target with the source.
+            As in :meth:`two_task`.
 
         Returns
         -------
         Setting
-            K = 2 datasets, 4 zero-mean components (shared, target-only, source-only, zero).
+            The four components of :meth:`two_task`, shared values with correlation c.
 
         Examples
         --------

@@ -83,53 +83,27 @@ class Fields(NamedTuple):
     nonnull: np.ndarray
 
 
-class Problem2(NamedTuple):
-    """Everything the compiled stage-2 map takes besides the solver coordinates, one flat bundle:
-    the fields of :class:`Constants2`, the penalties and Q̂1, the :class:`Fields` of the components
-    and the quadrature :class:`~replica.quadrature.Rule` (nodes ``gl_x``, weights ``gl_w``).
-
-    :func:`stage2_T` also takes the plain tuple of its fields (:attr:`Static.packed`) and rebuilds
-    the bundle in compiled code: numba types a plain tuple argument in C, a NamedTuple in Python
-    (slower, and the map itself is cheap: benchmarks/bench_predict.md).
-    """
-
-    alpha1: float
-    sigma1: float
-    rho11: float
-    m11: float
-    Q1: float
-    chi1: float
-    kappa: float
-    cross: bool
-    chi1_hat: float
-    E1: float
-    lam1: float
-    lam2: float
-    delta_lam: float
-    Q1_hat: float
-    w: np.ndarray
-    a: np.ndarray
-    s: np.ndarray
-    mu1: np.ndarray
-    S11: np.ndarray
-    g1: np.ndarray
-    nonnull: np.ndarray
-    gl_x: np.ndarray
-    gl_w: np.ndarray
-    narrow: float
-    panel: float
-    z_max: float
-    grading: float
-
-
-# Static builds the bundle positionally from these three
-assert Problem2._fields == (
-    *Constants2._fields,
-    *("lam1", "lam2", "delta_lam", "Q1_hat"),
-    *Fields._fields,
-    *("gl_x", "gl_w"),
-    *Rule._fields[2:],
+# Everything the compiled stage-2 map takes besides the solver coordinates, one flat bundle (its
+# fields are those of Constants2, the penalties and Q̂1, Fields and the Rule, in that order).
+Problem2 = NamedTuple(
+    "Problem2",
+    [
+        *Constants2.__annotations__.items(),
+        *((name, float) for name in ("lam1", "lam2", "delta_lam", "Q1_hat")),
+        *Fields.__annotations__.items(),
+        *(("gl_" + name, kind) for name, kind in Rule.__annotations__.items()),
+    ],
 )
+Problem2.__doc__ = """Everything the compiled stage-2 map takes besides the solver coordinates, one flat bundle:
+the fields of :class:`Constants2`, the penalties ``lam1``, ``lam2``, ``delta_lam`` and ``Q1_hat``,
+the :class:`Fields` of the components and the quadrature :class:`~replica.quadrature.Rule`
+(prefixed ``gl_``: nodes ``gl_x``, weights ``gl_w``, ``gl_narrow``, ``gl_panel``, ``gl_z_max``,
+``gl_grading``).
+
+:func:`stage2_T` also takes the plain tuple of its fields (:attr:`Static.packed`) and rebuilds
+the bundle in compiled code: numba types a plain tuple argument in C, a NamedTuple in Python
+(slower, and the map itself is cheap: benchmarks/bench_predict.md).
+"""
 
 
 def conjugates(
@@ -403,7 +377,7 @@ def stage2_sums(p, cond, theta, deriv):
     tau, slope_u, cov_r1_u, cov_xi1_u = cond
     m2_hat, m21_hat, chi2_hat, chi12_hat = theta
     lam1, lam2, delta_lam, Q1_hat, chi1_hat = p.lam1, p.lam2, p.delta_lam, p.Q1_hat, p.chi1_hat
-    gl_x, gl_w, panel, z_max = p.gl_x, p.gl_w, p.panel, p.z_max
+    gl_x, gl_w, panel, z_max = p.gl_x, p.gl_w, p.gl_panel, p.gl_z_max
     out = np.zeros(10)
     d_out = np.zeros((5, 4))
     outer_slope = s / Q1_hat
@@ -418,7 +392,7 @@ def stage2_sums(p, cond, theta, deriv):
         c0 = (c0m + m21_hat * (a[c] + lam1) / Q1_hat, c0m, c0m + m21_hat * (a[c] - lam1) / Q1_hat)
         c1 = (c1_out, slope_u[c], c1_out)
         targets = (lam2, lam2 + delta_lam, lam2)
-        b = breaks(z_lam0, z_lam1, c0, c1, tau[c], targets, p.narrow, panel, z_max, p.grading)
+        b = breaks(z_lam0, z_lam1, c0, c1, tau[c], targets, p.gl_narrow, panel, z_max, p.gl_grading)
         # a zero-mean component has an even integrand (P, S2 even; S1 and the fields odd in z) and a
         # symmetric rule: integrate z ≥ 0 twice
         sym = a[c] == 0.0 and mu1[c] == 0.0
