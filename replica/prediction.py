@@ -218,13 +218,13 @@ def _stage2_map(setting, hp, s1, n_nodes):
     """
     with_cross = setting.pretrain_on_target
     static = st2.Static(setting, hp, s1, n_nodes)
-    problem, packed = static.problem, static.packed
+    packed = static.packed
 
     def T(y):
         return st2.stage2_T(y, packed, False)[0]
 
     def closure_at(y, sums=None):
-        conj = st2.Conjugates2(*st2.stage2_inputs(np.asarray(y, float), problem))
+        conj = st2.Conjugates2(*st2.stage2_inputs(np.asarray(y, float), packed))
         return conj, st2.closure(setting, hp, s1, conj, n_nodes, static, sums)
 
     def coords(chi2, chi2_hat, R21, chi12_hat):

@@ -47,6 +47,7 @@ def leggauss(n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, w
 
 
+@lru_cache(maxsize=16)
 def rule(n_nodes: int = N_NODES, narrow: float = NARROW) -> Rule:
     """The production rule with ``n_nodes`` nodes per panel (tests raise it to check convergence)."""
     x, w = leggauss(n_nodes)

@@ -155,7 +155,8 @@ def _component_fields(setting: Setting, s1: Stage1) -> Fields:
 
 class Static:
     """What the stage-2 closure needs that is fixed once stage 1 and the hyperparameters are: the
-    :class:`Problem2` bundle of the compiled map (live components only)."""
+    :class:`Problem2` bundle of the compiled map (live components only), as a plain tuple
+    (``packed``, for the hot calls) and as the NamedTuple (``problem``)."""
 
     def __init__(self, setting: Setting, hp: Hyperparameters, s1: Stage1, n_nodes: int = N_NODES):
         self.setting, self.hp, self.s1, self.n_nodes = setting, hp, s1, n_nodes
@@ -169,7 +170,11 @@ class Static:
             *_component_fields(setting, s1),
             *rule(n_nodes, NARROW),
         )
-        self.problem = Problem2._make(self.packed)
+
+    @property
+    def problem(self) -> Problem2:
+        """The bundle, as a :class:`Problem2`."""
+        return Problem2._make(self.packed)
 
 
 def closure(
@@ -245,7 +250,9 @@ def conjugates_of(k, chi2, R21, Q2, m2, Q12):
 
 @_jit
 def stage2_inputs(y, k):
-    """(Q̂2, m̂2, m̂21, χ̂2, χ̂12) at solver coordinates y (see :func:`stage2_T`)."""
+    """(Q̂2, m̂2, m̂21, χ̂2, χ̂12) at solver coordinates y of the problem ``k`` (a :class:`Problem2` or
+    the plain tuple of its fields; see :func:`stage2_T`)."""
+    k = Problem2(*k)
     chi2 = math.exp(min(max(y[0], -700.0), 700.0))
     chi2_hat = math.exp(min(max(y[1], -700.0), 700.0))
     R21 = y[2] * (1.0 + chi2) if k.cross else 0.0
