@@ -5,10 +5,20 @@ Both stages of THEORY.md §2 (and stage 1 with the field H of §3) are instances
     P(x) = ½ ||y − A x||² − hᵀx + Σ_j w_j |x_j|,      w_j ∈ [0, ∞]
 
 (w_j = ∞ fixes x_j = 0, w_j = 0 leaves x_j unpenalized). :func:`solve_weighted_lasso`
-minimizes it with scikit-learn's coordinate descent (gap-safe screening) on rescaled
-columns, optionally on a working set grown from the KKT violators, tightening the inner
-tolerance until the gap is met. The result is certified by :func:`duality_gap`; a fit that
-does not reach the requested relative gap raises :class:`SolverError`.
+minimizes it with one of two exact inner solvers, chosen per regime
+(benchmarks/bench_backends.md):
+
+* ``"sklearn"`` — scikit-learn's coordinate descent (gap-safe screening) on rescaled columns,
+  optionally on a working set grown from the KKT violators; unpenalized features are projected
+  out and the linear term is absorbed into y. The choice for dense designs, a linear term or
+  unpenalized features.
+* ``"skglm"`` — skglm's working-set coordinate descent with Anderson acceleration and a
+  ``WeightedL1`` penalty, on the columns of finite weight. The choice for large sparse designs.
+
+Whatever the inner solver and its own stopping rule, the result is certified by
+:func:`duality_gap`: the inner tolerance is tightened (warm-started) until the requested
+relative gap is met, skglm falls back to the scikit-learn path if it stalls, and a fit that
+still misses the gap raises :class:`SolverError`.
 
 Dual (for any dual point θ):  D(θ) = yᵀθ − ½||θ||²  subject to  |a_jᵀθ + h_j| ≤ w_j,
 with equality a_jᵀθ + h_j = 0 where w_j = 0.
@@ -25,12 +35,21 @@ from scipy.sparse import linalg as sparse_linalg
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import enet_path
 
-__all__ = ["LassoSolution", "SolverError", "duality_gap", "solve_weighted_lasso", "DEFAULT_TOL"]
+__all__ = ["BACKENDS", "LassoSolution", "SolverError", "duality_gap", "solve_weighted_lasso", "DEFAULT_TOL"]
 
 DEFAULT_TOL = 1e-8
 # P ≈ 0 for interpolating fits (λ = 0, no noise): judge those on the scale of ½||y||².
 _GAP_FLOOR = 1e-10
 _MAX_OUTER = 50
+BACKENDS = ("auto", "sklearn", "skglm")
+# "auto" hands a sparse design to skglm from this many stored entries on: below it the
+# scikit-learn path was as fast or faster, and small fits should not pay the one-time numba
+# compilation of skglm's kernels (~5 s of CPU per process).
+_SKGLM_MIN_NNZ = 500_000
+# skglm stops on its largest KKT violation ε/M (its loss is scaled by 1/M); the relative gap is
+# about ε/w, so the first attempt asks for tol · min(w) / M and each retry for 100× less.
+_SKGLM_TIGHTEN = 1e-2
+_SKGLM_TOL_FLOOR = 1e-18
 
 
 class SolverError(RuntimeError):
@@ -39,12 +58,16 @@ class SolverError(RuntimeError):
 
 @dataclass(frozen=True)
 class LassoSolution:
+    """A certified fit: ``coef``, ``primal`` P(x), ``dual`` D(θ), ``gap`` P − D, ``rel_gap`` (see
+    :func:`duality_gap`), ``n_outer`` inner solves, and the ``backend`` that produced it."""
+
     coef: np.ndarray
     primal: float
     dual: float
     gap: float
     rel_gap: float
     n_outer: int
+    backend: str = "sklearn"
 
 
 def _matvec(A, x):
@@ -195,16 +218,128 @@ def _solve_subproblem(A, y, w, h, work, zero, x_init, cd_tol):
     return xW, xZ
 
 
+def _choose_backend(backend, A, has_zero, has_linear) -> str:
+    """The inner solver for ``backend`` (one of BACKENDS) on design A.
+
+    skglm's penalty has no linear term, and its unpenalized features would not get the
+    minimum-norm solution; both stay with the scikit-learn path.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        large_sparse = sparse.issparse(A) and A.nnz >= _SKGLM_MIN_NNZ
+        return "skglm" if large_sparse and not has_zero and not has_linear else "sklearn"
+    if backend == "skglm" and (has_zero or has_linear):
+        raise ValueError("backend='skglm' takes neither a linear term nor zero weights; use 'auto' or 'sklearn'")
+    return backend
+
+
+def _skglm_design(A, cols):
+    """Columns ``cols`` (None: all) of A in the layout skglm's kernels read: CSC with sorted
+    indices, or Fortran-ordered float64."""
+    if sparse.issparse(A):
+        X = sparse.csc_matrix(A if cols is None else A[:, cols], dtype=np.float64)
+        if not X.has_sorted_indices:
+            X = X.sorted_indices()
+        return X
+    return np.asfortranarray(A if cols is None else A[:, cols], dtype=np.float64)
+
+
+def _solve_skglm(A, y, w, x, tol) -> LassoSolution:
+    """skglm's working-set coordinate descent (AndersonCD, WeightedL1) on the finite-weight
+    columns (all weights > 0), warm-started from x, tightened until :func:`duality_gap` ≤ tol.
+
+    Returns the best certified attempt; the caller falls back when it misses tol (skglm stops
+    on its own KKT criterion and gives up after a fixed number of working-set iterations).
+    """
+    from skglm.datafits import Quadratic
+    from skglm.penalties import WeightedL1
+    from skglm.solvers import AndersonCD
+
+    cols = np.flatnonzero(np.isfinite(w))
+    M, N = y.size, w.size
+    if cols.size == 0:
+        return LassoSolution(np.zeros(N), *duality_gap(A, y, w, np.zeros(N)), 0, "skglm")
+    X = _skglm_design(A, None if cols.size == N else cols)
+    y = np.ascontiguousarray(y)
+    wf = w[cols]
+    coef = x[cols].copy()
+
+    def certified(c, attempt):
+        # infinite weights impose no dual constraint: the gap on X equals the gap on A
+        x_full = np.zeros(N)
+        x_full[cols] = c
+        return LassoSolution(x_full, *duality_gap(X, y, wf, c), attempt, "skglm")
+
+    best = certified(coef, 0)  # a warm start from a CV path may already be certified
+    sk_tol, previous = tol * wf.min() / M, np.inf
+    for attempt in range(1, _MAX_OUTER + 1):
+        if best.rel_gap <= tol or sk_tol < _SKGLM_TOL_FLOOR:
+            break
+        solver = AndersonCD(tol=sk_tol, fit_intercept=False)
+        # skglm updates both warm-start arrays in place
+        coef = solver.solve(X, y, Quadratic(), WeightedL1(1.0 / M, wf), coef.copy(), _matvec(X, coef))[0]
+        if not np.all(np.isfinite(coef)):
+            break
+        sol = certified(coef, attempt)
+        if sol.rel_gap < best.rel_gap:
+            best = sol
+        if sol.rel_gap > 0.5 * previous:  # tightening skglm's own criterion no longer helps
+            break
+        sk_tol, previous = sk_tol * _SKGLM_TIGHTEN, sol.rel_gap
+    return best
+
+
 def solve_weighted_lasso(
-    A, y, weights, linear=None, coef_init=None, tol: float = DEFAULT_TOL, working_set: bool = False
+    A,
+    y,
+    weights,
+    linear=None,
+    coef_init=None,
+    tol: float = DEFAULT_TOL,
+    working_set: bool = False,
+    *,
+    backend: str = "auto",
 ) -> LassoSolution:
     """Minimize P(x) = ½||y − Ax||² − hᵀx + Σ w_j|x_j| to relative duality gap ≤ tol (checked).
 
-    A : (M, N) dense array or scipy.sparse matrix; y : (M,); weights : (N,) in [0, ∞];
-    linear : (N,) h or None; coef_init : warm start. ``working_set=False`` (the default, fastest in
-    benchmarks/bench_backends.md) hands all features to coordinate descent, whose gap-safe
-    screening discards the inactive ones; ``True`` grows a working set from the KKT violators. Unpenalized features (w = 0) get the
-    minimum-norm solution when A restricted to them is rank deficient.
+    This is each stage of THEORY.md §2 (stage 1 with the field H of §3 when ``linear`` is set).
+
+    Parameters
+    ----------
+    A : (M, N) dense array or scipy.sparse matrix
+    y : (M,) response
+    weights : (N,) per-feature penalties w_j in [0, ∞]; ∞ drops the feature (x_j = 0), 0 leaves
+        it unpenalized (minimum-norm solution when A restricted to those features is rank deficient).
+    linear : (N,) h or None
+    coef_init : (N,) warm start or None
+    tol : relative duality gap to certify (see :func:`duality_gap`)
+    working_set : scikit-learn path only. ``False`` (fastest in benchmarks/bench_backends.md) hands
+        all features to coordinate descent, whose gap-safe screening discards the inactive ones;
+        ``True`` grows a working set from the KKT violators.
+    backend : ``"auto"`` (skglm for sparse designs with at least 500,000 stored entries, no linear
+        term and no unpenalized feature; scikit-learn otherwise), ``"sklearn"`` or ``"skglm"``.
+
+    Returns
+    -------
+    LassoSolution
+        coef, primal, dual, gap, rel_gap ≤ tol, n_outer (inner solves) and the backend that
+        produced the certified fit.
+
+    Raises
+    ------
+    SolverError
+        if no solver reaches the gap. ValueError on inconsistent shapes, weights outside
+        [0, ∞], an unknown backend, or ``backend="skglm"`` with a linear term or zero weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.random.default_rng(0).standard_normal((40, 60))
+    >>> y = A[:, :3] @ np.ones(3)
+    >>> sol = solve_weighted_lasso(A, y, np.full(60, 5.0))
+    >>> bool(sol.rel_gap <= DEFAULT_TOL), sol.backend
+    (True, 'sklearn')
     """
     y = np.asarray(y, dtype=float)
     w = np.asarray(weights, dtype=float)
@@ -218,13 +353,23 @@ def solve_weighted_lasso(
     zero = np.flatnonzero(finite & (w == 0))
     pos = finite & (w > 0)
     x = np.zeros(N) if coef_init is None else np.where(finite, np.asarray(coef_init, dtype=float), 0.0)
+    has_linear = h is not None and bool(np.any(h))
+    backend = _choose_backend(backend, A, bool(zero.size), has_linear)
+    skglm_note = ""
+    if backend == "skglm":
+        first = _solve_skglm(A, y, w, x, tol)
+        if first.rel_gap <= tol:
+            return first
+        # skglm stalled above tol: the scikit-learn path continues from its best iterate
+        x = first.coef
+        skglm_note = f"; skglm reached {first.rel_gap:.3g} after {first.n_outer} attempts"
 
     c = _rmatvec(A, y - _matvec(A, x)) + (0 if h is None else h)
     ratio = np.where(pos, np.abs(c) / np.where(pos, w, 1.0), -np.inf)
-    if h is not None and np.any(h) and pos.sum() + zero.size > y.size:
+    if has_linear and pos.sum() + zero.size > y.size:
         # the linear term is absorbed into y, which needs a working set of full column rank
         working_set = True
-    max_work = y.size - zero.size if h is not None and np.any(h) else N
+    max_work = y.size - zero.size if has_linear else N
     n0 = min(int(pos.sum()), max(100, 2 * int(np.count_nonzero(x[pos])))) if working_set else int(pos.sum())
     n0 = min(n0, max_work)
     top = np.argsort(-ratio)[:n0]
@@ -256,5 +401,5 @@ def solve_weighted_lasso(
         work = np.union1d(work, cand[:n_add]).astype(int)
     raise SolverError(
         f"weighted Lasso reached relative duality gap {best.rel_gap:.3g} > tol {tol:.3g} "
-        f"after {best.n_outer} working-set iterations"
+        f"after {best.n_outer} working-set iterations of the scikit-learn path{skglm_note}"
     )
