@@ -52,7 +52,7 @@ setting = Setting.two_task(
     rho_target=0.02,
     rho_source=0.02,
 )
-hyper = Hyperparameters(lam1=0.1, lam2=0.05, kappa=1.0, delta_lam=0.1)
+hyper = Hyperparameters(lam1=1.0, lam2=0.05, kappa=1.0, delta_lam=0.1)
 p = predict(setting, hyper)
 print(f"pretrained x1: eps1 = {p.eps1:.4f}, support {p.support1:.3f}")
 print(f"fine-tuned:    eps2 = {p.eps2:.4f}, support {p.support2:.3f}")""",
