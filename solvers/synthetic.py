@@ -26,12 +26,10 @@ class Problem:
     Examples
     --------
     >>> import numpy as np
-    >>> from replica import Setting
-    >>> from solvers import draw_problem
-    >>> setting = Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05)
-    >>> prob = draw_problem(setting, 100, np.random.default_rng(0))
-    >>> prob.truth.shape, prob.target[0].shape, prob.data[1][0].shape
-    ((2, 100), (50, 100), (150, 100))
+    >>> from solvers import Problem
+    >>> prob = Problem(truth=np.zeros((2, 3)), data=[(np.eye(3), np.ones(3)), None])
+    >>> prob.target[1], prob.data[1] is None
+    (array([1., 1., 1.]), True)
     """
 
     truth: np.ndarray

@@ -43,6 +43,12 @@ def docstring_errors(package_name: str, name: str) -> list[str]:
     return [f"{code}: {message}" for code, message in result["errors"] if code in codes]
 
 
+def check_lists(names: list[str], data: list[str], pending: set[str], expected_data: set[str]) -> None:
+    """PENDING names exist, and the exported names that are not functions or classes are the expected data."""
+    assert pending <= set(names), f"PENDING names not exported: {pending - set(names)}"
+    assert set(data) == expected_data, f"exported data {data}, expected {expected_data}"
+
+
 def check(package_name: str, name: str, pending: set[str]) -> None:
     """Assert ``name`` complies, or, if it is pending, that it still does not (so the list stays current)."""
     errors = docstring_errors(package_name, name)
