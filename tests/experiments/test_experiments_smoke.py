@@ -34,7 +34,14 @@ def _check_full_is_best(rows):
     return checked
 
 
-@pytest.mark.parametrize("name", list(EXPERIMENTS))
+# phase_diagram and noise optimize every strategy on several grids (together ~18 s of CPU, half
+# the experiments tests): slow. Their chain, basin-check and cache logic is in test_basin_check.py.
+HEAVY = {"phase_diagram", "noise"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name for name in EXPERIMENTS]
+)
 def test_smoke_run_writes_outputs(name, tmp_path):
     module = importlib.import_module(f"experiments.{name}")
     module.main(["--smoke", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--no-progress"])
