@@ -34,8 +34,9 @@ def _check_full_is_best(rows):
     return checked
 
 
-# phase_diagram and noise optimize every strategy on several grids (together ~18 s of CPU, half
-# the experiments tests): slow. Their chain, basin-check and cache logic is in test_basin_check.py.
+# phase_diagram and noise optimize every strategy on several grids, about half the CPU time of the
+# experiments tests (benchmarks/test_suite_time.md): slow. Their chain, basin-check and cache logic
+# is tested in test_basin_check.py.
 HEAVY = {"phase_diagram", "noise"}
 
 
