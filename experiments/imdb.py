@@ -19,10 +19,9 @@ by test MSE on the held-out set. Theory-guided tuning (:mod:`experiments.theory_
 is scored the same way, with and without its 1-D CV.
 
 Stage 1 is pretrained on the sources only (``pretrain_on_target=False``): the target adds
-at most 2,000 rows to 19,573, and fitting it per fold made the CV at n_t = 1000 2.7–3.2 times
-slower (126 s instead of 46 s at load average 3; 413 s instead of 129 s, over the 3-minute
-budget, at load average 6) while the two-stage strategies' test MSEs moved by at most 0.07
-(only x1 alone gained, 7.28 → 6.57; ``benchmarks/bench_imdb_cv.md``). The sources-only stage 1 is then fitted once per λ1 for the
+at most 2,000 rows to 19,573, and fitting stage 1 per fold with them made the CV several times
+slower while barely moving the two-stage strategies' test MSEs (measurements in
+``benchmarks/bench_imdb_cv.md``). The sources-only stage 1 is then fitted once per λ1 for the
 whole study; its one-time cost is reported separately (``stage1_once_seconds``).
 
 Run ``python -m experiments.imdb [--quick] [--data DIR] [--out OUT] [--workers N]``.

@@ -11,18 +11,74 @@ __all__ = ["Extrapolation", "extrapolate", "extrapolate_records"]
 
 @dataclass(frozen=True)
 class Extrapolation:
-    value: float  # ε∞
-    stderr: float  # standard error of ε∞
-    slope: float  # c
+    """Result of the fit ε(N) = ε∞ + c/N.
+
+    Parameters
+    ----------
+    value : float
+        ε∞, the N → ∞ limit, to compare with the replica prediction (THEORY.md §3).
+    stderr : float
+        Standard error of ``value``.
+    slope : float
+        c, the finite-size coefficient; the bias at size N is c/N.
+    slope_stderr : float
+        Standard error of ``slope``.
+    chi2 : float
+        Weighted residual sum of squares; about len(N) − 2 when the 1/N model fits.
+
+    Examples
+    --------
+    >>> from solvers import extrapolate
+    >>> ex = extrapolate([250, 500, 1000], [0.31, 0.305, 0.3025], [0.001, 0.001, 0.001])
+    >>> round(ex.value, 6), round(ex.slope, 6)
+    (0.3, 2.5)
+    """
+
+    value: float
+    stderr: float
+    slope: float
     slope_stderr: float
-    chi2: float  # weighted residual sum of squares (≈ len(N) − 2 if the 1/N model fits)
+    chi2: float
 
 
 def extrapolate(n_features, means, stderrs) -> Extrapolation:
-    """Weighted least squares of ``means`` on [1, 1/N] with weights 1/stderr².
+    """Extrapolate per-size means to N → ∞ by weighted least squares on [1, 1/N].
 
-    Standard errors are those implied by the given seed standard errors, sqrt(diag (XᵀWX)⁻¹),
-    not rescaled by the fit's residuals (``chi2`` tells whether the 1/N model fits).
+    The weights are 1/stderr². Standard errors are those implied by the given ones,
+    sqrt(diag (XᵀWX)⁻¹), not rescaled by the fit's residuals: ``chi2`` tells whether the
+    1/N model fits.
+
+    Parameters
+    ----------
+    n_features : array_like of shape (n_sizes,)
+        The sizes N, at least two distinct, all > 0.
+    means : array_like of shape (n_sizes,)
+        The observable's mean over seeds at each size.
+    stderrs : array_like of shape (n_sizes,)
+        Standard errors of ``means``, all > 0.
+
+    Returns
+    -------
+    Extrapolation
+        ε∞, c and their standard errors, and the fit's χ².
+
+    Raises
+    ------
+    ValueError
+        If the arrays differ in shape, have fewer than two distinct sizes, or contain
+        non-positive sizes or standard errors.
+
+    See Also
+    --------
+    extrapolate_records : the same fit, straight from :func:`simulate` records.
+
+    Examples
+    --------
+    >>> from solvers import extrapolate
+    >>> n = [250, 500, 1000, 2000]
+    >>> ex = extrapolate(n, [0.3 + 2.0 / k for k in n], [0.004, 0.003, 0.002, 0.001])
+    >>> round(ex.value, 9), round(ex.slope, 6), ex.stderr > 0
+    (0.3, 2.0, True)
     """
     n = np.asarray(n_features, dtype=float)
     m = np.asarray(means, dtype=float)
@@ -48,7 +104,36 @@ def extrapolate(n_features, means, stderrs) -> Extrapolation:
 
 
 def extrapolate_records(records, key: str) -> Extrapolation:
-    """Group simulate() records by n_features; mean and seed standard error (std/sqrt(n)) per N."""
+    """Extrapolate an observable of :func:`simulate` records to N → ∞ (ε(N) = ε∞ + c/N).
+
+    Groups the records by ``n_features``, takes the mean and the seed standard error
+    (std with ddof=1 / √n_seeds) of ``key`` at each N, and fits them with :func:`extrapolate`.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Simulation records, each with ``"n_features"`` and ``key``; at least two sizes,
+        at least two seeds per size.
+    key : str
+        The observable, e.g. ``"eps2"``, ``"support1"`` or ``"R21"``.
+
+    Returns
+    -------
+    Extrapolation
+        The 1/N extrapolation of ``key``: ε∞ (``value``) with its standard error, the slope c.
+
+    Raises
+    ------
+    ValueError
+        If a size has fewer than two seeds, or there are fewer than two sizes.
+
+    Examples
+    --------
+    >>> from solvers import extrapolate_records
+    >>> records = [{"n_features": n, "eps2": 0.3 + 2.0 / n + d} for n in (250, 500, 1000) for d in (-0.01, 0.01)]
+    >>> round(extrapolate_records(records, "eps2").value, 9)
+    0.3
+    """
     by_n: dict[int, list[float]] = {}
     for r in records:
         by_n.setdefault(int(r["n_features"]), []).append(float(r[key]))

@@ -21,15 +21,37 @@ __all__ = ["simulate", "run_one", "support_rates", "R21_DELTA"]
 # coefficient errors ~1e-6 and R21 errors ~1e-6/δ) and be large enough that many coordinates of x1
 # cross zero: those crossings carry the Δλ jump of x2 that R21 contains (THEORY.md §3), and with
 # too few of them the estimate is dominated by their Poisson noise. The central difference leaves
-# an O(δ²) bias. At N = 2000, 8 seeds, δ = 0.005 / 0.02 / 0.06 gave R21 = 0.083(18) / 0.095(14) /
-# 0.120(8) against the theory's 0.113 (κ = 0, Δλ = 1), and 0.026(36) / 0.006(13) / 0.030(8)
-# against 0.0196 (κ = 1, Δλ = 0.5): no visible bias, the noise shrinking with δ.
+# an O(δ²) bias, not visible at this δ (the scan over δ is in benchmarks/r21_delta.md).
 R21_DELTA = 0.05
 _FIELD_STREAM = 0x52_32_31  # "R21": separates the field's random stream from the data's
 
 
 def support_rates(coef: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
-    """(fraction of nonzeros, TPR, FPR) of ``coef`` against supp ``truth``; NaN where undefined."""
+    """Support statistics of an estimate against the true support.
+
+    Parameters
+    ----------
+    coef : ndarray of shape (N,)
+        The estimate.
+    truth : ndarray of shape (N,)
+        The true vector; its nonzeros are the true support.
+
+    Returns
+    -------
+    support : float
+        Fraction of nonzeros of ``coef``.
+    tpr : float
+        Fraction of supp ``truth`` where ``coef`` is nonzero (NaN if ``truth`` is all zero).
+    fpr : float
+        Fraction of the zeros of ``truth`` where ``coef`` is nonzero (NaN if ``truth`` has no zeros).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from solvers.simulate import support_rates
+    >>> support_rates(np.array([1.0, 0.0, 2.0, 0.0]), np.array([1.0, 1.0, 0.0, 0.0]))
+    (0.5, 0.5, 0.5)
+    """
     est = coef != 0
     true = truth != 0
     n_true, n_null = true.sum(), (~true).sum()
@@ -47,12 +69,46 @@ def run_one(
     r21_delta: float = R21_DELTA,
     tol: float = DEFAULT_TOL,
 ) -> dict:
-    """One seed: draw the data (THEORY.md §1), fit both stages (§2), return the record.
+    """Simulate one seed: draw the data (THEORY.md §1), fit both stages (§2), measure the errors.
 
-    eps1 = σ_1² + ||r1 − x1||²/N, eps2 = σ_1² + ||r1 − κx1 − x2||²/N (§2). With ``measure_r21``,
+    eps1 = σ_1² + ||r1 − x1||²/N and eps2 = σ_1² + ||r1 − κx1 − x2||²/N are the finite-size
+    counterparts of the theory's ε^(1st), ε^(2nd) (§2). With ``measure_r21``,
     R21 = (1/N) Σ_i ∂x2_i/∂H_i (§3) by a central difference along a Rademacher direction H:
     H·(x2(δH) − x2(−δH)) / (2δ ||H||²), whose expectation over H is the trace / N since
     E[H_i H_j] = δ_ij and ||H||² = N.
+
+    Parameters
+    ----------
+    setting : replica.Setting
+        The data model; dataset 0 is the target, datasets k > 0 in ``setting.pretrain`` are sources.
+    hyper : replica.Hyperparameters
+        λ1, λ2, κ and Δλ of the two-stage estimator.
+    n_features : int
+        N.
+    seed : int
+        Seeds the numpy Generator of the data (and, separately, of H).
+    measure_r21 : bool, default=False
+        Also measure R21 (two more fits).
+    r21_delta : float, default=R21_DELTA
+        δ of the central difference.
+    tol : float, default=DEFAULT_TOL
+        Relative duality gap every fit must certify (else :class:`solvers.SolverError`).
+
+    Returns
+    -------
+    dict
+        ``seed``, ``n_features``, ``eps1``, ``eps2``, the certified relative gaps ``gap1``,
+        ``gap2``, and for x1 and x2 the fraction of nonzeros (``support1``, ``support2``) and
+        the rates against supp r^(1) (``tpr1``, ``fpr1``, ``tpr2``, ``fpr2``); ``R21`` if measured.
+
+    Examples
+    --------
+    >>> from replica import Hyperparameters, Setting
+    >>> from solvers import run_one
+    >>> setting = Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05)
+    >>> rec = run_one(setting, Hyperparameters(0.5, 0.1, 0.5, 1.0), n_features=200, seed=0)
+    >>> rec["seed"], rec["n_features"], rec["eps2"] > 0.3**2, rec["gap2"] <= 1e-8  # eps2 ≥ σ²
+    (0, 200, True, True)
     """
     rng = np.random.default_rng(seed)
     prob = draw_problem(setting, n_features, rng)
@@ -109,12 +165,57 @@ def simulate(
     r21_delta: float = R21_DELTA,
     tol: float = DEFAULT_TOL,
 ) -> list[dict]:
-    """Run :func:`run_one` for every seed; records come back in the order of ``seeds``.
+    """Simulate the two-stage estimator for every seed (THEORY.md §1–3), in parallel processes.
 
     Each seed seeds its own numpy Generator, so the data of a record depend only on (setting,
     n_features, seed), on any machine; with one BLAS thread per fit the record is also bit-for-bit
     independent of the number of processes (across machines, BLAS kernels may differ in the last bits).
-    ``workers`` = number of processes (default: min(#seeds, #CPUs)); 1 runs in this process.
+
+    Parameters
+    ----------
+    setting : replica.Setting
+        The data model.
+    hyperparameters : replica.Hyperparameters
+        λ1, λ2, κ and Δλ.
+    n_features : int
+        N.
+    seeds : iterable of int
+        One record per seed, non-empty.
+    measure_r21 : bool, default=False
+        Also measure R21 by a central difference (see :func:`run_one`).
+    workers : int, optional
+        Number of processes; default min(number of seeds, number of CPUs); 1 runs in this process.
+    r21_delta : float, default=R21_DELTA
+        δ of the central difference of R21.
+    tol : float, default=DEFAULT_TOL
+        Relative duality gap every fit must certify.
+
+    Returns
+    -------
+    list of dict
+        The :func:`run_one` records, in the order of ``seeds``.
+
+    Raises
+    ------
+    ValueError
+        If ``seeds`` is empty or ``workers`` < 1.
+
+    See Also
+    --------
+    extrapolate_records : extrapolate the records of several N to N → ∞.
+
+    Examples
+    --------
+    >>> from replica import Hyperparameters, Setting, predict
+    >>> from solvers import simulate
+    >>> setting = Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05)
+    >>> hyper = Hyperparameters(lam1=0.5, lam2=0.1, kappa=0.5, delta_lam=1.0)
+    >>> records = simulate(setting, hyper, n_features=200, seeds=[0, 1, 2], workers=1)
+    >>> [r["seed"] for r in records]
+    [0, 1, 2]
+    >>> mean = sum(r["eps2"] for r in records) / 3
+    >>> bool(abs(mean - predict(setting, hyper).eps2) < 0.2 * mean)  # finite N, three seeds
+    True
     """
     seeds = [int(s) for s in seeds]
     if not seeds:

@@ -13,13 +13,31 @@ __all__ = ["Problem", "draw_truth", "draw_problem"]
 
 @dataclass(frozen=True)
 class Problem:
-    """One draw: ``truth`` (K, N) = r^(k); ``data[k]`` = (A^(k), y^(k)) or None where M_k = 0."""
+    """One draw of the data of THEORY.md §1.
+
+    Parameters
+    ----------
+    truth : ndarray of shape (K, N)
+        The true vectors r^(k), one row per dataset (row 0 is the target).
+    data : list of length K
+        ``data[k]`` is the pair (A^(k), y^(k)) of design, shape (M_k, N), and response, shape
+        (M_k,), or None where M_k = 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from solvers import Problem
+    >>> prob = Problem(truth=np.zeros((2, 3)), data=[(np.eye(3), np.ones(3)), None])
+    >>> prob.target[1], prob.data[1] is None
+    (array([1., 1., 1.]), True)
+    """
 
     truth: np.ndarray
     data: list
 
     @property
     def target(self):
+        """The target's (A^(1), y^(1)), i.e. ``data[0]``."""
         return self.data[0]
 
 
@@ -30,9 +48,34 @@ def _sqrt_psd(cov: np.ndarray) -> np.ndarray:
 
 
 def draw_truth(setting: Setting, n_features: int, rng: np.random.Generator) -> np.ndarray:
-    """(r^(1)_i, …, r^(K)_i) i.i.d. over i from Σ_c w_c N(μ_c, Σ_c) (THEORY.md §1); shape (K, N).
+    """Draw the true vectors: (r^(1)_i, …, r^(K)_i) i.i.d. over i from Σ_c w_c N(μ_c, Σ_c) (THEORY.md §1).
 
-    Zero-variance directions give exact values (e.g. exact zeros off the support).
+    Zero-variance directions give exact values (e.g. exact zeros off the support, identical
+    values where a covariance is singular).
+
+    Parameters
+    ----------
+    setting : replica.Setting
+        The prior: mixture weights, means and covariances over the K datasets.
+    n_features : int
+        N, the number of coordinates drawn.
+    rng : numpy.random.Generator
+        The source of randomness.
+
+    Returns
+    -------
+    ndarray of shape (K, N)
+        Row k is r^(k+1); row 0 is the target's truth.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from replica import Setting
+    >>> from solvers import draw_truth
+    >>> setting = Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05)
+    >>> r = draw_truth(setting, 10_000, np.random.default_rng(0))
+    >>> r.shape, bool(abs((r[0] != 0).mean() - 0.15) < 0.01)
+    ((2, 10000), True)
     """
     comp = rng.choice(setting.n_components, size=n_features, p=setting.weights)
     z = rng.standard_normal((n_features, setting.K))
@@ -45,8 +88,41 @@ def draw_truth(setting: Setting, n_features: int, rng: np.random.Generator) -> n
 
 
 def draw_problem(setting: Setting, n_features: int, rng: np.random.Generator) -> Problem:
-    """Truth, then for each dataset k a design with i.i.d. N(0, 1/N) entries and M_k = round(α_k N)
-    rows and y^(k) = A^(k) r^(k) + N(0, σ_k²) noise (THEORY.md §1). Datasets with M_k = 0 are None."""
+    """Draw the truth, then every dataset's Gaussian design and noisy response (THEORY.md §1).
+
+    Dataset k has M_k = round(α_k N) rows, a design with i.i.d. N(0, 1/N) entries and
+    y^(k) = A^(k) r^(k) + N(0, σ_k²) noise.
+
+    Parameters
+    ----------
+    setting : replica.Setting
+        Sample ratios α_k, noise levels σ_k and the prior of the truth.
+    n_features : int
+        N, the number of features, ≥ 1.
+    rng : numpy.random.Generator
+        The source of randomness (the truth is drawn first, then the datasets in order).
+
+    Returns
+    -------
+    Problem
+        The truth and the datasets; ``data[k]`` is None where M_k = 0.
+
+    Raises
+    ------
+    ValueError
+        If ``n_features`` < 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from replica import Setting
+    >>> from solvers import draw_problem
+    >>> setting = Setting.two_task(0.5, 0.0, 0.3, 0.3, 0.1, 0.05, 0.05)
+    >>> prob = draw_problem(setting, 200, np.random.default_rng(1))
+    >>> A, y = prob.target
+    >>> A.shape, y.shape, prob.data[1] is None
+    ((100, 200), (100,), True)
+    """
     if int(n_features) < 1:
         raise ValueError(f"n_features must be >= 1, got {n_features}")
     N = int(n_features)

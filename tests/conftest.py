@@ -1,4 +1,4 @@
-"""Shared paths and builders for the test suite."""
+"""Shared paths and fixtures for the test suite; the shared settings and statistics are in tests/builders.py."""
 
 from pathlib import Path
 

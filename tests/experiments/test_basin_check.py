@@ -8,23 +8,16 @@ import pytest
 from experiments import cli, phase_diagram, sweep
 from experiments.optimal import basin_check, optimize_chain, serpentine_chains, setting_of
 from replica import Hyperparameters, predict
+from tests.builders import PAPER_POINT
 
 # small target data: full (κ ≈ 1.1) is ~30% below support (κ = 0), two basins far apart
-TWO_TASK = {
-    "prior": "two_task",
-    "sigma_target": 0.1,
-    "sigma_source": 0.1,
-    "rho_shared": 0.1,
-    "rho_target": 0.02,
-    "rho_source": 0.02,
-}
 STRATEGIES = ("support", "full")
 
 
 @pytest.fixture(scope="module")
 def grid():
     """Settings and optima of a 2×2 (α_source × α_target) grid, optimized in one serpentine chain."""
-    points = [[{**TWO_TASK, "alpha_target": a, "alpha_source": s} for a in (0.2, 0.22)] for s in (2.0, 2.2)]
+    points = [[{**PAPER_POINT, "alpha_target": a, "alpha_source": s} for a in (0.2, 0.22)] for s in (2.0, 2.2)]
     chain = serpentine_chains(points, rows_per_chain=2)[0]
     by_point = {id(p): {**p, **r} for p, r in zip(chain, optimize_chain(chain, STRATEGIES))}
     rows = [[by_point[id(p)] for p in line] for line in points]

@@ -34,7 +34,15 @@ def _check_full_is_best(rows):
     return checked
 
 
-@pytest.mark.parametrize("name", list(EXPERIMENTS))
+# phase_diagram and noise optimize every strategy on several grids, about half the CPU time of the
+# experiments tests (benchmarks/test_suite_time.md): slow. Their chain, basin-check and cache logic
+# is tested in test_basin_check.py.
+HEAVY = {"phase_diagram", "noise"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name for name in EXPERIMENTS]
+)
 def test_smoke_run_writes_outputs(name, tmp_path):
     module = importlib.import_module(f"experiments.{name}")
     module.main(["--smoke", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--no-progress"])

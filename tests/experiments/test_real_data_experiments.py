@@ -1,7 +1,9 @@
 """Real-data studies: the fast CV engine against the exact estimator, and both --quick modes end to end.
 
 The quick runs need the files of ../shared/data (skipped if absent) and take about two
-minutes together on 2 cores.
+minutes together on 2 cores, so they are marked slow: the default run checks the CV engine
+against the exact estimator here, on synthetic data, and the real-data loaders in
+tests/solvers/test_data_imdb.py and test_data_mnist.py.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ def _read(path):
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.slow
 def test_imdb_quick(tmp_path):
     if not (imdb.DATA_DEFAULT / "aclImdb_labeled.tar.gz").is_file():
         pytest.skip("aclImdb data not available")
@@ -110,6 +113,7 @@ def test_imdb_quick(tmp_path):
         assert (tmp_path / f"imdb_test_mse.{ext}").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_mnist_quick(tmp_path):
     if not mnist.DATA_DEFAULT.is_dir():
         pytest.skip("MNIST data not available")

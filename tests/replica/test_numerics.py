@@ -9,6 +9,7 @@ from replica import ConvergenceError, Hyperparameters, Setting, gaussian, predic
 from replica import stage1 as st1
 from replica import stage2 as st2
 from replica.gaussian import soft_moments
+from tests.builders import LARGE_SOURCE, THEORY_CASES, two_task
 from tests.reference import mp_reference as ref
 
 REL = 1e-9
@@ -50,13 +51,9 @@ def test_soft_moments_limits():
 
 
 CASES = [
-    (Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05), Hyperparameters(0.5, 0.1, 0.5, 1.0)),
-    (Setting.two_task(0.6, 1.0, 0.2, 0.2, 0.1, 0.05, 0.05), Hyperparameters(0.3, 0.02, 0.0, 5.0)),
+    *[(setting, hp) for _, setting, hp in THEORY_CASES],
     (Setting.similarity(0.8, 2.0, 0.1, 0.5, 0.15, 0.6, 0.8), Hyperparameters(0.4, 0.15, 1.0, math.inf)),
-    (
-        Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.05, 0.05, pretrain_on_target=False),
-        Hyperparameters(0.4, 0.1, 0.7, 0.3),
-    ),
+    (two_task(pretrain_on_target=False, **LARGE_SOURCE), Hyperparameters(0.4, 0.1, 0.7, 0.3)),
     # stage 2 almost repeats stage 1 (λ2 ≈ λ1, target-only pretraining): sharp crossings on both sides
     (Setting.two_task(2.1, 0.0, 0.42, 0.38, 0.2, 0.28, 0.013), Hyperparameters(1.09, 1.10, 0.33, math.inf)),
 ]

@@ -11,10 +11,11 @@ from experiments.optimal import ORDER, optimize_strategies
 from replica import ConvergenceError, Hyperparameters, OptimizationResult, Setting, optimize, predict
 from replica.optimize import CONTAINS
 from replica.strategies import STRATEGIES, U_MAX, family
+from tests.builders import paper_setting
 
 SETTINGS = {
-    "small_target": Setting.two_task(0.3, 2.0, 0.1, 0.1, 0.1, 0.02, 0.02),
-    "large_target": Setting.two_task(2.0, 1.0, 0.1, 0.1, 0.1, 0.02, 0.02),
+    "small_target": paper_setting(0.3, 2.0),
+    "large_target": paper_setting(2.0, 1.0),
     "similarity_not_pretrained": Setting.similarity(1.0, 3.0, 0.3, 0.3, 0.1, 0.5, 0.8, pretrain_on_target=False),
 }
 MAIN = ("full", "value", "support")

@@ -6,16 +6,9 @@ import numpy as np
 import pytest
 
 from replica import Hyperparameters, Setting, predict
+from tests import builders
 
-TWO_TASK = dict(
-    alpha_target=0.6,
-    alpha_source=1.5,
-    sigma_target=0.3,
-    sigma_source=0.4,
-    rho_shared=0.08,
-    rho_target=0.04,
-    rho_source=0.05,
-)
+TWO_TASK = dict(builders.TWO_TASK, alpha_target=0.6, sigma_source=0.4, rho_shared=0.08, rho_target=0.04)
 
 
 @pytest.mark.parametrize("lam1", [0.05, 0.4, 2.0])

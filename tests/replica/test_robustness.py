@@ -9,16 +9,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from replica import ConvergenceError, Hyperparameters, Prediction, Setting, predict
-
-GOOD = dict(
-    alpha_target=0.5,
-    alpha_source=1.5,
-    sigma_target=0.3,
-    sigma_source=0.3,
-    rho_shared=0.1,
-    rho_target=0.05,
-    rho_source=0.05,
-)
+from tests.builders import two_task
 
 
 @pytest.mark.parametrize(
@@ -36,7 +27,7 @@ GOOD = dict(
 )
 def test_invalid_setting(field, value, match):
     with pytest.raises(ValueError, match=match):
-        Setting.two_task(**dict(GOOD, **{field: value}))
+        two_task(**{field: value})
 
 
 @pytest.mark.parametrize(
@@ -105,7 +96,7 @@ def test_predict_rejects_wrong_types():
     with pytest.raises(ValueError, match="Setting"):
         predict({"alpha": 1}, Hyperparameters(0.1, 0.1))
     with pytest.raises(ValueError, match="Hyperparameters"):
-        predict(Setting.two_task(**GOOD), (0.1, 0.1))
+        predict(two_task(), (0.1, 0.1))
 
 
 # Documented range of the robustness property: α_t ∈ [0.05, 3], α_s ∈ {0} ∪ [0.05, 5], σ ∈ {0} ∪ [1e-3, 1],

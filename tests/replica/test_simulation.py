@@ -9,10 +9,10 @@ for the support fractions. The allowance is therefore 2% of ε and 0.006 for sup
 
 import math
 
-import numpy as np
 import pytest
 
-from replica import Hyperparameters, Setting, predict
+from replica import Hyperparameters, predict
+from tests.builders import LARGE_SOURCE, THEORY_CASES, mean_se, two_task
 from tests.reference.independent_sim import run
 
 N, SEEDS = 1000, range(8)
@@ -20,16 +20,10 @@ KEYS = ("eps1", "eps2", "support1", "support2")
 ALLOWANCE = {"eps1": 0.02, "eps2": 0.02, "support1": 0.006, "support2": 0.006}  # relative, relative, abs, abs
 
 CASES = [
-    ("value and support", Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05), Hyperparameters(0.5, 0.1, 0.5, 1.0)),
-    # large Δλ, small λ2: the regime where dropping R21 visibly moves ε^(2nd)
-    (
-        "support, R21 matters",
-        Setting.two_task(0.6, 1.0, 0.2, 0.2, 0.1, 0.05, 0.05),
-        Hyperparameters(0.3, 0.02, 0.0, 5.0),
-    ),
+    *THEORY_CASES,
     (
         "source-only pretraining, Δλ = ∞",
-        Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.05, 0.05, pretrain_on_target=False),
+        two_task(pretrain_on_target=False, **LARGE_SOURCE),
         Hyperparameters(0.4, 0.1, 0.7, math.inf),
     ),
 ]
@@ -45,7 +39,6 @@ def test_theory_matches_simulation(name, setting, hp):
     theory = predict(setting, hp)
     records = [run(setting, hp, N, seed) for seed in SEEDS]
     for key in KEYS:
-        values = np.array([r[key] for r in records])
-        mean, se = values.mean(), values.std(ddof=1) / math.sqrt(len(values))
+        mean, se = mean_se(records, key)
         want = getattr(theory, key)
         assert abs(mean - want) <= _tolerance(key, want, se), (key, mean, se, want)

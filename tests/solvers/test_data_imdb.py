@@ -18,8 +18,6 @@ from solvers.datasets import (
     select_vocabulary,
 )
 
-REAL_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
 # (split, polarity, id, rating, movie tt-number, text)
 REVIEWS = [
     ("train", "pos", 0, 9, 111, "A great film.<br /><br />I LOVED it!"),
@@ -223,8 +221,8 @@ def test_clusters_and_transfer_on_synthetic_genres(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def real_reviews():
-    tarball = REAL_DATA / "aclImdb_labeled.tar.gz"
+def real_reviews(shared_data):
+    tarball = shared_data / "aclImdb_labeled.tar.gz"
     if not tarball.is_file():
         pytest.skip(f"real data not found at {tarball}")
     return load_imdb(tarball)

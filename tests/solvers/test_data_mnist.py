@@ -9,8 +9,6 @@ import pytest
 
 from solvers.datasets import load_mnist, mnist_designs, read_idx
 
-REAL_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
 
 def idx_bytes(array: np.ndarray, code: int) -> bytes:
     header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
@@ -118,8 +116,8 @@ def test_designs_standardized_and_split():
         mnist_designs(images, labels, 9)
 
 
-def test_real_mnist():
-    directory = REAL_DATA / "mnist"
+def test_real_mnist(shared_data):
+    directory = shared_data / "mnist"
     if not directory.is_dir():
         pytest.skip(f"real data not found at {directory}")
     images, labels = load_mnist(directory)

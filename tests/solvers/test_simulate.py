@@ -5,8 +5,9 @@ import pytest
 
 from replica import Hyperparameters, Setting
 from solvers import TransLasso, draw_problem, draw_truth, extrapolate, extrapolate_records, simulate
+from tests.builders import two_task
 
-TWO_TASK = Setting.two_task(0.5, 1.0, 0.3, 0.2, 0.1, 0.05, 0.05)
+TWO_TASK = two_task(alpha_source=1.0, sigma_source=0.2)
 HYPER = Hyperparameters(lam1=0.4, lam2=0.1, kappa=0.8, delta_lam=0.5)
 
 
@@ -25,7 +26,7 @@ def test_singular_covariance_gives_identical_shared_values():
 
 
 def test_designs_sizes_and_omitted_sources():
-    setting = Setting.two_task(0.5, 0.0, 0.3, 0.2, 0.1, 0.05, 0.05)
+    setting = two_task(alpha_source=0.0, sigma_source=0.2)
     prob = draw_problem(setting, 400, np.random.default_rng(2))
     A, y = prob.target
     assert A.shape == (200, 400) and y.shape == (200,)

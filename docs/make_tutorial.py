@@ -1,0 +1,167 @@
+"""Write docs/tutorial.ipynb (without outputs) from the cells below: ``python docs/make_tutorial.py``.
+
+The notebook is generated, not edited by hand, so that its source is reviewable Python and
+ruff-formatted; ``docs/run_notebook.py`` checks that the committed notebook matches this file
+and executes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+NOTEBOOK = Path(__file__).with_name("tutorial.ipynb")
+
+CELLS = [
+    (
+        "markdown",
+        """# Two-stage ℓ1 transfer learning: a tutorial
+
+This notebook walks through the toolkit on one two-task setting:
+
+1. **predict** the large-N errors of the generalized Trans-Lasso from replica theory (`replica.predict`);
+2. **optimize** the hyperparameters of a transfer strategy (`replica.optimize`);
+3. **simulate** the estimator at finite size (`solvers.simulate`);
+4. **compare** simulation with theory, with a stated statistical tolerance;
+5. **tune on your own data** (placeholder, see below).
+
+Notation follows [THEORY.md](THEORY.md): λ1, λ2, κ, Δλ are `lam1, lam2, kappa, delta_lam`.
+Sizes are kept small so that the notebook runs in well under a minute.""",
+    ),
+    (
+        "markdown",
+        """## 1. Predict
+
+A `Setting` is the data model (THEORY.md §1): sample ratios α = M/N of the target and the
+source, noise levels σ, and the prior of the true vectors. In the two-task prior a fraction
+ρ_s of the features is shared by both tasks (same values), ρ_t is target-only and ρ_u
+source-only. Here the target has few samples (α_t = 0.3) and the source many (α_s = 2).""",
+    ),
+    (
+        "code",
+        """from replica import Hyperparameters, Setting, optimize, predict
+from solvers import TransLasso, draw_problem, simulate
+
+setting = Setting.two_task(
+    alpha_target=0.3,
+    alpha_source=2.0,
+    sigma_target=0.1,
+    sigma_source=0.1,
+    rho_shared=0.1,
+    rho_target=0.02,
+    rho_source=0.02,
+)
+hyper = Hyperparameters(lam1=1.0, lam2=0.05, kappa=1.0, delta_lam=0.1)
+p = predict(setting, hyper)
+print(f"pretrained x1: eps1 = {p.eps1:.4f}, support {p.support1:.3f}")
+print(f"fine-tuned:    eps2 = {p.eps2:.4f}, support {p.support2:.3f}")""",
+    ),
+    (
+        "markdown",
+        """## 2. Optimize
+
+`optimize` minimizes ε^(2nd) over a strategy's hyperparameters: `full` (λ1, λ2, κ, Δλ
+free), `value` (Δλ = 0: transfer the values only), `support` (κ = 0: transfer the support
+only), the fixed couplings `trans_lasso` and `pretraining_lasso`, and the `target_only`
+Lasso. With little target data, transferring the values matters most.""",
+    ),
+    (
+        "code",
+        """optima = {name: optimize(setting, name) for name in ("full", "value", "support", "target_only")}
+for name, opt in optima.items():
+    h = opt.hyperparameters
+    print(
+        f"{name:12s} eps2 = {opt.eps2:.4f}   lam1 = {h.lam1:.3g}, lam2 = {h.lam2:.3g}, "
+        f"kappa = {h.kappa:.3g}, delta_lam = {h.delta_lam:.3g}"
+    )
+best = optima["full"]""",
+    ),
+    (
+        "markdown",
+        """## 3. Simulate
+
+`simulate` draws data from the same setting at N features (one numpy Generator per seed),
+fits both stages exactly (every fit certifies its duality gap) and returns one record per
+seed. We simulate the optimal `full` hyperparameters at N = 400 with 8 seeds.""",
+    ),
+    (
+        "code",
+        """N, SEEDS = 400, range(8)
+records = simulate(setting, best.hyperparameters, n_features=N, seeds=SEEDS)
+print(sorted(records[0]))
+print("largest relative duality gap:", max(max(r["gap1"], r["gap2"]) for r in records))""",
+    ),
+    (
+        "markdown",
+        """## 4. Compare simulation with theory
+
+The simulation mean differs from the N → ∞ prediction by seed noise (standard error SE =
+std / √seeds) plus an O(1/N) finite-size bias. The z-score (mean − theory) / SE should be
+of order 1; the test suite (`tests/solvers/test_theory.py`) uses |z| ≤ 4 plus a measured
+finite-size allowance.""",
+    ),
+    (
+        "code",
+        """import numpy as np
+
+# TODO(merge): solvers.compare (being added on another branch) replaces this hand-written table.
+theory = best.prediction
+print(f"{'observable':10s} {'theory':>8s} {'mean':>8s} {'SE':>8s} {'z':>6s}")
+for key in ("eps1", "eps2", "support1", "support2"):
+    values = np.array([r[key] for r in records])
+    mean, se = values.mean(), values.std(ddof=1) / np.sqrt(values.size)
+    expected = getattr(theory, key)
+    print(f"{key:10s} {expected:8.4f} {mean:8.4f} {se:8.4f} {(mean - expected) / se:6.2f}")""",
+    ),
+    (
+        "markdown",
+        """## 5. Fit the estimator on data
+
+`TransLasso` is a scikit-learn estimator: `fit(X_target, y_target, sources=[(X_source, y_source)])`
+with dense or sparse designs. Here the data are one draw from the setting, and the
+hyperparameters are the theory's optimum.""",
+    ),
+    (
+        "code",
+        """prob = draw_problem(setting, 400, np.random.default_rng(0))
+(X_target, y_target), source = prob.target, prob.data[1]
+est = TransLasso(**best.hyperparameters.as_dict()).fit(X_target, y_target, sources=[source])
+r1 = prob.truth[0]
+print("eps2 of this fit:", setting.sigmas[0] ** 2 + np.mean((r1 - est.coef_) ** 2))
+print("theory:          ", best.eps2)""",
+    ),
+    (
+        "markdown",
+        """## 6. Tune on your own data
+
+**Placeholder** — this section will show `TransLassoCV` (cross-validated tuning of the
+strategies on your own target and source data), which is being added on another branch.""",
+    ),
+    (
+        "code",
+        """# PLACEHOLDER(merge): the lead fills this cell with TransLassoCV on (X_target, y_target) and `source`,
+# e.g. fitting it and printing the selected strategy and hyperparameters next to `best`.""",
+    ),
+]
+
+
+def build() -> nbformat.NotebookNode:
+    """The tutorial as a notebook object, without outputs."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    make = {"markdown": nbformat.v4.new_markdown_cell, "code": nbformat.v4.new_code_cell}
+    # fixed cell ids keep the generated file identical from run to run
+    nb.cells = [make[kind](source, id=f"cell-{i:02d}") for i, (kind, source) in enumerate(CELLS)]
+    return nb
+
+
+def render() -> str:
+    """The notebook's file contents."""
+    return nbformat.writes(build()) + "\n"
+
+
+if __name__ == "__main__":
+    NOTEBOOK.write_text(render())
+    print(f"wrote {NOTEBOOK}")

@@ -1,0 +1,58 @@
+"""The docstring check shared by tests/replica and tests/solvers (as scikit-learn's and skglm's).
+
+Every public function and class (a package's ``__all__``) has a numpydoc docstring whose
+``Parameters`` section matches its signature (same names, same order, each described) and a
+doctest ``Examples`` section; public methods defined in a public class must document their
+parameters too. Validation is numpydoc's own (``numpydoc.validate``), restricted to the codes
+below, so the rules are the reference parser's, not a hand-written approximation of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from numpydoc.validate import validate
+
+PARAMETER_CODES = ("GL08", "PR01", "PR02", "PR03", "PR07")  # no docstring; missing, unknown, misordered, undescribed
+TOP_LEVEL_CODES = PARAMETER_CODES + ("EX01",)  # public names also need an Examples section (run as doctests)
+
+
+def public_objects(package_name: str) -> tuple[list[str], list[str]]:
+    """(functions, classes and their public methods, as dotted names; the ``__all__`` names that are data)."""
+    package = importlib.import_module(package_name)
+    names, data = [], []
+    for name in package.__all__:
+        obj = getattr(package, name)
+        if not callable(obj):
+            data.append(name)
+            continue
+        names.append(name)
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                method = inspect.isfunction(member) or isinstance(member, (staticmethod, classmethod))
+                if method and not attr.startswith("_"):
+                    names.append(f"{name}.{attr}")
+    return names, data
+
+
+def docstring_errors(package_name: str, name: str) -> list[str]:
+    """numpydoc's errors for ``package_name.name`` among the codes this project enforces."""
+    codes = PARAMETER_CODES if "." in name else TOP_LEVEL_CODES
+    result = validate(f"{package_name}.{name}")
+    return [f"{code}: {message}" for code, message in result["errors"] if code in codes]
+
+
+def check_lists(names: list[str], data: list[str], pending: set[str], expected_data: set[str]) -> None:
+    """PENDING names exist, and the exported names that are not functions or classes are the expected data."""
+    assert pending <= set(names), f"PENDING names not exported: {pending - set(names)}"
+    assert set(data) == expected_data, f"exported data {data}, expected {expected_data}"
+
+
+def check(package_name: str, name: str, pending: set[str]) -> None:
+    """Assert ``name`` complies, or, if it is pending, that it still does not (so the list stays current)."""
+    errors = docstring_errors(package_name, name)
+    if name in pending:
+        assert errors, f"{package_name}.{name} now complies: remove it from PENDING"
+    else:
+        assert not errors, f"{package_name}.{name}:\n" + "\n".join(errors)
