@@ -244,11 +244,23 @@ class Setting:
         return float(self.weights[~self.target_null].sum())
 
     def with_alphas(self, alphas) -> Setting:
-        """The same setting with sample ratios ``alphas``."""
+        """The same setting with sample ratios ``alphas``.
+
+        Parameters
+        ----------
+        alphas : array_like of shape (K,)
+            New sample ratios α_k = M_k / N, one per dataset (validated as in :class:`Setting`).
+        """
         return Setting(alphas, self.sigmas, self.pretrain, self.weights, self.means, self.covs, name=self.name)
 
     def with_sigmas(self, sigmas) -> Setting:
-        """The same setting with noise levels ``sigmas``."""
+        """The same setting with noise levels ``sigmas``.
+
+        Parameters
+        ----------
+        sigmas : array_like of shape (K,)
+            New noise standard deviations σ_k, one per dataset (validated as in :class:`Setting`).
+        """
         return Setting(self.alphas, sigmas, self.pretrain, self.weights, self.means, self.covs, name=self.name)
 
     def as_dict(self) -> dict:
@@ -265,7 +277,13 @@ class Setting:
 
     @classmethod
     def from_dict(cls, d: dict) -> Setting:
-        """The Setting of an :meth:`as_dict` record."""
+        """The Setting of an :meth:`as_dict` record.
+
+        Parameters
+        ----------
+        d : dict
+            A record written by :meth:`as_dict` (``name`` is optional).
+        """
         return cls(
             d["alphas"], d["sigmas"], d["pretrain"], d["weights"], d["means"], d["covs"], name=d.get("name", "custom")
         )
