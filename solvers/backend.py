@@ -53,13 +53,48 @@ _SKGLM_TOL_FLOOR = 1e-18
 
 
 class SolverError(RuntimeError):
-    """The weighted Lasso could not be solved to the requested duality gap."""
+    """The weighted Lasso could not be solved to the requested duality gap.
+
+    The message names the gap reached and the backends tried, so a failure is never silent.
+
+    Examples
+    --------
+    >>> try:
+    ...     raise SolverError("relative gap 1e-3 > 1e-8 after 50 outer iterations")
+    ... except SolverError as err:
+    ...     print(err)
+    relative gap 1e-3 > 1e-8 after 50 outer iterations
+    """
 
 
 @dataclass(frozen=True)
 class LassoSolution:
-    """A certified fit: ``coef``, ``primal`` P(x), ``dual`` D(θ), ``gap`` P − D, ``rel_gap`` (see
-    :func:`duality_gap`), ``n_outer`` inner solves, and the ``backend`` that produced it."""
+    """A certified fit of the weighted Lasso of the module docstring.
+
+    Attributes
+    ----------
+    coef : ndarray of shape (N,)
+        The minimizer x.
+    primal : float
+        P(x).
+    dual : float
+        D(θ) at the feasible dual point of :func:`duality_gap`.
+    gap : float
+        P − D ≥ 0.
+    rel_gap : float
+        The relative gap that was certified (≤ the requested ``tol``).
+    n_outer : int
+        Inner solves used (re-solves with tighter inner tolerances count).
+    backend : str
+        ``"sklearn"`` or ``"skglm"``: the solver that produced ``coef``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sol = solve_weighted_lasso(np.eye(3), np.array([3.0, 0.5, -2.0]), np.ones(3))
+    >>> sol.coef.round(6).tolist(), bool(sol.rel_gap <= DEFAULT_TOL)
+    ([2.0, 0.0, -1.0], True)
+    """
 
     coef: np.ndarray
     primal: float
@@ -98,6 +133,32 @@ def duality_gap(A, y, weights, coef, linear=None) -> tuple[float, float, float, 
     θ is the residual r = y − A x made feasible: its component in range(A_Z) (Z = zero-weight
     features) is replaced by the one fixed by a_jᵀθ = −h_j, and the rest is scaled by the s that
     maximizes D over the feasible interval. The relative gap is (P − D) / max(|P|, 1e-10 · ½||y||²).
+
+    Parameters
+    ----------
+    A : ndarray or scipy.sparse matrix of shape (M, N)
+        Design.
+    y : ndarray of shape (M,)
+        Response.
+    weights : ndarray of shape (N,)
+        Per-feature penalties in [0, ∞]; a feature of infinite weight must have ``coef`` 0.
+    coef : ndarray of shape (N,)
+        The point x to certify.
+    linear : ndarray of shape (N,), optional
+        The linear term h (None: 0).
+
+    Returns
+    -------
+    primal, dual, gap, rel_gap : float
+        P(x), D(θ), P − D and the relative gap; (inf, −inf, inf, inf)-like values when x or the
+        dual is infeasible.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> P, D, gap, rel = duality_gap(np.eye(2), np.array([3.0, 0.5]), np.ones(2), np.array([2.0, 0.0]))
+    >>> round(P, 12), round(D, 12), gap
+    (2.625, 2.625, 0.0)
     """
     y = np.asarray(y, dtype=float)
     w = np.asarray(weights, dtype=float)
@@ -307,18 +368,26 @@ def solve_weighted_lasso(
 
     Parameters
     ----------
-    A : (M, N) dense array or scipy.sparse matrix
-    y : (M,) response
-    weights : (N,) per-feature penalties w_j in [0, ∞]; ∞ drops the feature (x_j = 0), 0 leaves
-        it unpenalized (minimum-norm solution when A restricted to those features is rank deficient).
-    linear : (N,) h or None
-    coef_init : (N,) warm start or None
-    tol : relative duality gap to certify (see :func:`duality_gap`)
-    working_set : scikit-learn path only. ``False`` (fastest in benchmarks/bench_backends.md) hands
+    A : ndarray or scipy.sparse matrix of shape (M, N)
+        Design.
+    y : ndarray of shape (M,)
+        Response.
+    weights : ndarray of shape (N,)
+        Per-feature penalties w_j in [0, ∞]; ∞ drops the feature (x_j = 0), 0 leaves it
+        unpenalized (minimum-norm solution when A restricted to those features is rank deficient).
+    linear : ndarray of shape (N,), optional
+        The linear term h (None: 0).
+    coef_init : ndarray of shape (N,), optional
+        Warm start.
+    tol : float, default DEFAULT_TOL
+        Relative duality gap to certify (see :func:`duality_gap`).
+    working_set : bool, default False
+        Scikit-learn path only. ``False`` (fastest in benchmarks/bench_backends.md) hands
         all features to coordinate descent, whose gap-safe screening discards the inactive ones;
         ``True`` grows a working set from the KKT violators.
-    backend : ``"auto"`` (skglm for sparse designs with at least 500,000 stored entries, no linear
-        term and no unpenalized feature; scikit-learn otherwise), ``"sklearn"`` or ``"skglm"``.
+    backend : {"auto", "sklearn", "skglm"}, default "auto"
+        ``"auto"`` is skglm for sparse designs with at least 500,000 stored entries, no linear
+        term and no unpenalized feature, scikit-learn otherwise.
 
     Returns
     -------
