@@ -1,7 +1,7 @@
-"""Accuracy of the approximate leave-one-out error (THEORY.md §6) against exact LOO and the replica theory.
+"""Accuracy of the approximate leave-one-out error (THEORY.md section ALO) against exact LOO and the replica theory.
 
 Part ``loo``: for each SETTING, N and seed, one TransLasso fit, then ``loo_error`` with
-method "alo" (fixed active sets, eq. 6.4), "alo_jump" (plus the Δλ jump, eq. 6.6) and "exact"
+method "alo" (fixed active sets, eq. ALO.4), "alo_jump" (plus the Δλ jump, eq. ALO.6) and "exact"
 (M1 warm-started refits). One JSON record per (setting, N, seed) is appended to
 benchmarks/alo_accuracy.jsonl; rows already there are skipped, so the script resumes.
 Part ``replica``: at N = 2000, 8 seeds, ALO against ``replica.predict``'s ε^(2nd) (test MSE

@@ -1,4 +1,4 @@
-"""Approximate leave-one-out error (solvers.alo, THEORY.md §6) against single-Lasso ALO and exact LOO."""
+"""Approximate leave-one-out error (solvers.alo, THEORY.md section ALO) against single-Lasso ALO and exact LOO."""
 
 import numpy as np
 import pytest
@@ -129,6 +129,8 @@ def test_unfitted_estimator_is_fitted_and_bad_input_raises():
         loo_error(est, A, y, sources=sources, method="kfold")
     with pytest.raises(ValueError, match="features"):
         loo_error(est, A[:, :-1], y, sources=sources)
+    with pytest.raises(ValueError, match="not fitted on these data"):
+        loo_error(est, A, y[::-1], sources=sources)
 
 
 def _small_n_gap(seed, N, alpha_target, on_target, kappa, delta_lam, lam_scale):
