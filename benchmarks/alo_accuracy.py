@@ -7,7 +7,7 @@ benchmarks/alo_accuracy.jsonl; rows already there are skipped, so the script res
 Part ``replica``: at N = 2000, 8 seeds, ALO against ``replica.predict``'s ε^(2nd) (test MSE
 including the target noise σ_1², THEORY.md §2), records in benchmarks/alo_replica.jsonl.
 Part ``small``: the tolerance of the small-N hypothesis property in tests/solvers/test_alo.py,
-400 random draws of its inputs, records in benchmarks/alo_small_n.jsonl.
+--draws random draws of its inputs, records in benchmarks/alo_small_n.jsonl.
 ``--report`` prints the markdown tables of benchmarks/alo_accuracy.md from both files.
 
 Examples: PYTHONPATH=. nice -n 10 python benchmarks/alo_accuracy.py loo --n 200 400 --seeds 8
@@ -48,6 +48,9 @@ SETTINGS = {
     "delta_inf": (True, 0.5, 0.2, 1.0, np.inf),
     "no_target": (False, 0.5, 0.3, 1.0, 0.5),
     "saturated": (True, 0.1, 0.03, 1.0, 0.0),
+    # low-leverage versions of value and support (larger λ2: smaller |S2|)
+    "value_low": (True, 0.5, 0.8, 1.0, 0.0),
+    "support_low": (True, 0.5, 0.6, 0.0, 1.0),
 }
 
 
@@ -212,16 +215,17 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("part", nargs="?", choices=("loo", "replica", "small"))
     p.add_argument("--n", type=int, nargs="+", default=[200, 400, 800])
-    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--seeds", type=int, default=4, help="seeds per N (replica part: use 8)")
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    p.add_argument("--draws", type=int, default=200)
     p.add_argument("--report", action="store_true")
     a = p.parse_args()
     if a.part == "loo":
         run_loo(a.settings, a.n, a.seeds)
     elif a.part == "replica":
-        run_replica(a.settings, 2000, 8)
+        run_replica(a.settings, 2000, a.seeds)
     elif a.part == "small":
-        run_small(400)
+        run_small(a.draws)
     if a.report:
         report()
 

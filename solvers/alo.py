@@ -27,14 +27,17 @@ from .estimator import fit_two_stage, stage2_weights
 __all__ = ["LooResult", "Stage1", "loo_error", "alo_points", "stage1_factor"]
 
 METHODS = ("alo", "alo_jump", "exact")
+# h ≥ 1 − 1e-10 counts as leverage one (round-off of a projection's diagonal is ~1e-15)
+_LEVERAGE_ONE = 1 - 1e-10
+_LEVERAGE_FLOOR = 1e-10
 
 
 @dataclass(frozen=True)
 class LooResult:
     """Leave-one-out error of a two-stage fit on its M1 target rows.
 
-    ``residuals`` e_i = y_i − a_i·x̂^(−i) (x̂^(−i) fitted without target row i), ``mse`` their mean
-    square, ``leverage_pretrain`` h1 (zeros when the target is not pooled into pretraining) and
+    ``residuals`` e_i = y_i − a_i·x̂^(−i) (x̂^(−i) fitted without target row i; ALO gives ∞ for a row
+    of leverage 1, which the fit interpolates), ``mse`` their mean square, ``leverage_pretrain`` h1 (zeros when the target is not pooled into pretraining) and
     ``leverage_finetune`` h2 of THEORY.md section ALO (NaN for ``method="exact"``), ``method``.
     """
 
@@ -224,12 +227,14 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=False) -> list
         if kappa != 0 and stage1.F is not None:
             # d_i = [(I − H2) K1]_ii, K1 = B1 G1⁻¹ B1ᵀ; (H2 K1)_ii = F2_i · (B1 (B2ᵀ F1)ᵀ)_i
             d = stage1.leverage - np.einsum("ij,ij->i", F2, stage1.B @ (B2.T @ stage1.F).T)
-            e += kappa * stage1.residual * d / (1.0 - stage1.leverage)
-        e /= 1.0 - h2
+            e += kappa * stage1.residual * d / np.maximum(1.0 - stage1.leverage, _LEVERAGE_FLOOR)
+        e /= np.maximum(1.0 - h2, _LEVERAGE_FLOOR)
         if jump and stage1.field is not None:
             x2full = np.zeros_like(x1)
             x2full[S2] = beta[: S2.size]
             e += jump_response(X, stage1, lam2, delta_lam, x2full, r2) * stage1.row_norm2 * stage1.residual
+        # a row with leverage 1 is interpolated: deleting it changes the active set, ALO has no answer
+        e[(h2 >= _LEVERAGE_ONE) | (stage1.leverage >= _LEVERAGE_ONE)] = np.inf
         out.append(LooResult(float(np.mean(e**2)), e, stage1.leverage, h2, "alo_jump" if jump else "alo"))
     return out
 
