@@ -169,3 +169,37 @@ def test_alo_close_to_exact_at_small_n(**kw):
 @given(**PROPERTY)
 def test_alo_close_to_exact_at_small_n_many(**kw):
     _check_property(**kw)
+
+
+def test_intercept_columns_are_always_active_unpenalized():
+    """intercept=True: a ones column, unpenalized, in both stages; checked against exact LOO of that
+    model solved with per-feature weights (weight 0 on the ones column), where no active set moves."""
+    from solvers import solve_weighted_lasso
+
+    (A, y), sources = _stable_problem(0)
+    y = y + 2.0  # a common offset, which the shared stage-1 intercept absorbs
+    sources = [(As, ys + 2.0) for As, ys in sources]
+    lam1, lam2, kappa, delta_lam = 2.0, 1.0, 0.7, 1.0
+
+    def fit(A1, y1):
+        AP = np.vstack([A1, *(As for As, _ in sources)])
+        yP = np.concatenate([y1, *(ys for _, ys in sources)])
+        ones = np.ones((AP.shape[0], 1))
+        x1 = solve_weighted_lasso(np.hstack([AP, ones]), yP, np.r_[np.full(A.shape[1], lam1), 0.0], tol=1e-14).coef
+        w = np.r_[np.where(x1[:-1] == 0, lam2 + delta_lam, lam2), 0.0]
+        A1o = np.hstack([A1, np.ones((A1.shape[0], 1))])
+        x2 = solve_weighted_lasso(A1o, y1 - kappa * A1o @ x1, w, tol=1e-14).coef
+        return x1, x2
+
+    x1, x2 = fit(A, y)
+    rows = range(0, A.shape[0], 4)
+    exact = []
+    for i in rows:
+        keep = np.arange(A.shape[0]) != i
+        x1i, x2i = fit(A[keep], y[keep])
+        assert np.array_equal(np.sign(x1i[:-1]), np.sign(x1[:-1]))
+        assert np.array_equal(np.sign(x2i[:-1]), np.sign(x2[:-1]))
+        exact.append(y[i] - np.r_[A[i], 1.0] @ (kappa * x1i + x2i))
+    s1 = stage1_factor(A, y, sources, x1[:-1], lam1, intercept=True)
+    res = alo_points(A, y, s1, [(lam2, kappa, delta_lam, x2[:-1])])[0]
+    np.testing.assert_allclose(res.residuals[list(rows)], exact, rtol=0, atol=1e-8)
