@@ -36,9 +36,10 @@ _LEVERAGE_FLOOR = 1e-10
 class LooResult:
     """Leave-one-out error of a two-stage fit on its M1 target rows.
 
-    ``residuals`` e_i = y_i − a_i·x̂^(−i) (x̂^(−i) fitted without target row i; ALO gives ∞ for a row
-    of leverage 1, which the fit interpolates), ``mse`` their mean square, ``leverage_pretrain`` h1 (zeros when the target is not pooled into pretraining) and
-    ``leverage_finetune`` h2 of THEORY.md section ALO (NaN for ``method="exact"``), ``method``.
+    ``residuals`` e_i = y_i − a_i·x̂^(−i) (x̂^(−i) fitted without target row i; ALO gives ∞ for a
+    row of leverage 1, which the fit interpolates), ``mse`` their mean square, ``leverage_pretrain``
+    h1 (zeros when the target is not pooled into pretraining) and ``leverage_finetune`` h2 of
+    THEORY.md section ALO (NaN for ``method="exact"``), ``method`` ("alo", "alo_jump" or "exact").
     """
 
     mse: float
@@ -150,17 +151,18 @@ def _soft(h, lam):
     return np.sign(h) * np.maximum(np.abs(h) - lam, 0.0)
 
 
-def jump_response(X, stage1: Stage1, lam2, delta_lam, coef_finetune, residual_finetune) -> float:
+def jump_response(X, stage1: Stage1, lam2, delta_lam, coef_finetune, residual_finetune, n_active) -> float:
     """Mean-field jump part of R21 (THEORY.md eq. ALO.6): (1/N) Σ_j K_b(|h1_j| − λ1) sign(h1_j) Δx2_j.
 
     Δx2_j = [soft(h2_j; λ2) − soft(h2_j; λ2 + Δλ)] / Q̂2 is the jump of x2_j when x1_j leaves
     zero, h1, h2 the effective fields of the two stages, K_b a Gaussian kernel (density of h1 at
     the threshold ±λ1) with Silverman's bandwidth. Zero when Δλ = 0, when the target is not
     pooled, or when an active set saturates its rows (Q̂ ≤ 0: no mean-field regime).
+    ``n_active`` = |S2| (unpenalized and intercept columns included).
     """
     h1 = stage1.field
     N = h1.size if h1 is not None else 0
-    q2 = (X.shape[0] - np.count_nonzero(coef_finetune)) / max(N, 1)
+    q2 = (X.shape[0] - n_active) / max(N, 1)
     if h1 is None or delta_lam == 0 or q2 <= 0:
         return 0.0
     h2 = q2 * coef_finetune + np.asarray(X.T @ residual_finetune).ravel()
@@ -232,7 +234,7 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=False) -> list
         if jump and stage1.field is not None:
             x2full = np.zeros_like(x1)
             x2full[S2] = beta[: S2.size]
-            e += jump_response(X, stage1, lam2, delta_lam, x2full, r2) * stage1.row_norm2 * stage1.residual
+            e += jump_response(X, stage1, lam2, delta_lam, x2full, r2, B2.shape[1]) * stage1.row_norm2 * stage1.residual
         # a row with leverage 1 is interpolated: deleting it changes the active set, ALO has no answer
         e[(h2 >= _LEVERAGE_ONE) | (stage1.leverage >= _LEVERAGE_ONE)] = np.inf
         out.append(LooResult(float(np.mean(e**2)), e, stage1.leverage, h2, "alo_jump" if jump else "alo"))
