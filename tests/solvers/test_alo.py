@@ -9,10 +9,11 @@ from scipy import sparse
 from replica import Hyperparameters
 from solvers import TransLasso, alo_points, fit_two_stage, loo_error, stage1_factor
 
-# Measured in benchmarks/alo_accuracy.md ("Small-N property"): over 400 draws of small_problem
-# with max leverage ≤ 0.6, the largest |ALO/exact − 1| was 0.29 (99th percentile 0.20);
-# the bound leaves a margin above the largest value seen.
-SMALL_N_TOL = 0.4
+# Measured in benchmarks/alo_accuracy.md ("Small-N property"): over the 178 of 200 random draws
+# of these inputs with max leverage ≤ 0.6, |ALO/exact − 1| had median 0.037, 99th percentile 0.26
+# and maximum 0.325 (active sets move a lot at N ≤ 50). The bound is 1.5× the largest value seen,
+# so that hypothesis's search of the same input space does not hit the tail by chance.
+SMALL_N_TOL = 0.5
 SMALL_N_MAX_LEVERAGE = 0.6
 
 
