@@ -8,7 +8,9 @@ stage 2 by a second rank-one update. The LOO residual follows in closed form (TH
 
 r1 / r2 the stage-1 / final residuals of target row i, h1 / h2 the leverages of row i in the
 stage-1 / stage-2 active-set hat matrices, and d_i = [(I − H2) K1]_ii with K1 the target block of
-the stage-1 hat matrix. :func:`alo_points` evaluates it for several stage-2 hyperparameter points
+the stage-1 hat matrix. With Δλ > 0 and the target pooled, features whose x1 crosses zero make
+x2 jump (the jump part of R21, THEORY.md §3), which this misses at every N; ``method="alo"`` adds
+a mean-field estimate of that term (eq. ALO.6). :func:`alo_points` evaluates it for several stage-2 hyperparameter points
 sharing one stage 1 (the stage-1 factorization is done once); :func:`loo_error` is the user entry.
 """
 
@@ -26,7 +28,7 @@ from .estimator import fit_two_stage, stage2_weights
 
 __all__ = ["LooResult", "Stage1", "loo_error", "alo_points", "stage1_factor"]
 
-METHODS = ("alo", "alo_jump", "exact")
+METHODS = ("alo", "alo_fixed", "exact")
 # h ≥ 1 − 1e-10 counts as leverage one (round-off of a projection's diagonal is ~1e-15)
 _LEVERAGE_ONE = 1 - 1e-10
 _LEVERAGE_FLOOR = 1e-10
@@ -39,7 +41,7 @@ class LooResult:
     ``residuals`` e_i = y_i − a_i·x̂^(−i) (x̂^(−i) fitted without target row i; ALO gives ∞ for a
     row of leverage 1, which the fit interpolates), ``mse`` their mean square, ``leverage_pretrain``
     h1 (zeros when the target is not pooled into pretraining) and ``leverage_finetune`` h2 of
-    THEORY.md section ALO (NaN for ``method="exact"``), ``method`` ("alo", "alo_jump" or "exact").
+    THEORY.md section ALO (NaN for ``method="exact"``), ``method`` ("alo", "alo_fixed" or "exact").
     """
 
     mse: float
@@ -175,7 +177,7 @@ def jump_response(X, stage1: Stage1, lam2, delta_lam, coef_finetune, residual_fi
     return float(np.mean(kernel * np.sign(h1) * jump))
 
 
-def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=False) -> list[LooResult]:
+def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=True) -> list[LooResult]:
     """ALO of THEORY.md eq. ALO.4 (ALO.6 with ``jump``) for stage-2 points sharing ``stage1``.
 
     This is the vectorized core a cross-validation estimator calls for a grid of (λ2, κ, Δλ)
@@ -188,7 +190,8 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=False) -> list
     stage1 : :class:`Stage1` of the same target and pretraining data.
     points : iterable of (lam2, kappa, delta_lam, coef_finetune), x2 fitted on top of that stage 1.
     intercept : stage-2 ones column (always active, unpenalized); defaults to ``stage1.intercept``.
-    jump : add the Δλ-jump correction of eq. ALO.6 (``method="alo_jump"`` of :func:`loo_error`).
+    jump : add the Δλ-jump correction of eq. ALO.6 (``method="alo"`` of :func:`loo_error`); False
+        gives the plain fixed-active-set formula eq. ALO.4 (``method="alo_fixed"``).
 
     Returns
     -------
@@ -237,7 +240,7 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=False) -> list
             e += jump_response(X, stage1, lam2, delta_lam, x2full, r2, B2.shape[1]) * stage1.row_norm2 * stage1.residual
         # a row with leverage 1 is interpolated: deleting it changes the active set, ALO has no answer
         e[(h2 >= _LEVERAGE_ONE) | (stage1.leverage >= _LEVERAGE_ONE)] = np.inf
-        out.append(LooResult(float(np.mean(e**2)), e, stage1.leverage, h2, "alo_jump" if jump else "alo"))
+        out.append(LooResult(float(np.mean(e**2)), e, stage1.leverage, h2, "alo" if jump else "alo_fixed"))
     return out
 
 
@@ -314,8 +317,11 @@ def loo_error(estimator, X, y, *, sources=(), method: str = "alo") -> LooResult:
         always-active unpenalized columns of both stages.
     X, y : target design (M1, N), dense or scipy.sparse, and response (M1,).
     sources : [(X_k, y_k), ...] pretraining sources, as given to ``fit``; they are never left out.
-    method : ``"alo"`` the one-fit approximation with both active sets fixed (eq. ALO.4,
-        vectorized over samples), or ``"exact"``: M1 warm-started refits, for validation.
+    method : ``"alo"`` (default) the one-fit approximation, vectorized over samples: both active
+        sets fixed (eq. ALO.4) plus the mean-field Δλ-jump correction (eq. ALO.6), which is zero
+        when Δλ = 0 or the target is not pooled into pretraining; ``"alo_fixed"`` eq. ALO.4 alone
+        (exact whenever no active set moves, biased low for Δλ > 0 at every N); ``"exact"``: M1
+        warm-started refits, for validation.
 
     Returns
     -------
@@ -353,4 +359,4 @@ def loo_error(estimator, X, y, *, sources=(), method: str = "alo") -> LooResult:
     pretrain_on_target = bool(estimator.pretrain_on_target)
     s1 = stage1_factor(X, y, sources, estimator.coef_pretrain_, estimator.lam1, pretrain_on_target, intercept)
     point = (estimator.lam2, estimator.kappa, estimator.delta_lam, estimator.coef_finetune_)
-    return alo_points(X, y, s1, [point], jump=method == "alo_jump")[0]
+    return alo_points(X, y, s1, [point], jump=method == "alo")[0]
