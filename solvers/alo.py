@@ -314,7 +314,10 @@ def loo_error(estimator, X, y, *, sources=(), method: str = "alo") -> LooResult:
     ----------
     estimator : TransLasso, fitted on exactly (X, y, sources), or unfitted (then fitted here).
         With ``fit_intercept=True`` and an ``intercept_`` attribute, the intercepts are treated as
-        always-active unpenalized columns of both stages.
+        always-active unpenalized columns of ones in both stages (one stage-1 intercept shared by
+        all pooled rows, one stage-2 intercept); their values are re-solved from the KKT
+        equations, so only that model matters, not how the estimator stores them. Exact LOO
+        then refits clones of the estimator (no warm start).
     X, y : target design (M1, N), dense or scipy.sparse, and response (M1,).
     sources : [(X_k, y_k), ...] pretraining sources, as given to ``fit``; they are never left out.
     method : ``"alo"`` (default) the one-fit approximation, vectorized over samples: both active
