@@ -2,6 +2,7 @@
 
 __version__ = "0.2.0"
 
+from .alo import LooResult, alo_points, loo_error, stage1_factor
 from .backend import LassoSolution, SolverError, duality_gap, solve_weighted_lasso
 from .estimator import TransLasso, fit_two_stage
 from .extrapolate import Extrapolation, extrapolate, extrapolate_records
@@ -9,6 +10,10 @@ from .simulate import run_one, simulate
 from .synthetic import Problem, draw_problem, draw_truth
 
 __all__ = [
+    "loo_error",
+    "alo_points",
+    "stage1_factor",
+    "LooResult",
     "TransLasso",
     "fit_two_stage",
     "simulate",

@@ -1,0 +1,275 @@
+"""Accuracy of the approximate leave-one-out error (THEORY.md section ALO) against exact LOO and the replica theory.
+
+Part ``loo``: for each SETTING, N and seed, one TransLasso fit, then ``loo_error`` with
+method "alo_fixed" (fixed active sets, eq. ALO.4; record key "fixed"), "alo" (plus the Δλ jump,
+eq. ALO.6; key "jump") and "exact"
+(M1 warm-started refits). One JSON record per (setting, N, seed) is appended to
+benchmarks/alo_accuracy.jsonl; rows already there are skipped, so the script resumes.
+Part ``replica``: at N = 2000, 8 seeds, ALO against ``replica.predict``'s ε^(2nd) (test MSE
+including the target noise σ_1², THEORY.md §2), records in benchmarks/alo_replica.jsonl.
+Part ``small``: the tolerance of the small-N hypothesis property in tests/solvers/test_alo.py,
+--draws random draws of its inputs, records in benchmarks/alo_small_n.jsonl.
+Part ``gcv``: adds a GCV-like variant (mean stage-2 leverage) to the records that lack it.
+``--report`` prints the markdown tables of benchmarks/alo_accuracy.md from both files.
+
+Examples: PYTHONPATH=. nice -n 10 python benchmarks/alo_accuracy.py loo --n 200 400 --seeds 8
+          PYTHONPATH=. nice -n 10 python benchmarks/alo_accuracy.py replica
+          PYTHONPATH=. python benchmarks/alo_accuracy.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from replica import Hyperparameters, Setting, predict
+from solvers import TransLasso, draw_problem, loo_error
+
+HERE = Path(__file__).resolve().parent
+LOO_FILE = HERE / "alo_accuracy.jsonl"
+REPLICA_FILE = HERE / "alo_replica.jsonl"
+SMALL_FILE = HERE / "alo_small_n.jsonl"
+TOL = 1e-10
+ALO_METHODS = ("fixed", "jump")  # record keys
+_METHOD = {"fixed": "alo_fixed", "jump": "alo", "exact": "exact"}
+
+
+def _setting(pretrain_on_target=True):
+    # α_target = 0.5, α_source = 2, σ = 0.5, 10% shared, 2% target-only, 2% source-only features
+    return Setting.two_task(0.5, 2.0, 0.5, 0.5, 0.10, 0.02, 0.02, pretrain_on_target=pretrain_on_target)
+
+
+# name: (pretrain_on_target, lam1, lam2, kappa, delta_lam)
+SETTINGS = {
+    "value": (True, 0.5, 0.3, 1.0, 0.0),
+    "support": (True, 0.5, 0.2, 0.0, 1.0),
+    "full": (True, 0.5, 0.2, 0.7, 0.5),
+    "delta_inf": (True, 0.5, 0.2, 1.0, np.inf),
+    "no_target": (False, 0.5, 0.3, 1.0, 0.5),
+    "saturated": (True, 0.1, 0.03, 1.0, 0.0),
+    # low-leverage versions of value and support (larger λ2: smaller |S2|)
+    "value_low": (True, 0.5, 0.8, 1.0, 0.0),
+    "support_low": (True, 0.5, 0.6, 0.0, 1.0),
+    # the target-only Lasso (κ = 0, Δλ = 0): the single-Lasso ALO, for reference
+    "lasso": (True, 0.5, 0.2, 0.0, 0.0),
+}
+
+
+def _fit(name, N, seed):
+    on_target, lam1, lam2, kappa, delta_lam = SETTINGS[name]
+    prob = draw_problem(_setting(on_target), N, np.random.default_rng(seed))
+    target, source = prob.data
+    est = TransLasso(lam1, lam2, kappa, delta_lam, pretrain_on_target=on_target, tol=TOL)
+    t0 = time.perf_counter()
+    est.fit(*target, sources=[source])
+    return est, target, [source], time.perf_counter() - t0, prob
+
+
+def _gcv(res):
+    """GCV-like variant of the fixed-set ALO: stage 2's leverages h2_i replaced by their mean
+    |S2|/M1 (the replica/AMP form residual / (1 − df/n)); stage 1's per-row term kept."""
+    h2 = res.leverage_finetune
+    return float(np.mean((res.residuals * (1 - h2) / (1 - h2.mean())) ** 2))
+
+
+def backfill_gcv():
+    """Add the GCV-like variant to records that lack it (one fit each, no exact LOO)."""
+    recs = [json.loads(line) for line in LOO_FILE.read_text().splitlines()]
+    for r in recs:
+        if "gcv" not in r:
+            est, (A, y), sources, _, _ = _fit(r["setting"], r["N"], r["seed"])
+            r["gcv"] = _gcv(loo_error(est, A, y, sources=sources, method="alo_fixed"))
+    LOO_FILE.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def _done(path):
+    if not path.exists():
+        return set()
+    return {(r["setting"], r["N"], r["seed"]) for r in map(json.loads, path.read_text().splitlines())}
+
+
+def run_loo(names, ns, seeds):
+    done = _done(LOO_FILE)
+    for N in ns:
+        for name in names:
+            for seed in range(seeds):
+                if (name, N, seed) in done:
+                    continue
+                est, (A, y), sources, t_fit, _ = _fit(name, N, seed)
+                rec = {"setting": name, "N": N, "seed": seed, "t_fit": t_fit}
+                for method in (*ALO_METHODS, "exact"):
+                    t0 = time.perf_counter()
+                    res = loo_error(est, A, y, sources=sources, method=_METHOD[method])
+                    rec[method] = res.mse
+                    rec[f"t_{method}"] = time.perf_counter() - t0
+                    if method == "fixed":
+                        rec["gcv"] = _gcv(res)
+                        rec["h1_max"] = float(res.leverage_pretrain.max())
+                        rec["h2_max"] = float(res.leverage_finetune.max())
+                        rec["h2_mean"] = float(res.leverage_finetune.mean())
+                rec["support1"] = int(np.count_nonzero(est.coef_pretrain_))
+                rec["support2"] = int(np.count_nonzero(est.coef_finetune_))
+                with LOO_FILE.open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                print(json.dumps(rec), flush=True)
+
+
+def run_replica(names, N, seeds):
+    done = _done(REPLICA_FILE)
+    for name in names:
+        on_target, lam1, lam2, kappa, delta_lam = SETTINGS[name]
+        eps2 = predict(_setting(on_target), Hyperparameters(lam1, lam2, kappa, delta_lam)).eps2
+        for seed in range(seeds):
+            if (name, N, seed) in done:
+                continue
+            est, (A, y), sources, _, prob = _fit(name, N, seed)
+            rec = {"setting": name, "N": N, "seed": seed, "eps2_theory": eps2}
+            rec["eps2_sim"] = float(0.25 + np.sum((prob.truth[0] - est.coef_) ** 2) / N)
+            for method in ALO_METHODS:
+                rec[method] = loo_error(est, A, y, sources=sources, method=_METHOD[method]).mse
+            with REPLICA_FILE.open("a") as f:
+                f.write(json.dumps(rec) + "\n")
+            print(json.dumps(rec), flush=True)
+
+
+def run_small(draws):
+    """The tolerance of the small-N property test: |ALO/exact − 1| over random draws of its inputs."""
+    from tests.solvers.test_alo import _small_n_gap
+
+    rng = np.random.default_rng(20261130)
+    done = len(_records(SMALL_FILE))
+    for k in range(draws):
+        kw = dict(
+            seed=int(rng.integers(10_000)),
+            N=int(rng.integers(20, 51)),
+            alpha_target=float(rng.uniform(0.8, 2.0)),
+            on_target=bool(rng.random() < 0.5),
+            kappa=float(rng.choice([0.0, 0.5, 1.0])),
+            delta_lam=float(rng.choice([0.0, 0.5, np.inf])),
+            lam_scale=float(rng.uniform(0.7, 2.0)),
+        )
+        if k < done:
+            continue
+        gap, lev = _small_n_gap(**kw)
+        with SMALL_FILE.open("a") as f:
+            f.write(json.dumps({**kw, "gap": gap, "max_leverage": float(lev)}) + "\n")
+
+
+def _records(path):
+    """Records of a results file; a (setting, N, seed) run twice keeps its last record."""
+    if not path.exists():
+        return []
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    if "setting" not in recs[0]:
+        return recs
+    return list({(r["setting"], r["N"], r["seed"]): r for r in recs}.values())
+
+
+def report():
+    recs = _records(LOO_FILE)
+    ns = sorted({r["N"] for r in recs})
+    print("### ALO − exact LOO, relative: mean ± SE over seeds (seeds) [fixed | jump (default) | GCV-like]\n")
+    print("| setting | " + " | ".join(f"N = {n}" for n in ns) + " |")
+    print("|---|" + "---|" * len(ns))
+    for name in SETTINGS:
+        cells = []
+        for n in ns:
+            rows = [r for r in recs if r["setting"] == name and r["N"] == n]
+            if not rows:
+                cells.append("—")
+                continue
+            parts = []
+            for m in (*ALO_METHODS, "gcv"):
+                if any(m not in r for r in rows):
+                    parts.append("—")
+                    continue
+                g = np.array([r[m] / r["exact"] - 1 for r in rows]) * 100
+                se = g.std(ddof=1) / np.sqrt(g.size) if g.size > 1 else float("nan")
+                parts.append(f"{g.mean():+.1f} ± {se:.1f}%")
+            cells.append(" \\| ".join(parts) + f" ({len(rows)})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\n### Mean over seeds of |ALO − exact| / exact, the largest per seed, and leverages per N\n")
+    print(
+        "| setting | N | seeds | mean abs gap, fixed | mean (largest) abs gap, jump | max h1 | max h2 | mean h2 |"
+        " exact LOO MSE | t_exact / t_fit | t_jump / t_fit |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name in SETTINGS:
+        for n in ns:
+            rows = [r for r in recs if r["setting"] == name and r["N"] == n]
+            if not rows:
+                continue
+
+            def mean(key, rows=rows):
+                return float(np.mean([r[key] for r in rows]))
+
+            gaps = [np.mean([abs(r[m] / r["exact"] - 1) for r in rows]) * 100 for m in ALO_METHODS]
+            worst = max(abs(r["jump"] / r["exact"] - 1) for r in rows) * 100
+            print(
+                f"| {name} | {n} | {len(rows)} | {gaps[0]:.2f}% | {gaps[1]:.2f}% ({worst:.2f}%) | {mean('h1_max'):.2f} | "
+                f"{mean('h2_max'):.2f} | {mean('h2_mean'):.2f} | {mean('exact'):.4f} | "
+                f"{np.mean([r['t_exact'] / r['t_fit'] for r in rows]):.0f} | "
+                f"{np.mean([r['t_jump'] / r['t_fit'] for r in rows]):.3f} |"
+            )
+    small = _records(SMALL_FILE)
+    if small:
+        print("\n### Small-N property (N in [20, 50]): |ALO/exact − 1| by max leverage\n")
+        print("| max leverage | draws | median | 90th pct | 99th pct | max |")
+        print("|---|---|---|---|---|---|")
+        lev = np.array([r["max_leverage"] for r in small])
+        gap = np.abs([r["gap"] for r in small])
+        for lo, hi in ((0, 0.6), (0.6, 0.8), (0.8, 1.0)):
+            g = gap[(lev > lo) & (lev <= hi)]
+            if g.size:
+                q = np.percentile(g, [50, 90, 99])
+                print(f"| ({lo}, {hi}] | {g.size} | {q[0]:.3f} | {q[1]:.3f} | {q[2]:.3f} | {g.max():.3f} |")
+    reps = _records(REPLICA_FILE)
+    if reps:
+        print("\n### ALO against the replica ε^(2nd) (σ_1² included), N = 2000, mean ± SE over seeds\n")
+        print("z = (mean − replica ε2) / SE; the last column pairs ALO (jump) with each seed's own test error.\n")
+        print(
+            "| setting | seeds | replica ε2 | test error ε2 (z) | ALO fixed (z) | ALO jump (z) | ALO jump − test error |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for name in SETTINGS:
+            rows = [r for r in reps if r["setting"] == name]
+            if len(rows) < 2:
+                continue
+            theory = rows[0]["eps2_theory"]
+            cells = []
+            for key in ("eps2_sim", *ALO_METHODS):
+                v = np.array([r[key] for r in rows])
+                se = v.std(ddof=1) / np.sqrt(v.size)
+                cells.append(f"{v.mean():.4f} ± {se:.4f} ({(v.mean() - theory) / se:+.1f})")
+            d = np.array([r["jump"] - r["eps2_sim"] for r in rows])
+            cells.append(f"{d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(d.size):.4f}")
+            print(f"| {name} | {len(rows)} | {theory:.4f} | " + " | ".join(cells) + " |")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("part", nargs="?", choices=("loo", "replica", "small", "gcv"))
+    p.add_argument("--n", type=int, nargs="+", default=[200, 400, 800])
+    p.add_argument("--seeds", type=int, default=4, help="seeds per N (replica part: use 8)")
+    p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    p.add_argument("--draws", type=int, default=200)
+    p.add_argument("--report", action="store_true")
+    a = p.parse_args()
+    if a.part == "loo":
+        run_loo(a.settings, a.n, a.seeds)
+    elif a.part == "replica":
+        run_replica(a.settings, 2000, a.seeds)
+    elif a.part == "gcv":
+        backfill_gcv()
+    elif a.part == "small":
+        run_small(a.draws)
+    if a.report:
+        report()
+
+
+if __name__ == "__main__":
+    main()
