@@ -42,6 +42,26 @@ class LooResult:
     row of leverage 1, which the fit interpolates), ``mse`` their mean square, ``leverage_pretrain``
     h1 (zeros when the target is not pooled into pretraining) and ``leverage_finetune`` h2 of
     THEORY.md section ALO (NaN for ``method="exact"``), ``method`` ("alo", "alo_fixed" or "exact").
+
+    Attributes
+    ----------
+    mse : float
+        Mean of e_i² over the target rows.
+    residuals : ndarray of shape (M1,)
+        Leave-one-out residuals e_i.
+    leverage_pretrain : ndarray of shape (M1,)
+        Stage-1 leverages h1 of the target rows.
+    leverage_finetune : ndarray of shape (M1,)
+        Stage-2 leverages h2.
+    method : str
+        How the residuals were computed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = LooResult(0.5, np.array([1.0, 0.0]), np.zeros(2), np.zeros(2), "alo")
+    >>> res.mse, res.method
+    (0.5, 'alo')
     """
 
     mse: float
@@ -116,6 +136,41 @@ def stage1_factor(X, y, sources, coef_pretrain, lam1, pretrain_on_target=True, i
     active whatever their value) and a ones column when ``intercept``. x1 is re-solved on S1
     from the KKT equations x1_S = G1⁻¹(A_Sᵀ y − λ1 sign x1_S), which removes the solver's
     tolerance from the residuals without changing the fit beyond that tolerance.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse matrix of shape (M1, N)
+        Target design.
+    y : ndarray of shape (M1,)
+        Target response.
+    sources : sequence of (X_k, y_k) pairs
+        Pretraining sources, as given to the fit.
+    coef_pretrain : ndarray of shape (N,)
+        The fitted x1.
+    lam1 : float
+        The stage-1 penalty λ1 of that fit.
+    pretrain_on_target : bool, default True
+        Whether the target rows were pooled into pretraining.
+    intercept : bool, default False
+        Add an always-active, unpenalized ones column.
+
+    Returns
+    -------
+    Stage1
+        The re-solved x1, the target offset and residual, and the factored Gram matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from replica import Hyperparameters
+    >>> from solvers import fit_two_stage
+    >>> rng = np.random.default_rng(0)
+    >>> A, As = rng.standard_normal((80, 100)) / 10, rng.standard_normal((200, 100)) / 10
+    >>> r = np.where(rng.random(100) < 0.1, 1.0, 0.0); y, ys = A @ r, As @ r
+    >>> fit = fit_two_stage((A, y), [(As, ys)], Hyperparameters(0.2, 0.2, 1.0, 0.0))
+    >>> s1 = stage1_factor(A, y, [(As, ys)], fit.coef_pretrain, 0.2)
+    >>> bool(np.allclose(s1.coef, fit.coef_pretrain, atol=1e-6))
+    True
     """
     x1 = np.asarray(coef_pretrain, dtype=float)
     N = x1.size
@@ -186,11 +241,18 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=True) -> list[
 
     Parameters
     ----------
-    X, y : target design (M1, N), dense or scipy.sparse, and response (M1,).
-    stage1 : :class:`Stage1` of the same target and pretraining data.
-    points : iterable of (lam2, kappa, delta_lam, coef_finetune), x2 fitted on top of that stage 1.
-    intercept : stage-2 ones column (always active, unpenalized); defaults to ``stage1.intercept``.
-    jump : add the Δλ-jump correction of eq. ALO.6 (``method="alo"`` of :func:`loo_error`); False
+    X : ndarray or scipy.sparse matrix of shape (M1, N)
+        Target design.
+    y : ndarray of shape (M1,)
+        Target response.
+    stage1 : Stage1
+        :func:`stage1_factor` of the same target and pretraining data.
+    points : iterable of (lam2, kappa, delta_lam, coef_finetune)
+        Stage-2 hyperparameters and the x2 fitted on top of that stage 1.
+    intercept : bool, optional
+        Stage-2 ones column (always active, unpenalized); defaults to ``stage1.intercept``.
+    jump : bool, default True
+        Add the Δλ-jump correction of eq. ALO.6 (``method="alo"`` of :func:`loo_error`); False
         gives the plain fixed-active-set formula eq. ALO.4 (``method="alo_fixed"``).
 
     Returns
@@ -312,15 +374,20 @@ def loo_error(estimator, X, y, *, sources=(), method: str = "alo") -> LooResult:
 
     Parameters
     ----------
-    estimator : TransLasso, fitted on exactly (X, y, sources), or unfitted (then fitted here).
-        With ``fit_intercept=True`` and an ``intercept_`` attribute, the intercepts are treated as
+    estimator : TransLasso
+        Fitted on exactly (X, y, sources), or unfitted (then fitted here). With ``fit_intercept=True`` and an ``intercept_`` attribute, the intercepts are treated as
         always-active unpenalized columns of ones in both stages (one stage-1 intercept shared by
         all pooled rows, one stage-2 intercept); their values are re-solved from the KKT
         equations, so only that model matters, not how the estimator stores them. Exact LOO
         then refits clones of the estimator (no warm start).
-    X, y : target design (M1, N), dense or scipy.sparse, and response (M1,).
-    sources : [(X_k, y_k), ...] pretraining sources, as given to ``fit``; they are never left out.
-    method : ``"alo"`` (default) the one-fit approximation, vectorized over samples: both active
+    X : ndarray or scipy.sparse matrix of shape (M1, N)
+        Target design.
+    y : ndarray of shape (M1,)
+        Target response.
+    sources : sequence of (X_k, y_k) pairs
+        Pretraining sources, as given to ``fit``; they are never left out.
+    method : {"alo", "alo_fixed", "exact"}, default "alo"
+        ``"alo"`` the one-fit approximation, vectorized over samples: both active
         sets fixed (eq. ALO.4) plus the mean-field Δλ-jump correction (eq. ALO.6), which is zero
         when Δλ = 0 or the target is not pooled into pretraining; ``"alo_fixed"`` eq. ALO.4 alone
         (exact whenever no active set moves, biased low for Δλ > 0 at every N); ``"exact"``: M1
