@@ -198,12 +198,41 @@ def summary_parser(description: str | None = None) -> ArgumentParser:
     return parser
 
 
+def all_parser(description: str | None = None) -> ArgumentParser:
+    """``experiments.all``: the options it passes on to every experiment."""
+    parser = _plain_parser("all", description)
+    parser.add_argument("--quick", action="store_true", help="every experiment in its --quick mode")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help=f"directory for every CSV and figure (default: {FULL_OUT}/, or {QUICK_OUT}/ with --quick)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=CACHE_ROOT,
+        metavar="DIR",
+        help=f"cache root, one folder per experiment as in the single runs (default: {CACHE_ROOT}/)",
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=1, metavar="N", help="local worker processes (default: 1)"
+    )
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler for every sweep, or 'local'")
+    add_data_option(parser, SHARED_DATA, "the IMDb and MNIST files (see the README's Data section)")
+    parser.add_argument("--theory-only", action="store_true", help="skip the real-data studies (imdb, mnist)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    return parser
+
+
 def experiment_parser(name: str, description: str | None = None) -> ArgumentParser:
-    """The full parser of experiment ``name``: a sweep of :data:`SWEEPS`, ``demo`` or ``theory_summary``."""
+    """The full parser of experiment ``name``: a sweep of :data:`SWEEPS`, ``demo``, ``theory_summary`` or ``all``."""
     if name == "demo":
         return demo_parser(description)
     if name == "theory_summary":
         return summary_parser(description)
+    if name == "all":
+        return all_parser(description)
     parser = build_parser(name, description)
     SWEEPS[name](parser)
     return parser
@@ -292,7 +321,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, checks: Se
         for option in ("out", "cache"):
             if getattr(args, option, None) is not None:
                 check_output_dir(args.__dict__[option], f"--{option}")
-        if getattr(args, "data", None) is not None:
+        if getattr(args, "data", None) is not None and not getattr(args, "theory_only", False):
             check_data_root(args.data)
         if getattr(args, "figures", None) is not None:
             check_data_root(args.figures, "--figures")

@@ -3,6 +3,7 @@
 __version__ = "0.2.0"
 
 from .backend import LassoSolution, SolverError, duality_gap, solve_weighted_lasso
+from .compare import Comparison, compare
 from .estimator import TransLasso, fit_two_stage
 from .extrapolate import Extrapolation, extrapolate, extrapolate_records
 from .simulate import run_one, simulate
@@ -23,4 +24,6 @@ __all__ = [
     "duality_gap",
     "LassoSolution",
     "SolverError",
+    "compare",
+    "Comparison",
 ]
