@@ -55,6 +55,7 @@ def main(argv=None) -> dict[str, float]:
         with sweep.progress_group(name, disable=args.no_progress):
             module.main(experiment_argv(args, name))
         seconds[name] = time.perf_counter() - start
+        print(f"{name}: {seconds[name] / 60:.1f} min", flush=True)
     from experiments import theory_summary
 
     theory_summary.main(["--figures", str(args.out)])

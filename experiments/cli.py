@@ -142,10 +142,23 @@ def build_parser(name: str, description: str | None = None) -> ArgumentParser:
             "of --workers processes (needs: pip install 'transfer-l1[dask]')"
         ),
     )
-    parser.add_argument("--seed", type=nonnegative_int, default=0, help="base random seed (default: 0)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(experiment=name)
     return parser
+
+
+def _real_data(contents: str) -> Callable[[argparse.ArgumentParser], None]:
+    def add(parser: argparse.ArgumentParser) -> None:
+        add_data_option(parser, SHARED_DATA, contents)
+        parser.add_argument(
+            "--seed",
+            type=nonnegative_int,
+            default=0,
+            metavar="S",
+            help="base random seed of the subsamples (default: 0)",
+        )
+
+    return add
 
 
 def _grid_experiment(what: str, smoke: str) -> Callable[[argparse.ArgumentParser], None]:
@@ -158,8 +171,8 @@ SWEEPS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "phase_diagram": _grid_experiment("points per axis", "2×2 grids (tests only)"),
     "noise": _grid_experiment("points per axis", "2×2 grid, one α_target (tests only)"),
     "strategies": _grid_experiment("α_target points", "one panel, two α_target, tiny simulations (tests)"),
-    "imdb": lambda p: add_data_option(p, SHARED_DATA, "aclImdb/, aclImdb_v1.tar.gz or aclImdb_labeled.tar.gz"),
-    "mnist": lambda p: add_data_option(p, SHARED_DATA, "the MNIST t10k idx files, .gz or not, or a mnist/ folder"),
+    "imdb": _real_data("aclImdb/, aclImdb_v1.tar.gz or aclImdb_labeled.tar.gz"),
+    "mnist": _real_data("the MNIST t10k idx files, .gz or not, or a mnist/ folder holding them"),
 }
 
 

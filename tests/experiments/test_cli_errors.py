@@ -38,7 +38,7 @@ def _cases():
     # variants of the same checks (shared code), once
     cases += [
         ("landscape", ["--workers", "0"], "argument --workers: expected an integer >= 1, got 0"),
-        ("landscape", ["--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
+        ("mnist", ["--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
         ("landscape", ["--out", "FILE/sub"], "--out FILE/sub: cannot be created"),
         ("landscape", ["--scheduler", "host:port"], "--scheduler host:port: expected 'local' or an address"),
     ]
