@@ -31,9 +31,9 @@ def _real_data_present(args) -> None:
 
     for locate in (locate_imdb, locate_mnist):
         try:
-            locate(args.data)
+            cli.data_check(locate)(args)
         except ValueError as exc:
-            raise ValueError(f"--data {exc} (or run the theory figures alone: --theory-only)") from None
+            raise ValueError(f"{exc} (or run the theory figures alone: --theory-only)") from None
 
 
 def experiment_argv(args, name: str) -> list[str]:

@@ -292,13 +292,23 @@ def check_data_root(path: Path, option: str = "--data") -> None:
 
 
 def data_check(locate: Callable[[Path], Any]) -> Callable[[argparse.Namespace], None]:
-    """A :func:`parse_args` check that ``locate(args.data)`` (a loader's ``locate_*``) finds the data."""
+    """A :func:`parse_args` check that ``locate(args.data)`` (a loader's ``locate_*``) finds readable data."""
 
     def check(args: argparse.Namespace) -> None:
         try:
-            locate(args.data)
+            found = locate(args.data)
         except ValueError as exc:
             raise ValueError(f"--data {exc}") from None
+        for path in found if isinstance(found, tuple) else (found,):
+            try:
+                if path.is_dir():
+                    next(path.iterdir(), None)
+                else:
+                    with open(path, "rb") as fh:
+                        if not fh.read(1):
+                            raise ValueError(f"--data {args.data}: {path} is empty")
+            except OSError as exc:
+                raise ValueError(f"--data {args.data}: cannot read {path} ({exc.strerror or exc})") from None
 
     return check
 

@@ -214,8 +214,6 @@ def run_chains(
     else:
         bar_context = tqdm(total=n_points, initial=n_points - n_todo, desc=desc or tag, unit="pt", disable=not progress)
     with bar_context as bar:
-        if jobs:
-            cache.directory.mkdir(parents=True, exist_ok=True)
         point_jobs = [[point for _, point in job] for job in jobs]
         for index, results in _execute(fn, point_jobs, workers, scheduler):
             job = jobs[index]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -155,3 +156,25 @@ def test_all_passes_its_options_on():
         "2",
         "--quick",
     ]
+
+
+def test_data_check_finds_standard_names_and_rejects_empty_files(tmp_path):
+    from solvers.datasets import locate_imdb, locate_mnist
+
+    args = argparse.Namespace(data=tmp_path)
+    with pytest.raises(ValueError, match=r"^--data .*: no MNIST data"):
+        cli.data_check(locate_mnist)(args)
+    (tmp_path / "aclImdb_v1.tar.gz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"aclImdb_v1\.tar\.gz is empty"):
+        cli.data_check(locate_imdb)(args)
+    (tmp_path / "aclImdb_v1.tar.gz").write_bytes(b"\x1f\x8b")
+    cli.data_check(locate_imdb)(args)
+
+
+def test_failed_sweep_leaves_no_empty_cache_folder(tmp_path):
+    def fail(point):
+        raise RuntimeError("bug")
+
+    with pytest.raises(RuntimeError):
+        run_sweep(fail, [{"x": 1}], tmp_path / "cache", tag="fail/v1", progress=False)
+    assert not (tmp_path / "cache").exists()
