@@ -36,8 +36,7 @@ def main(argv=None):
         predict(*baseline)
     t_predict = (time.perf_counter() - t0) / 20
     with tempfile.TemporaryDirectory() as tmp:
-        cli = phase_diagram.cli.build_parser("phase_diagram")
-        phase_diagram.add_grid_options(cli, "")
+        cli = phase_diagram.cli.experiment_parser("phase_diagram")
         exp = phase_diagram.cli.parse_args(
             cli,
             [

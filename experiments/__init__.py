@@ -3,7 +3,7 @@
 Shared infrastructure:
 
 * :mod:`experiments.cli` -- common command line (``--quick --out --cache
-  --workers --scheduler --seed``);
+  --workers --scheduler``), validated before any work;
 * :mod:`experiments.sweep` -- cached, resumable, parallel evaluation over grid
   points (:func:`~experiments.sweep.run_sweep`, and
   :func:`~experiments.sweep.run_chains` for warm-started chains);
@@ -21,7 +21,7 @@ A typical experiment module::
     def main(argv=None):
         args = cli.parse_args(cli.build_parser("fig3", __doc__), argv)
         alphas = np.linspace(0.1, 2.0, 5 if args.quick else 40)
-        grid = [{"alpha": float(a), "seed": args.seed} for a in alphas]
+        grid = [{"alpha": float(a)} for a in alphas]
         results = sweep.run_sweep(evaluate, grid, tag="fig3/v1", **cli.sweep_options(args))
         io.write_csv(args.out / "fig3.csv", [p | r for p, r in zip(grid, results)])
 

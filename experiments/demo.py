@@ -1,14 +1,18 @@
 """Quick demo: predicted ε^(1st) and ε^(2nd) against α_target for a few fixed (κ, Δλ).
 
-Writes ``demo_errors.{png,pdf,csv}`` to ``--out`` (default ``figures/``). Takes a few seconds:
-each curve is one warm-started sweep of ``replica.predict``.
+Writes ``demo_errors.{png,pdf,csv}`` to ``--out`` (default ``results/demo/``, git-ignored).
+Takes a few seconds: each curve is one warm-started sweep of ``replica.predict``.
 """
 
 from __future__ import annotations
 
-import argparse
+# ruff: noqa: E402 -- the command line is checked before the slow imports (numba kernels, ~3 s)
+from experiments import cli
+
+if __name__ == "__main__":
+    cli.preflight("demo")
+
 import math
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -45,13 +49,8 @@ def sweep(alphas, kappa, delta_lam, alpha_source=2.0):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(
-        prog="python -m experiments.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--out", type=Path, default=Path("figures"), help="output directory (default: figures/)")
-    ap.add_argument("--points", type=int, default=40, help="α_target grid size (default: 40)")
-    args = ap.parse_args(argv)
-    alphas = np.geomspace(0.1, 3.0, args.points)
+    args = cli.parse_args(cli.demo_parser(__doc__), argv)
+    alphas = np.geomspace(0.1, 3.0, args.points or (10 if args.quick else 40))
     fig = Figure(figsize=(6.4, 4.2), constrained_layout=True)
     ax = fig.add_subplot()
     rows = []

@@ -29,6 +29,12 @@ Run ``python -m experiments.imdb [--quick] [--data DIR] [--out OUT] [--workers N
 
 from __future__ import annotations
 
+# ruff: noqa: E402 -- the command line is checked before the slow imports (numba kernels, ~3 s)
+from experiments import cli
+
+if __name__ == "__main__":
+    cli.preflight("imdb")
+
 import functools
 import math
 import time
@@ -38,11 +44,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import io
-from experiments.cli import SHARED_DATA, add_data_option, build_parser, parse_args, sweep_options
+from experiments.cli import SHARED_DATA, data_check, experiment_parser, parse_args, sweep_options
 from experiments.sweep import run_sweep
 from experiments.theory_guided import estimate_setting, summarize_sources, theory_choice, theory_cv
 from experiments.transfer_cv import STRATEGIES, Grid, Pretrainer, cross_validate, mse, refit
-from solvers.datasets import imdb_transfer, load_imdb
+from solvers.datasets import imdb_transfer, load_imdb, locate_imdb
 
 DATA_DEFAULT = SHARED_DATA
 TAG = "imdb-v4"
@@ -66,12 +72,7 @@ METHODS = STRATEGIES + ("theory_guided", "theory_no_cv")
 @functools.lru_cache(maxsize=2)
 def load_study(data_dir: str):
     """The transfer data and a :class:`Pretrainer` on its sources (memoized per process)."""
-    path = Path(data_dir)
-    tarball = path / "aclImdb_labeled.tar.gz"
-    source = tarball if tarball.is_file() else path / "aclImdb"
-    if not source.exists():
-        raise ValueError(f"{data_dir}: neither aclImdb_labeled.tar.gz nor aclImdb/ found")
-    data = imdb_transfer(load_imdb(source))
+    data = imdb_transfer(load_imdb(data_dir))
     return data, Pretrainer([(d.A, d.y) for d in data.sources])
 
 
@@ -214,9 +215,7 @@ def plot(summary: list[dict], path: Path, title: str):
 
 
 def main(argv=None):
-    parser = build_parser("imdb", __doc__.split("\n\n")[0])
-    add_data_option(parser, DATA_DEFAULT, "aclImdb_labeled.tar.gz or aclImdb/")
-    args = parse_args(parser, argv)
+    args = parse_args(experiment_parser("imdb", __doc__.split("\n\n")[0]), argv, checks=[data_check(locate_imdb)])
     config = QUICK if args.quick else FULL
     points = [
         {

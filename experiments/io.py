@@ -33,7 +33,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file that replaces ``path`` when the block exits cleanly.
 
     ``mode`` is ``"w"`` (text, UTF-8, no newline translation) or ``"wb"``.
-    Parent directories are created.  If the block raises, the temporary file
+    Parent directories are created; the file gets the permissions of a plain
+    ``open()`` (0666 minus the umask, e.g. 0644).  If the block raises, the temporary file
     is removed and ``path`` is left untouched.
     """
     if mode not in ("w", "wb"):
@@ -43,6 +44,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     # Same directory as the target: os.replace is only atomic within one filesystem.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); an output gets the mode open() would give it
+        os.chmod(tmp, 0o666 & ~_umask())
         kwargs = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
@@ -54,6 +57,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: put it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(directory: Path) -> None:

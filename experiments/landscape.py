@@ -8,14 +8,19 @@ minimum is marked. Outputs ``landscape.{csv,png,pdf}``.
 
 from __future__ import annotations
 
+# ruff: noqa: E402 -- the command line is checked before the slow imports (numba kernels, ~3 s)
+from experiments import cli
+
+if __name__ == "__main__":
+    cli.preflight("landscape")
+
 import math
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import cli, io, sweep
+from experiments import io, sweep
 from experiments.optimal import setting_of
-from experiments.phase_diagram import add_grid_options
 from experiments.plotting import heatmap
 from replica import ConvergenceError, optimize
 from replica.strategies import fixed_transfer
@@ -71,9 +76,7 @@ def landscape_chain(points) -> list[dict]:
 
 
 def main(argv=None):
-    parser = cli.build_parser("landscape", __doc__)
-    add_grid_options(parser, "3×3 grids (tests only)")
-    args = cli.parse_args(parser, argv)
+    args = cli.parse_args(cli.experiment_parser("landscape", __doc__), argv)
     n = args.grid or (3 if args.smoke else (6 if args.quick else 25))
     kappas = np.linspace(0.0, KAPPA_MAX, n)
     ts = np.linspace(0.0, 1.0, n)

@@ -22,6 +22,12 @@ Run ``python -m experiments.mnist [--quick] [--data DIR] [--out OUT] [--workers 
 
 from __future__ import annotations
 
+# ruff: noqa: E402 -- the command line is checked before the slow imports (numba kernels, ~3 s)
+from experiments import cli
+
+if __name__ == "__main__":
+    cli.preflight("mnist")
+
 import functools
 import math
 from pathlib import Path
@@ -30,14 +36,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from experiments import io
-from experiments.cli import SHARED_DATA, add_data_option, build_parser, parse_args, sweep_options
+from experiments.cli import SHARED_DATA, data_check, experiment_parser, parse_args, sweep_options
 from experiments.sweep import run_sweep
 from experiments.transfer_cv import Grid, Pretrainer, cross_validate, refit
 from replica import ConvergenceError, Hyperparameters, Setting, optimize, predict
 from solvers import draw_truth
-from solvers.datasets import load_mnist, mnist_designs
+from solvers.datasets import load_mnist, locate_mnist, mnist_designs
 
-DATA_DEFAULT = SHARED_DATA / "mnist"
+DATA_DEFAULT = SHARED_DATA
 TAG = "mnist-v4"
 TARGET_DIGIT, SOURCE_DIGITS = 3, (5, 8)
 SIGMA, RHO = 0.3, 0.1
@@ -237,9 +243,7 @@ def plot(summary: list[dict], path: Path):
 
 
 def main(argv=None):
-    parser = build_parser("mnist", __doc__.split("\n\n")[0])
-    add_data_option(parser, DATA_DEFAULT, "the MNIST t10k idx files")
-    args = parse_args(parser, argv)
+    args = parse_args(experiment_parser("mnist", __doc__.split("\n\n")[0]), argv, checks=[data_check(locate_mnist)])
     config = QUICK if args.quick else FULL
     points = [
         {

@@ -8,10 +8,15 @@ experiments.phase_diagram. Outputs ``noise_alpha_target_<α>.{csv,png,pdf}``.
 
 from __future__ import annotations
 
+# ruff: noqa: E402 -- the command line is checked before the slow imports (numba kernels, ~3 s)
+from experiments import cli
+
+if __name__ == "__main__":
+    cli.preflight("noise")
+
 import numpy as np
 
-from experiments import cli
-from experiments.phase_diagram import add_grid_options, optimized_grid, write_outputs
+from experiments.phase_diagram import optimized_grid, write_outputs
 
 TAG = "noise/v6"
 PRIOR = {"prior": "two_task", "alpha_source": 2.0, "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
@@ -19,9 +24,7 @@ ALPHA_TARGETS = (0.3, 2.0)
 
 
 def main(argv=None):
-    parser = cli.build_parser("noise", __doc__)
-    add_grid_options(parser, "2×2 grid, one α_target (tests only)")
-    args = cli.parse_args(parser, argv)
+    args = cli.parse_args(cli.experiment_parser("noise", __doc__), argv)
     args.quick |= args.smoke
     n = args.grid or (2 if args.smoke else (3 if args.quick else 16))
     sigmas = np.geomspace(0.03, 1.0, n)

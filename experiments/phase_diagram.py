@@ -11,12 +11,18 @@ Trans-Lasso and Pretraining Lasso over the full strategy. Outputs
 
 from __future__ import annotations
 
+# ruff: noqa: E402 -- the command line is checked before the slow imports (numba kernels, ~3 s)
+from experiments import cli
+
+if __name__ == "__main__":
+    cli.preflight("phase_diagram")
+
 import functools
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import cli, io, sweep
+from experiments import io, sweep
 from experiments.optimal import RESTRICTED, basin_check, excess, optimize_chain, serpentine_chains, setting_of
 from experiments.plotting import heatmap, winner_map
 from replica.strategies import NESTED_ORDER
@@ -43,11 +49,6 @@ def chain_rows(args, n_rows: int) -> int:
     progress is saved often (a chain is cached when it ends) at the price of a cold start
     (a multi-start cascade, ~10 warm points) per chain."""
     return -(-n_rows // args.workers) if args.quick else 2
-
-
-def add_grid_options(parser, smoke_help: str) -> None:
-    parser.add_argument("--smoke", action="store_true", help=smoke_help)
-    parser.add_argument("--grid", type=int, metavar="N", help="points per axis (overrides the mode's default)")
 
 
 def grid_sizes(args) -> tuple[int, int]:
@@ -150,9 +151,7 @@ def plot(stem, table, x, y, x_key, y_key, title=None):
 
 
 def main(argv=None):
-    parser = cli.build_parser("phase_diagram", __doc__)
-    add_grid_options(parser, "2×2 grids (tests only)")
-    args = cli.parse_args(parser, argv)
+    args = cli.parse_args(cli.experiment_parser("phase_diagram", __doc__), argv)
     args.quick |= args.smoke
     n_src, n_sim = grid_sizes(args)
     diagram(args, "phase_diagram_sources", "alpha_source", np.geomspace(0.1, 5.0, n_src), TWO_TASK)

@@ -10,13 +10,19 @@ Outputs ``strategies.{csv,png,pdf}``, ``strategies_simulation.csv`` and
 
 from __future__ import annotations
 
+# ruff: noqa: E402 -- the command line is checked before the slow imports (numba kernels, ~3 s)
+from experiments import cli
+
+if __name__ == "__main__":
+    cli.preflight("strategies")
+
 import functools
 import math
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import cli, io, sweep
+from experiments import io, sweep
 from experiments.optimal import ORDER, optimize_chain, setting_of
 from experiments.plotting import STYLE
 from replica import Hyperparameters
@@ -80,10 +86,7 @@ def simulate_point(point) -> dict:
 
 
 def main(argv=None):
-    parser = cli.build_parser("strategies", __doc__)
-    parser.add_argument("--smoke", action="store_true", help="one panel, two α_target, tiny simulations (tests)")
-    parser.add_argument("--grid", type=int, metavar="N", help="α_target points (overrides the mode's default)")
-    args = cli.parse_args(parser, argv)
+    args = cli.parse_args(cli.experiment_parser("strategies", __doc__), argv)
     args.quick |= args.smoke
     n = sizes(args)
     n["n_alpha"] = args.grid or n["n_alpha"]

@@ -23,6 +23,10 @@ Parallelism, chosen per call:
   ``LocalCluster`` of ``workers`` single-threaded processes.  The driver writes
   the cache, so remote workers need no shared filesystem.
 
+Progress: each call shows its own bar, unless it runs inside :func:`progress_group`, whose
+one bar counts the points of every sweep in the block (``experiments.all``: one bar per
+experiment).
+
 Warm-started solvers use :func:`run_chains`: ``fn`` receives a chain (list of
 consecutive points) and returns one result per point.  A chain is the unit of
 parallelism and of loss on interruption; points are still cached one by one.
@@ -38,6 +42,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +50,11 @@ from tqdm.auto import tqdm
 
 from .io import atomic_open, to_builtin
 
-__all__ = ["PointCache", "point_key", "run_sweep", "run_chains"]
+__all__ = ["PointCache", "point_key", "run_sweep", "run_chains", "progress_group"]
 
 log = logging.getLogger(__name__)
+SCHEDULER_TIMEOUT = 10  # seconds for a Dask scheduler to answer: a wrong address fails fast
+_GROUP_BAR: ContextVar[tqdm | None] = ContextVar("progress_group", default=None)
 
 Point = Mapping[str, Any]
 Result = dict[str, Any]
@@ -104,6 +111,17 @@ class PointCache:
         with atomic_open(self.path(key), "w") as fh:
             fh.write(text)
         return json.loads(text)["result"]
+
+
+@contextlib.contextmanager
+def progress_group(desc: str, disable: bool = False) -> Iterator[tqdm]:
+    """One progress bar for all the sweeps run inside the block: each adds its points to the total."""
+    with tqdm(total=0, desc=desc, unit="pt", disable=disable) as bar:
+        token = _GROUP_BAR.set(bar)
+        try:
+            yield bar
+        finally:
+            _GROUP_BAR.reset(token)
 
 
 def run_sweep(
@@ -188,9 +206,14 @@ def run_chains(
 
     n_points = sum(len(chain) for chain in chains)
     n_todo = sum(len(job) for job in jobs)
-    with tqdm(total=n_points, initial=n_points - n_todo, desc=desc or tag, unit="pt", disable=not progress) as bar:
-        if jobs:
-            cache.directory.mkdir(parents=True, exist_ok=True)
+    group = _GROUP_BAR.get()
+    if group is not None:
+        group.total += n_points
+        group.update(n_points - n_todo)
+        bar_context = contextlib.nullcontext(group)
+    else:
+        bar_context = tqdm(total=n_points, initial=n_points - n_todo, desc=desc or tag, unit="pt", disable=not progress)
+    with bar_context as bar:
         point_jobs = [[point for _, point in job] for job in jobs]
         for index, results in _execute(fn, point_jobs, workers, scheduler):
             job = jobs[index]
@@ -239,7 +262,12 @@ def _execute_dask(
             address: Any = stack.enter_context(cluster)
         else:
             address = scheduler
-        client = stack.enter_context(distributed.Client(address))
+        try:
+            client = stack.enter_context(distributed.Client(address, timeout=SCHEDULER_TIMEOUT))
+        except OSError as exc:  # distributed raises OSError (or its TimeoutError) for an unreachable scheduler
+            raise ConnectionError(
+                f"Dask scheduler {address} not reachable within {SCHEDULER_TIMEOUT} s ({exc})"
+            ) from exc
         futures = {client.submit(fn, job, pure=False): index for index, job in enumerate(jobs)}
         try:
             for future in distributed.as_completed(futures):

@@ -10,7 +10,12 @@ numbers are those of the figures. Run ``python -m experiments.theory_summary [--
 
 from __future__ import annotations
 
-import argparse
+# ruff: noqa: E402 -- the command line is checked before the slow imports (numba kernels, ~3 s)
+from experiments import cli
+
+if __name__ == "__main__":
+    cli.preflight("theory_summary")
+
 import math
 from collections import Counter
 from pathlib import Path
@@ -348,20 +353,7 @@ def report(summary: dict) -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.theory_summary",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--figures",
-        type=Path,
-        default=Path("figures"),
-        metavar="DIR",
-        help="directory holding the experiments' CSVs (default: figures/)",
-    )
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers as JSON")
-    args = parser.parse_args(argv)
+    args = cli.parse_args(cli.summary_parser(__doc__), argv)
     summary = summarize(args.figures)
     print(report(summary))
     if args.json:

@@ -160,10 +160,10 @@ class Setting:
         K = alphas.size
         if alphas.ndim != 1 or K < 1:
             raise ValueError("alphas must be a non-empty 1-D sequence")
+        if not alphas[0] > 0:  # the target's own check first: one message for α = 0 and α < 0
+            raise ValueError(f"alphas[0] (the target's alpha) must be > 0, got {alphas[0]}")
         for k, a in enumerate(alphas):
             _check_nonneg(f"alphas[{k}]", a)
-        if alphas[0] == 0:
-            raise ValueError("alpha of the target (alphas[0]) must be > 0")
         sigmas = np.atleast_1d(np.asarray(self.sigmas, dtype=float))
         if sigmas.shape != (K,):
             raise ValueError(f"sigmas must have shape ({K},) like alphas, got {sigmas.shape}")

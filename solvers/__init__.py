@@ -4,6 +4,7 @@ __version__ = "0.2.0"
 
 from .alo import LooResult, alo_points, loo_error, stage1_factor
 from .backend import LassoSolution, SolverError, duality_gap, solve_weighted_lasso
+from .compare import Comparison, compare
 from .estimator import TransLasso, fit_two_stage
 from .extrapolate import Extrapolation, extrapolate, extrapolate_records
 from .simulate import run_one, simulate
@@ -28,4 +29,6 @@ __all__ = [
     "duality_gap",
     "LassoSolution",
     "SolverError",
+    "compare",
+    "Comparison",
 ]

@@ -9,10 +9,10 @@ Loaders read a path the user gives and never download anything.
 """
 
 from .idx import read_idx
-from .imdb import ImdbReviews, load_imdb
+from .imdb import IMDB_NAMES, ImdbReviews, load_imdb, locate_imdb
 from .imdb_domains import MovieClusters, cluster_movies, domain_shift, imdb_transfer
 from .imdb_features import count_matrix, scale_columns, select_vocabulary
-from .mnist import MnistDesigns, load_mnist, mnist_designs
+from .mnist import MnistDesigns, load_mnist, locate_mnist, mnist_designs
 from .transfer import Domain, TransferData
 
 __all__ = [
@@ -20,6 +20,8 @@ __all__ = [
     "TransferData",
     "ImdbReviews",
     "load_imdb",
+    "locate_imdb",
+    "IMDB_NAMES",
     "count_matrix",
     "select_vocabulary",
     "scale_columns",
@@ -29,6 +31,7 @@ __all__ = [
     "domain_shift",
     "read_idx",
     "load_mnist",
+    "locate_mnist",
     "MnistDesigns",
     "mnist_designs",
 ]

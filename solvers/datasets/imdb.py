@@ -1,7 +1,7 @@
 """Loader for the Large Movie Review Dataset (aclImdb, Maas et al., ACL 2011).
 
 Reads the official layout, either streamed from a tarball (``aclImdb_v1.tar.gz``
-or a relabelled subset such as ``aclImdb_labeled.tar.gz``; nothing is extracted
+as published, or its labelled part ``aclImdb_labeled.tar.gz``; nothing is extracted
 to disk) or from an extracted ``aclImdb/`` directory::
 
     aclImdb/imdb.vocab
@@ -25,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImdbReviews", "load_imdb", "SPLITS", "POLARITIES"]
+__all__ = ["ImdbReviews", "load_imdb", "locate_imdb", "IMDB_NAMES", "SPLITS", "POLARITIES"]
 
+# what a data root may hold, in the order they are looked for: extracted, as published, labelled part
+IMDB_NAMES = ("aclImdb", "aclImdb_v1.tar.gz", "aclImdb_labeled.tar.gz")
 SPLITS = ("train", "test")
 POLARITIES = ("neg", "pos")
 
@@ -69,23 +71,46 @@ class ImdbReviews:
         )
 
 
-def load_imdb(path) -> ImdbReviews:
-    """Load the labelled aclImdb reviews from a tarball or a directory.
+def locate_imdb(path) -> Path:
+    """The aclImdb copy that ``path`` designates: a tar archive, the extracted ``aclImdb``
+    directory itself, or a data root holding one of :data:`IMDB_NAMES` (first found wins).
 
-    ``path`` is a tar archive (any compression tarfile reads), the ``aclImdb``
-    directory itself, or a directory containing ``aclImdb/``.  Raises
-    ValueError, naming the file and the reason, when something is missing or
-    malformed.
+    Only names are checked, nothing is read. Raises ValueError naming what is missing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "aclImdb_v1.tar.gz").write_bytes(b"")
+    >>> locate_imdb(root).name
+    'aclImdb_v1.tar.gz'
     """
     path = Path(path).expanduser()
     if path.is_file():
+        return path
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such file or directory")
+    for name in IMDB_NAMES:
+        candidate = path / name
+        if candidate.is_dir() if name == "aclImdb" else candidate.is_file():
+            return candidate
+    if any((path / part).exists() for part in ("imdb.vocab", *SPLITS)):
+        return path  # the extracted directory itself (what is missing in it is the parser's to say)
+    raise ValueError(f"{path}: no IMDb data, expected {', '.join(IMDB_NAMES[1:])} or an extracted {IMDB_NAMES[0]}/")
+
+
+def load_imdb(path) -> ImdbReviews:
+    """Load the labelled aclImdb reviews from a tarball or a directory (:func:`locate_imdb`).
+
+    A tar archive may have any compression tarfile reads.  Raises ValueError,
+    naming the file and the reason, when something is missing or malformed.
+    """
+    path = locate_imdb(path)
+    if path.is_file():
         files = _read_tarball(path)
         return _parse(files, lambda rel: f"{path}:aclImdb/{rel}")
-    root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
-    if not root.is_dir():
-        raise ValueError(f"{path}: no such file or directory")
-    files = _read_directory(root)
-    return _parse(files, lambda rel: str(root / rel))
+    files = _read_directory(path)
+    return _parse(files, lambda rel: str(path / rel))
 
 
 def _wanted(rel: str) -> bool:

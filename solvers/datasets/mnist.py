@@ -23,25 +23,42 @@ import numpy as np
 
 from .idx import read_idx
 
-__all__ = ["load_mnist", "MnistDesigns", "mnist_designs"]
+__all__ = ["load_mnist", "locate_mnist", "MnistDesigns", "mnist_designs"]
 
 
-def _find(directory: Path, stem: str) -> Path:
-    for name in (f"{stem}.gz", stem):
-        if (directory / name).is_file():
-            return directory / name
-    raise ValueError(f"{directory}: missing {stem}[.gz]")
+def locate_mnist(directory, prefix: str = "t10k") -> tuple[Path, Path]:
+    """The image and label idx files ``{prefix}-images-idx3-ubyte`` and ``{prefix}-labels-idx1-ubyte``,
+    gzipped (``.gz``, as published) or not, in ``directory`` or in its ``mnist/`` folder.
+
+    Only names are checked, nothing is read. Raises ValueError naming what is missing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "mnist").mkdir()
+    >>> for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte"):
+    ...     _ = (root / "mnist" / name).write_bytes(b"")
+    >>> [p.relative_to(root).as_posix() for p in locate_mnist(root)]
+    ['mnist/t10k-images-idx3-ubyte.gz', 'mnist/t10k-labels-idx1-ubyte']
+    """
+    directory = Path(directory).expanduser()
+    stems = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
+    for folder in (directory, directory / "mnist"):
+        found = [next((folder / n for n in (f"{s}.gz", s) if (folder / n).is_file()), None) for s in stems]
+        if all(found):
+            return found[0], found[1]
+    missing = " and ".join(f"{s}[.gz]" for s in stems)
+    raise ValueError(f"{directory}: no MNIST data, expected {missing} here or in {directory / 'mnist'}")
 
 
 def load_mnist(directory, prefix: str = "t10k") -> tuple[np.ndarray, np.ndarray]:
-    """Images (n, rows, cols) uint8 and labels (n,) from ``{prefix}-*-idx?-ubyte[.gz]``.
+    """Images (n, rows, cols) uint8 and labels (n,) from the idx files :func:`locate_mnist` finds.
 
     Raises ValueError for missing or malformed files, or when the image and
     label counts differ.
     """
-    directory = Path(directory).expanduser()
-    images_path = _find(directory, f"{prefix}-images-idx3-ubyte")
-    labels_path = _find(directory, f"{prefix}-labels-idx1-ubyte")
+    images_path, labels_path = locate_mnist(directory, prefix)
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3:
         raise ValueError(f"{images_path}: expected 3 dimensions (n, rows, cols), got shape {images.shape}")

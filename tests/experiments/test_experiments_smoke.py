@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib
 import math
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,18 @@ EXPERIMENTS = {
     "landscape": ("landscape",),
     "noise": ("noise_alpha_target_0.3",),
 }
+
+
+FIGURES = Path(__file__).resolve().parents[2] / "figures"
+# the similarity panels' prior parameters: smoke and quick runs have only two-task panels
+SIMILARITY_ONLY = ("rho", "shared_fraction", "correlation")
+
+
+def committed_columns(name: str, quick: bool = True) -> list[str]:
+    """The header of the committed ``figures/<name>``, as a smoke or quick run writes it."""
+    with open(FIGURES / name, newline="") as fh:
+        header = next(csv.reader(fh))
+    return [c for c in header if not (quick and name.startswith("strategies") and c in SIMILARITY_ONLY)]
 
 
 def _rows(path):
@@ -51,6 +64,9 @@ def test_smoke_run_writes_outputs(name, tmp_path):
             assert (tmp_path / "out" / f"{stem}.{ext}").stat().st_size > 0
     csvs = sorted((tmp_path / "out").glob("*.csv"))
     assert csvs
+    for path in csvs:  # same columns as the committed figures' CSVs
+        with open(path, newline="") as fh:
+            assert next(csv.reader(fh)) == committed_columns(path.name), path.name
     rows = [row for path in csvs for row in _rows(path)]
     assert rows
     if name != "landscape":

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import os
+import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +17,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from experiments import cli, io
-from experiments.sweep import run_sweep
+from experiments.sweep import progress_group, run_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,7 +60,7 @@ def test_help_lists_shared_options(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "python -m experiments.demo" in text and "Demo experiment." in text
-    for option in ("--quick", "--out", "--cache", "--workers", "--scheduler", "--seed"):
+    for option in ("--quick", "--out", "--cache", "--workers", "--scheduler", "--no-progress"):
         assert option in text
 
 
@@ -74,13 +78,13 @@ def test_help_from_command_line():
 def test_defaults_and_sweep_options(tmp_path):
     parser = cli.build_parser("demo")
     full = cli.parse_args(parser, [])
-    assert (full.out, full.cache, full.workers, full.scheduler, full.seed) == (
+    assert (full.out, full.cache, full.workers, full.scheduler) == (
         Path("figures"),
         Path("results/cache/demo"),
         1,
         None,
-        0,
     )
+    assert cli.parse_args(cli.experiment_parser("imdb"), ["--data", str(tmp_path)]).seed == 0
     assert cli.parse_args(parser, ["--quick"]).out == Path("results/quick")
     with pytest.raises(SystemExit):
         parser.parse_args(["--workers", "0"])
@@ -88,3 +92,89 @@ def test_defaults_and_sweep_options(tmp_path):
     args = cli.parse_args(parser, ["--cache", str(tmp_path), "--workers", "2", "--no-progress"])
     assert cli.sweep_options(args) == {"cache_dir": tmp_path, "workers": 2, "scheduler": None, "progress": False}
     assert run_sweep(lambda p: {"y": p["x"]}, [{"x": 1}], tag="demo/v1", **cli.sweep_options(args)) == [{"y": 1}]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_outputs_get_the_mode_of_a_plain_open(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        io.write_csv(tmp_path / "t.csv", [{"a": 1}])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "t.csv").stat().st_mode) == mode
+
+
+def test_progress_group_counts_every_sweep_in_one_bar(tmp_path, capsys):
+    with progress_group("experiment") as bar:
+        run_sweep(lambda p: {"y": p["x"]}, [{"x": 1}, {"x": 2}], tmp_path, tag="a/v1")
+        run_sweep(lambda p: {"y": p["x"]}, [{"x": 1}, {"x": 2}, {"x": 3}], tmp_path, tag="b/v1", desc="other")
+        assert (bar.n, bar.total) == (5, 5)
+    assert "other" not in capsys.readouterr().err  # no bar of its own
+
+
+def _readme_options() -> dict[str, set[str]]:
+    """Experiment name -> options, from the README's table of experiments' command lines."""
+    table = {}
+    for line in (REPO / "README.md").read_text().splitlines():
+        match = re.match(r"\| `python -m experiments\.(\w+)` \| (.*) \|$", line)
+        if match:
+            table[match.group(1)] = set(re.findall(r"--[\w-]+", match.group(2)))
+    return table
+
+
+def test_readme_lists_each_experiments_options_as_help_gives_them():
+    table = _readme_options()
+    assert set(table) == {"demo", "all", "theory_summary", *cli.SWEEPS}
+    for name, options in table.items():
+        parser = cli.experiment_parser(name)
+        given = {s for a in parser._actions for s in a.option_strings if s.startswith("--")} - {"--help"}
+        assert options == given, name
+
+
+def test_demo_writes_quickly_where_git_does_not_track(tmp_path):
+    from experiments import demo
+
+    demo.main(["--quick", "--out", str(tmp_path)])
+    rows = io.read_csv(tmp_path / "demo_errors.csv")
+    assert len(rows) == 4 * 10 and all(0 < r["eps2"] < 1 for r in rows)
+    assert cli.DEMO_OUT.parts[0] == "results"
+    if (REPO / ".git").exists():
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(cli.DEMO_OUT / "demo_errors.csv")], cwd=REPO)
+        assert ignored.returncode == 0
+
+
+def test_all_passes_its_options_on():
+    from experiments import all as run_all
+
+    args = cli.parse_args(cli.all_parser(), ["--quick", "--theory-only", "--workers", "2", "--out", "o"])
+    assert run_all.experiment_argv(args, "noise") == [
+        "--out",
+        "o",
+        "--cache",
+        str(Path("results/cache/noise")),
+        "--workers",
+        "2",
+        "--quick",
+    ]
+
+
+def test_data_check_finds_standard_names_and_rejects_empty_files(tmp_path):
+    from solvers.datasets import locate_imdb, locate_mnist
+
+    args = argparse.Namespace(data=tmp_path)
+    with pytest.raises(ValueError, match=r"^--data .*: no MNIST data"):
+        cli.data_check(locate_mnist)(args)
+    (tmp_path / "aclImdb_v1.tar.gz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"aclImdb_v1\.tar\.gz is empty"):
+        cli.data_check(locate_imdb)(args)
+    (tmp_path / "aclImdb_v1.tar.gz").write_bytes(b"\x1f\x8b")
+    cli.data_check(locate_imdb)(args)
+
+
+def test_failed_sweep_leaves_no_empty_cache_folder(tmp_path):
+    def fail(point):
+        raise RuntimeError("bug")
+
+    with pytest.raises(RuntimeError):
+        run_sweep(fail, [{"x": 1}], tmp_path / "cache", tag="fail/v1", progress=False)
+    assert not (tmp_path / "cache").exists()

@@ -14,6 +14,7 @@ from solvers.datasets import (
     domain_shift,
     imdb_transfer,
     load_imdb,
+    locate_imdb,
     scale_columns,
     select_vocabulary,
 )
@@ -143,6 +144,34 @@ def test_malformed_files_name_path_and_reason(tmp_path, damage, message):
 def test_missing_path(tmp_path):
     with pytest.raises(ValueError, match="nowhere: no such file or directory"):
         load_imdb(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("layout", ["aclImdb_v1.tar.gz", "aclImdb_labeled.tar.gz", "aclImdb", "itself"])
+def test_data_root_with_standard_names(tmp_path, layout):
+    """One --data root serves every layout a user has: either tarball as named by its publisher, or
+    the extracted folder; the root may also be the extracted folder itself."""
+    acl = write_acl(tmp_path / "build")
+    root = tmp_path / "root"
+    root.mkdir()
+    if layout.endswith(".tar.gz"):
+        tar_of(acl, root / layout)
+    elif layout == "aclImdb":
+        shutil.move(acl, root / "aclImdb")
+    else:
+        root = acl
+    expected = root if layout == "itself" else root / layout
+    assert locate_imdb(root) == expected
+    reviews = load_imdb(root)
+    assert len(reviews) == 6 and reviews.vocab == tuple(VOCAB)
+
+
+def test_data_root_prefers_extracted_folder_and_names_what_is_missing(tmp_path):
+    acl = write_acl(tmp_path)
+    tar_of(acl, tmp_path / "aclImdb_v1.tar.gz")
+    assert locate_imdb(tmp_path) == acl
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"empty: no IMDb data, expected aclImdb_v1\.tar\.gz, aclImdb_labeled"):
+        load_imdb(tmp_path / "empty")
 
 
 def test_tokenization_and_counts():

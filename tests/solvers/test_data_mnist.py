@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from solvers.datasets import load_mnist, mnist_designs, read_idx
+from solvers.datasets import load_mnist, locate_mnist, mnist_designs, read_idx
 
 
 def idx_bytes(array: np.ndarray, code: int) -> bytes:
@@ -88,8 +88,24 @@ def test_load_mnist_and_count_mismatch(tmp_path):
     write(tmp_path / "t10k-labels-idx1-ubyte", idx_bytes(labels[:4], 0x08))
     with pytest.raises(ValueError, match=r"has 5 images but .*t10k-labels-idx1-ubyte has 4 labels"):
         load_mnist(tmp_path)
-    with pytest.raises(ValueError, match=r"missing train-images-idx3-ubyte\[\.gz\]"):
+    with pytest.raises(ValueError, match=r"no MNIST data, expected train-images-idx3-ubyte\[\.gz\] and train-labels"):
         load_mnist(tmp_path, prefix="train")
+
+
+@pytest.mark.parametrize("folder", ["", "mnist"])
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_standard_names_in_root_or_mnist_folder(tmp_path, folder, suffix):
+    """The idx files as published (gzipped) or unpacked, in the --data root or its mnist/ folder."""
+    images = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    labels = np.array([7, 2], np.uint8)
+    where = tmp_path / folder
+    where.mkdir(exist_ok=True)
+    write(where / f"t10k-images-idx3-ubyte{suffix}", idx_bytes(images, 0x08))
+    write(where / f"t10k-labels-idx1-ubyte{suffix}", idx_bytes(labels, 0x08))
+    assert locate_mnist(tmp_path)[1] == where / f"t10k-labels-idx1-ubyte{suffix}"
+    got_images, got_labels = load_mnist(tmp_path)
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
 
 
 def test_designs_standardized_and_split():
