@@ -103,16 +103,11 @@ finite-size allowance.""",
     ),
     (
         "code",
-        """import numpy as np
+        """from solvers import compare
 
-# TODO(merge): solvers.compare (being added on another branch) replaces this hand-written table.
-theory = best.prediction
-print(f"{'observable':10s} {'theory':>8s} {'mean':>8s} {'SE':>8s} {'z':>6s}")
-for key in ("eps1", "eps2", "support1", "support2"):
-    values = np.array([r[key] for r in records])
-    mean, se = values.mean(), values.std(ddof=1) / np.sqrt(values.size)
-    expected = getattr(theory, key)
-    print(f"{key:10s} {expected:8.4f} {mean:8.4f} {se:8.4f} {(mean - expected) / se:6.2f}")""",
+comparison = compare(records, best.prediction)
+print(comparison)
+print("largest |z|:", round(comparison.max_abs_z, 2))""",
     ),
     (
         "markdown",

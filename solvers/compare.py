@@ -29,7 +29,23 @@ class QuantityComparison:
 
 @dataclass(frozen=True)
 class Comparison(Mapping):
-    """:func:`compare`'s result: a read-only mapping from quantity name to :class:`QuantityComparison`."""
+    """:func:`compare`'s result: a read-only mapping from quantity name to :class:`QuantityComparison`.
+
+    Attributes
+    ----------
+    rows : tuple of QuantityComparison
+        One row per compared quantity, in the order of :func:`compare`.
+
+    Examples
+    --------
+    >>> from replica import Hyperparameters, Setting, predict
+    >>> from solvers import simulate
+    >>> s = Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05)
+    >>> h = Hyperparameters(0.5, 0.1, 0.5, 1.0)
+    >>> c = compare(simulate(s, h, n_features=200, seeds=range(4)), predict(s, h))
+    >>> sorted(c)[:2], c.max_abs_z == max(abs(c[k].z) for k in c)
+    (['eps1', 'eps2'], True)
+    """
 
     rows: tuple[QuantityComparison, ...]
 
@@ -47,6 +63,7 @@ class Comparison(Mapping):
 
     @property
     def max_abs_z(self) -> float:
+        """The largest |z| over the quantities."""
         return max(abs(row.z) for row in self.rows)
 
     def __str__(self) -> str:
