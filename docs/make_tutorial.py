@@ -119,7 +119,9 @@ hyperparameters are the theory's optimum.""",
     ),
     (
         "code",
-        """prob = draw_problem(setting, 400, np.random.default_rng(0))
+        """import numpy as np
+
+prob = draw_problem(setting, 400, np.random.default_rng(0))
 (X_target, y_target), source = prob.target, prob.data[1]
 est = TransLasso(**best.hyperparameters.as_dict()).fit(X_target, y_target, sources=[source])
 r1 = prob.truth[0]
