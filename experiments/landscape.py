@@ -14,11 +14,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import cli, io, sweep
-from experiments.optimal import setting_of
 from experiments.phase_diagram import add_grid_options
 from experiments.plotting import heatmap
 from replica import ConvergenceError, optimize
 from replica.strategies import fixed_transfer
+from replica.strategy_optima import setting_of
 
 TAG = "landscape/v5"
 SETTING = {

@@ -7,9 +7,12 @@ from .estimator import TransLasso, fit_two_stage
 from .extrapolate import Extrapolation, extrapolate, extrapolate_records
 from .simulate import run_one, simulate
 from .synthetic import Problem, draw_problem, draw_truth
+from .translasso_cv import TransLassoCV, estimate_setting
 
 __all__ = [
     "TransLasso",
+    "TransLassoCV",
+    "estimate_setting",
     "fit_two_stage",
     "simulate",
     "run_one",

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from experiments.optimal import ORDER, optimize_strategies
 from replica import ConvergenceError, Hyperparameters, OptimizationResult, Setting, optimize, predict
 from replica.optimize import CONTAINS
 from replica.strategies import STRATEGIES, U_MAX, family
+from replica.strategy_optima import ORDER, optimize_strategies
 
 SETTINGS = {
     "small_target": Setting.two_task(0.3, 2.0, 0.1, 0.1, 0.1, 0.02, 0.02),
