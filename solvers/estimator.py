@@ -82,6 +82,7 @@ def check_transfer_data(estimator, X, y, sources, *, reset: bool = True):
         X, y = check_X_y(X, y, **kw)
     else:
         X, y = validate_data(estimator, X, y, reset=reset, **kw)
+    X = _small_indices(X)
     if sources is None:
         sources = ()
     if isinstance(sources, tuple) and len(sources) == 2 and not isinstance(sources[0], (tuple, list)):
@@ -99,8 +100,17 @@ def check_transfer_data(estimator, X, y, sources, *, reset: bool = True):
             raise ValueError(f"source {k}: {exc}") from None
         if Xk.shape[1] != X.shape[1]:
             raise ValueError(f"source {k} has {Xk.shape[1]} features, the target has {X.shape[1]}")
-        checked.append((Xk, yk))
+        checked.append((_small_indices(Xk), yk))
     return X, y, checked
+
+
+def _small_indices(X):
+    """Sparse X with 32-bit indices (the solvers' kernels take those) when its size allows."""
+    if sparse.issparse(X) and X.indices.dtype != np.int32 and X.nnz < 2**31 and max(X.shape) < 2**31:
+        X = X.copy()
+        X.indices = X.indices.astype(np.int32)
+        X.indptr = X.indptr.astype(np.int32)
+    return X
 
 
 def fit_transfer(target, sources, hyper: Hyperparameters, *, pretrain_on_target, fit_intercept, standardize, tol):

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from replica import STRATEGY_NAMES
+from replica import STRATEGY_NAMES, ConvergenceError
 
 from .backend import DEFAULT_TOL
 from .cv import (
@@ -221,7 +221,7 @@ class TransLassoCV(RegressorMixin, BaseEstimator):
             if cv < 2:
                 raise ValueError(f"cv must be >= 2 folds, got {cv}")
             if X.shape[0] < cv:
-                raise ValueError(f"fewer target rows ({X.shape[0]}) than folds ({cv})")
+                raise ValueError(f"fewer target rows (n_samples={X.shape[0]}) than folds ({cv})")
             cv = KFold(n_splits=cv, shuffle=True, random_state=self.random_state)
         if not hasattr(cv, "split"):
             raise ValueError(f"cv must be an int or a scikit-learn splitter, got {cv!r}")
@@ -247,7 +247,13 @@ class TransLassoCV(RegressorMixin, BaseEstimator):
             fits += len(lam1_path)
             setting, v = setting_from(problem, src, bool(self.pretrain_on_target))
             names = AUTO_CHOICES if strategy == "auto" else (strategy,)
-            optima = theory_optima(setting, names)
+            try:
+                optima = theory_optima(setting, names)
+            except (ConvergenceError, np.linalg.LinAlgError) as exc:
+                raise ConvergenceError(
+                    f"the theory could not be optimized on the estimated setting ({exc}); use tuning='cv'",
+                    {"setting": repr(setting)},
+                ) from exc
             eps2 = {name: res.eps2 for name, res in optima.items()}
             if strategy == "auto":
                 strategy = auto_strategy(eps2, self.auto_tolerance)

@@ -8,15 +8,22 @@ the target's training data:
 * noise σ̂²: fixed point of σ² = RSS(λ̂)/(M − K − df(λ̂)) with λ̂ minimizing SURE(λ) = RSS + 2σ²df
   (Lasso df = number of nonzeros; K intercepts); it is RSS/(M − df) at the SURE-optimal fit and
   needs no M > N;
-* reference fit x_ref: the sources' fit at λ̂; density ρ̂ = |supp x_ref|/N;
-* signal power P = mean(y_c²) − σ̂² (= ||r||²/N for rows of squared norm 1); x_ref's own error
-  e = SURE(λ̂)/M − σ̂² (≈ ||r_s − x_ref||²/N);
-* target: b = mean((y_t − A_t x_ref)²) (centred) = σ_t² + ||r_t − x_ref||²/N, so
-  D = b − σ̂² − e estimates ||r_t − r_s||²/N, assuming equal noise levels and an error of
-  x_ref unrelated to r_t − r_s;
+* signal power P = mean(y_c²) − σ̂² (= ||r||²/N for rows of squared norm 1 and ρ v for a
+  Bernoulli–Gaussian prior of density ρ and nonzero variance v);
+* density ρ̂: the Lasso's support overstates it (false positives at the prediction-optimal λ),
+  so ρ̂ is the density at which the single-Lasso theory (``replica.single_lasso``, THEORY.md §3
+  with one dataset) predicts the observed fraction of nonzeros |supp x_ref|/N at λ̂, with
+  v = P/ρ̂ and σ̂ (in theory units: λ̂/√v, σ̂/√v); if no density in (0, 1] matches, |supp x_ref|/N;
+* reference fit x_ref: the sources' fit at λ̂, and its overlap with the sources' truth
+  q_s = r_sᵀx_ref/N = y_sᵀA_s x_ref/M − σ̂² df/M (the second term removes the fit's own noise,
+  Stein's lemma with the Lasso's df);
+* target: its power P_t = mean(y_t²) − σ̂² and overlap q_t = r_tᵀx_ref/N = y_tᵀA_t x_ref/n (x_ref
+  never saw the target's noise). Writing x_ref = a r_s + e with e unrelated to r_t, the
+  similarity r_tᵀr_s/√(||r_t||²||r_s||²) is q_t P_s/(q_s √(P_t P_s)), clipped to [0, 1];
+  assumes equal noise levels in target and sources;
 * model: ``Setting.similarity`` with both densities ρ̂ and unit nonzero variance after dividing the
-  response by √v, v = P/ρ̂; its ||r_t − r_s||²/N = 2ρ v (1 − s c). The data fix only the product
-  s c; the split s = c = √(s c) is a modelling choice.
+  response by √v, v = P/ρ̂; its similarity is s c. The data fix only the product s c; the split
+  s = c = √(s c) is a modelling choice.
 
 Penalties scale with √v and κ does not: the theory's optimum (λ1, λ2, κ, Δλ) in response units is
 (√v λ1, √v λ2, κ, √v Δλ), and its predicted errors ε are v ε in the data's units.
@@ -28,8 +35,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import brentq
 
 from replica import Hyperparameters, Setting
+from replica.single_lasso import single_lasso
 from replica.strategy_optima import optimize_strategies
 
 from .cv import TransferProblem, pretrain_path
@@ -47,7 +56,7 @@ class SourceSummary:
     sigma2: float
     rho: float
     power: float
-    ref_error: float
+    overlap: float
     lam1_ref: float
     x_ref: np.ndarray
     path: np.ndarray
@@ -83,9 +92,9 @@ def summarize_sources(problem: TransferProblem, lam1) -> SourceSummary:
         raise ValueError("estimated source signal power is not positive: the sources look like pure noise")
     return SourceSummary(
         sigma2=sigma2,
-        rho=float(df[i] / N),
+        rho=_density(M / N, sigma2, power, float(lam1[i]), float(df[i] / N)),
         power=power,
-        ref_error=float(max(sure[i] / M - sigma2, 0.0)),
+        overlap=float(y_c @ design.matvec(X[:, i]) / M - sigma2 * df[i] / M),
         lam1_ref=float(lam1[i]),
         x_ref=X[:, i],
         path=X,
@@ -94,14 +103,35 @@ def summarize_sources(problem: TransferProblem, lam1) -> SourceSummary:
     )
 
 
+def _density(alpha: float, sigma2: float, power: float, lam: float, support: float) -> float:
+    """ρ at which the single-Lasso theory's support fraction at λ equals ``support`` (module docstring)."""
+
+    def excess(log_rho):
+        rho = math.exp(log_rho)
+        root = math.sqrt(power / rho)
+        return single_lasso(alpha, math.sqrt(sigma2) / root, rho, lam / root)["support"] - support
+
+    lo, hi = math.log(1e-4), 0.0
+    try:
+        f_lo, f_hi = excess(lo), excess(hi)
+        if f_lo * f_hi > 0:
+            return support
+        return float(math.exp(brentq(excess, lo, hi, xtol=1e-6)))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return support
+
+
 def setting_from(problem: TransferProblem, src: SourceSummary, pretrain_on_target: bool) -> tuple[Setting, float]:
     """``Setting.similarity`` in theory units for the target data of ``problem``, and the response scale v."""
     design, y_c, _ = problem.target_design()
     n, N = design.shape
-    b = float(np.mean((y_c - design.matvec(src.x_ref)) ** 2))
-    distance = max(b - src.sigma2 - src.ref_error, 0.0)
+    power_t = float(np.mean(y_c**2)) - src.sigma2
+    q_t = float(y_c @ design.matvec(src.x_ref)) / n
     v = src.power / src.rho
-    sc = float(np.clip(1.0 - distance / (2.0 * src.power), 0.0, 1.0))
+    if power_t <= 0 or src.overlap <= 0:
+        sc = 0.0  # no detectable target signal, or a source fit unrelated to its own truth
+    else:
+        sc = float(np.clip(q_t * src.power / (src.overlap * math.sqrt(power_t * src.power)), 0.0, 1.0))
     s = math.sqrt(sc)
     rho = min(src.rho, 1.0 / (2.0 - s))
     sigma = math.sqrt(src.sigma2 / v)
