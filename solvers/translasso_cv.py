@@ -244,6 +244,7 @@ class TransLassoCV(RegressorMixin, BaseEstimator):
         if self.tuning != "cv" and checked:
             lam1_path = _source_lam1(problem, 12)
             src = summarize_sources(problem, lam1_path)
+            lam1_path = lam1_path[: src.path.shape[1]]
             fits += len(lam1_path)
             setting, v = setting_from(problem, src, bool(self.pretrain_on_target))
             names = AUTO_CHOICES if strategy == "auto" else (strategy,)
@@ -267,7 +268,7 @@ class TransLassoCV(RegressorMixin, BaseEstimator):
         if self.tuning == "theory" and theory_hyper is None:
             raise ValueError("tuning='theory' needs at least one source to estimate the setting from")
 
-        self.cv_results_ = None
+        self.cv_results_, self._cv = None, None
         if self.tuning == "theory":
             hyper = theory_hyper
         else:
@@ -287,6 +288,7 @@ class TransLassoCV(RegressorMixin, BaseEstimator):
             if strategy == "auto":
                 strategy = narrowest_strategy(grid.cells[k])
             self.cv_results_ = self._results(result, tuned)
+            self._cv = result
         self.strategy_ = strategy
         self.hyperparameters_ = hyper
         self.predicted_error_ = None if self.predicted_errors_ is None else self.predicted_errors_.get(strategy)
@@ -351,6 +353,25 @@ class TransLassoCV(RegressorMixin, BaseEstimator):
         out["std_test_mse"] = splits.std(axis=0)
         out["rank_test_mse"] = (np.argsort(np.argsort(mean, kind="stable"), kind="stable") + 1).astype(np.int32)
         return out
+
+    def select(self, strategy: str):
+        """Best point of ``strategy``'s cells in this fit's CV grid (``selection`` applied).
+
+        Returns (hyperparameters, mean CV MSE, fits), fits counting what cross-validating ``strategy``
+        alone on this grid costs (its stage-1 path per fold, and its cells' λ2 paths).
+        """
+        check_is_fitted(self, "coef_")
+        if self._cv is None:
+            raise ValueError("no CV grid: this model was fitted with tuning='theory'")
+        res, g = self._cv, self._cv.grid
+        hyper, (i, k, j) = res.select(strategy, self.selection)
+        folds = res.err.shape[0]
+        cells = res.cells_of(strategy)
+        n1 = len(g.lam1)
+        fits = folds * sum(len(g.lam2) * (1 if g.cells[c] == Cell(0.0, 0.0) else n1) for c in cells)
+        if strategy != "target_only":
+            fits += n1 * (folds if self.pretrain_on_target else 1)
+        return hyper, float(res.mean[i, k, j]), fits
 
     def predict(self, X):
         check_is_fitted(self, "coef_")

@@ -41,7 +41,8 @@ from replica import Hyperparameters, Setting
 from replica.single_lasso import single_lasso
 from replica.strategy_optima import optimize_strategies
 
-from .cv import TransferProblem, pretrain_path
+from .cv import TransferProblem
+from .design import lasso_path
 
 __all__ = ["SourceSummary", "summarize_sources", "setting_from", "theory_optima", "auto_strategy", "AUTO_CHOICES"]
 
@@ -69,22 +70,24 @@ def summarize_sources(problem: TransferProblem, lam1) -> SourceSummary:
     if not problem.sources:
         raise ValueError("estimating the setting needs at least one source")
     design, y_c = problem.pretrain_design(None, pretrain_on_target=False)
-    X = pretrain_path(problem, lam1, None, False)
     M, N = design.shape
     K = len(problem.sources) if problem.fit_intercept else 0
-    rss = np.array([np.sum((y_c - design.matvec(X[:, j])) ** 2) for j in range(X.shape[1])])
-    df = np.count_nonzero(X, axis=0)
-    dof = M - K - df
-    if np.all(dof <= 0):
-        raise ValueError(f"cannot estimate the noise: {M} source rows, at least {df.min()} nonzeros on the lam1 path")
-    sigma2 = float(np.mean(y_c**2))
-    for _ in range(50):
-        sure = np.where(dof > 0, rss + 2 * sigma2 * df, np.inf)
-        i = int(np.argmin(sure))
-        new = float(rss[i] / dof[i])
-        if abs(new - sigma2) <= 1e-10 * sigma2:
+    # the path stops once SURE has risen twice past its minimum, or the fit nears interpolation:
+    # smaller penalties only cost (coordinate descent crawls there) and cannot be selected
+    X, rss, df = [], [], []
+    x = None
+    for lam in lam1:
+        x = lasso_path(design, y_c, np.ones(N), [lam], x)[:, 0]
+        X.append(x)
+        rss.append(float(np.sum((y_c - design.matvec(x)) ** 2)))
+        df.append(int(np.count_nonzero(x)))
+        sigma2, i = _sure_fixed_point(np.array(rss), np.array(df), M - K)
+        if df[-1] > (M - K) / 3 or (i is not None and len(rss) - 1 - i >= 2):
             break
-        sigma2 = new
+    X, rss, df = np.column_stack(X), np.array(rss), np.array(df)
+    sigma2, i = _sure_fixed_point(rss, df, M - K)
+    if i is None:
+        raise ValueError(f"cannot estimate the noise: {M} source rows, at least {df.min()} nonzeros on the lam1 path")
     if df[i] == 0:
         raise ValueError("the reference source fit is empty: the sources carry no detectable signal")
     power = float(np.mean(y_c**2)) - sigma2
@@ -119,6 +122,23 @@ def _density(alpha: float, sigma2: float, power: float, lam: float, support: flo
         return float(math.exp(brentq(excess, lo, hi, xtol=1e-6)))
     except (ValueError, ZeroDivisionError, OverflowError):
         return support
+
+
+def _sure_fixed_point(rss: np.ndarray, df: np.ndarray, rows: int):
+    """(σ², index of λ̂): the fixed point of σ² = RSS(λ̂)/(rows − df(λ̂)), λ̂ = argmin RSS + 2σ²df."""
+    dof = rows - df
+    if np.all(dof <= 0):
+        return float("nan"), None
+    sigma2 = float(np.max(rss / np.maximum(dof, 1)))
+    i = None
+    for _ in range(50):
+        sure = np.where(dof > 0, rss + 2 * sigma2 * df, np.inf)
+        i = int(np.argmin(sure))
+        new = float(rss[i] / dof[i])
+        if abs(new - sigma2) <= 1e-10 * sigma2:
+            break
+        sigma2 = new
+    return sigma2, i
 
 
 def setting_from(problem: TransferProblem, src: SourceSummary, pretrain_on_target: bool) -> tuple[Setting, float]:
