@@ -1,4 +1,4 @@
-"""Benchmark: the cross-chain basin check (experiments.optimal.basin_check) on a committed phase diagram.
+"""Benchmark: the cross-chain basin check (replica.strategy_optima.basin_check) on a committed phase diagram.
 
 Reads the flattened optima of ``figures/phase_diagram_sources.csv`` (the 40×40 (α_target, α_source)
 grid computed in warm-started chains of two grid rows), applies the basin check, and prints how many
@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 from experiments import io
-from experiments.optimal import basin_check, setting_of
 from experiments.phase_diagram import STRATEGIES
+from replica.strategy_optima import basin_check, setting_of
 
 
 def read_grid(path, y_key: str) -> list[list[dict]]:

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from experiments import io
-from experiments.optimal import setting_of
 from replica import Hyperparameters, predict
+from replica.strategy_optima import setting_of
 from solvers import simulate
 from solvers.extrapolate import extrapolate
 from solvers.synthetic import draw_truth

@@ -7,22 +7,21 @@ the sources. Design: 2,000 most frequent words, log1p counts, column mean square
 Training reviews come from the official train split, the fixed held-out target test set
 (5,903 horror reviews of unseen movies) from the test split.
 
-Response: the star rating. Each source is centered by its own mean rating (done by the
-loader). A target training subsample is centered by ITS OWN mean rating, the only mean a
-user with n_t reviews knows, and that mean is added back to test predictions (the model
-has no intercept).
+Response: the star rating. Every dataset gets its own intercept (``TransLassoCV``'s
+``fit_intercept``; sparse designs stay sparse) and the columns are mapped to the theory's scale
+by the estimator itself.
 
-Protocol per (n_t, subsample): n_t reviews drawn at random from the horror training
-reviews; 5-fold CV on them ONLY selects the hyperparameters of every strategy on one grid
-(:mod:`experiments.transfer_cv`); each strategy is refitted on the n_t reviews and scored
-by test MSE on the held-out set. Theory-guided tuning (:mod:`experiments.theory_guided`)
-is scored the same way, with and without its 1-D CV.
+Protocol per (n_t, subsample): n_t reviews drawn at random from the horror training reviews;
+everything runs through :class:`solvers.TransLassoCV` with 5-fold CV on those n_t reviews only:
 
-Stage 1 is pretrained on the sources only (``pretrain_on_target=False``): the target adds
-at most 2,000 rows to 19,573, and fitting stage 1 per fold with them made the CV several times
-slower while barely moving the two-stage strategies' test MSEs (measurements in
-``benchmarks/bench_imdb_cv.md``). The sources-only stage 1 is then fitted once per λ1 for the
-whole study; its one-time cost is reported separately (``stage1_once_seconds``).
+* ``auto``: ``TransLassoCV()`` (the theory picks the strategy, a 1-D CV tunes it);
+* ``theory_no_cv``: ``TransLassoCV(tuning="theory")``;
+* every CV-tuned strategy: one ``TransLassoCV(strategy="full", tuning="cv")`` grid (5 λ1 × 15
+  (κ, u) cells × 10 λ2), each strategy's best point of its own cells (``TransLassoCV.select``)
+  refitted on the n_t reviews; its cost is what cross-validating it alone on that grid takes.
+
+Stage 1 pretrains on the sources and the target rows (``pretrain_on_target=True``, the default).
+Each model is scored by test MSE on the held-out horror test set.
 
 Run ``python -m experiments.imdb [--quick] [--data DIR] [--out OUT] [--workers N]``.
 """
@@ -46,120 +45,77 @@ from matplotlib.figure import Figure
 from experiments import io
 from experiments.cli import SHARED_DATA, data_check, experiment_parser, parse_args, sweep_options
 from experiments.sweep import run_sweep
-from experiments.theory_guided import estimate_setting, summarize_sources, theory_choice, theory_cv
-from experiments.transfer_cv import STRATEGIES, Grid, Pretrainer, cross_validate, mse, refit
+from solvers import TransLasso, TransLassoCV
 from solvers.datasets import imdb_transfer, load_imdb, locate_imdb
 
 DATA_DEFAULT = SHARED_DATA
-TAG = "imdb-v4"
-FULL = {
-    "n_targets": (100, 200, 500, 1000, 2000),
-    "subsamples": 5,
-    "folds": 5,
-    "lam1_ratios": tuple(np.geomspace(0.3, 0.01, 5)),
-    "lam2_ratios": tuple(np.geomspace(1.0, 0.02, 8)),
-}
-QUICK = {
-    "n_targets": (200,),
-    "subsamples": 1,
-    "folds": 3,
-    "lam1_ratios": tuple(np.geomspace(0.3, 0.03, 3)),
-    "lam2_ratios": tuple(np.geomspace(1.0, 0.03, 5)),
-}
-METHODS = STRATEGIES + ("theory_guided", "theory_no_cv")
+TAG = "imdb-v5"
+FULL = {"n_targets": (100, 200, 500, 1000, 2000), "subsamples": 5, "folds": 5, "n_words": 2000}
+QUICK = {"n_targets": (200,), "subsamples": 1, "folds": 3, "n_words": 2000}
+STRATEGIES = ("full", "value", "support", "trans_lasso", "pretraining_lasso", "target_only")
+METHODS = STRATEGIES + ("auto", "theory_no_cv")
 
 
 @functools.lru_cache(maxsize=2)
-def load_study(data_dir: str):
-    """The transfer data and a :class:`Pretrainer` on its sources (memoized per process)."""
-    data = imdb_transfer(load_imdb(data_dir))
-    return data, Pretrainer([(d.A, d.y) for d in data.sources])
+def load_study(data_dir: str, n_words: int = 2000):
+    """The transfer data (memoized per process); ``data_dir`` is the data root (see ``locate_imdb``)."""
+    return imdb_transfer(load_imdb(data_dir), n_words=n_words)
 
 
 def subsample(data, n_target: int, index: int, seed: int):
-    """Target training rows of subsample ``index``, response centered by the subsample mean, and that mean."""
+    """Target training rows (design, rating) of subsample ``index``."""
     n_all = data.target.n_samples
     if not 0 < n_target <= n_all:
         raise ValueError(f"n_target must lie in [1, {n_all}], got {n_target}")
     rows = np.random.default_rng([seed, n_target, index]).choice(n_all, n_target, replace=False)
-    y = data.target.y[rows]
-    return data.target.A[rows], y - y.mean(), float(y.mean())
+    return data.target.A[rows], data.target.y[rows]
 
 
 def run_point(point: dict) -> dict:
-    """CV, refit and test every method at one (n_target, subsample)."""
-    data, pre = load_study(point["data"])
-    A, y, shift = subsample(data, point["n_target"], point["subsample"], point["seed"])
-    target = (A, y)
-    lam2_max = float(np.max(np.abs(A.T @ y)))
-    grid = Grid.relative(pre.lam_max, lam2_max, point["lam1_ratios"], point["lam2_ratios"])
-    pre.sources_only(grid.lam1)  # one-time per study, reported apart
-    once = pre.seconds
-    A_test, y_test = data.target_test.A, data.target_test.y - shift
-    folds, seed = point["folds"], point["seed"] + point["subsample"]
-    cv = cross_validate(target, pre, grid, folds=folds, seed=seed)
+    """Every method at one (n_target, subsample), through TransLassoCV."""
+    data = load_study(point["data"], point.get("n_words", 2000))
+    X, y = subsample(data, point["n_target"], point["subsample"], point["seed"])
+    sources = [(d.A, d.y) for d in data.sources]
+    X_test, y_test = data.target_test.A, data.target_test.y
+    common = dict(cv=point["folds"], random_state=point["seed"] + point["subsample"])
+
+    def test_mse(model):
+        return float(np.mean((model.predict(X_test) - y_test) ** 2))
+
     rows = []
+    t0 = time.perf_counter()
+    grid = TransLassoCV(strategy="full", tuning="cv", **common).fit(X, y, sources=sources)
+    grid_seconds = time.perf_counter() - t0
     for strategy in STRATEGIES:
-        hyper, cv_err = cv.best(strategy)
-        fits, seconds = cv.cost(strategy)
-        coef = refit(target, pre, strategy, hyper)
+        hyper, cv_err, fits = grid.select(strategy)
+        model = TransLasso(**hyper.as_dict(), fit_intercept=True, standardize=True).fit(X, y, sources=sources)
         rows.append(
             {
                 "method": strategy,
-                "test_mse": float(mse(A_test, y_test, coef)),
+                "test_mse": test_mse(model),
                 "cv_mse": cv_err,
                 "cv_fits": fits,
-                "cv_seconds": seconds,
+                "cv_seconds": grid_seconds * fits / grid.n_fits_,
                 **hyper.as_dict(),
             }
         )
-
-    t0 = time.perf_counter()
-    src = summarize_sources(pre, grid.lam1)
-    setting, v = estimate_setting(target, src)
-    choice = theory_choice(setting, v)
-    hyper_cv, tcv = theory_cv(target, pre, choice, folds=folds, seed=seed)
-    fits, seconds = tcv.cost("full")
-    tuned = refit(target, pre, "full", hyper_cv)
-    total = time.perf_counter() - t0
-    plain = refit(target, pre, "full", choice.hyper)
-    common = {
-        "theory_strategy": choice.strategy,
-        "eps2_value": choice.eps2["value"],
-        "eps2_support": choice.eps2["support"],
-        "theory_scale_v": v,
-        "rho_hat": src.rho,
-        "sigma2_hat": src.sigma2,
-        "similarity_hat": float(setting.covs[0, 0, 1]),
-    }
-    rows.append(
-        {
-            "method": "theory_guided",
-            "test_mse": float(mse(A_test, y_test, tuned)),
-            "cv_mse": float(tcv.best("full")[1]),
-            "cv_fits": fits,
-            "cv_seconds": total,
-            "optimize_seconds": choice.seconds,
-            **hyper_cv.as_dict(),
-            **common,
-        }
-    )
-    rows.append(
-        {
-            "method": "theory_no_cv",
-            "test_mse": float(mse(A_test, y_test, plain)),
-            "cv_fits": 0,
-            "cv_seconds": total - seconds,
-            **choice.hyper.as_dict(),
-            **common,
-        }
-    )
-    return {
-        "rows": rows,
-        "cv_wall_seconds": cv.wall_seconds,
-        "stage1_once_seconds": once,
-        "test_variance": float(np.mean(y_test**2)),
-    }
+    for method, kw in (("auto", {}), ("theory_no_cv", {"tuning": "theory"})):
+        model = TransLassoCV(**common, **kw).fit(X, y, sources=sources)
+        setting = model.setting_
+        rows.append(
+            {
+                "method": method,
+                "test_mse": test_mse(model),
+                "cv_fits": model.n_fits_,
+                "cv_seconds": model.fit_time_,
+                "strategy": model.strategy_,
+                "predicted_mse": model.predicted_error_,
+                "rho_hat": float(setting.target_density),
+                "similarity_hat": float(setting.covs[0, 0, 1] * setting.weights[0] / setting.target_density),
+                **model.hyperparameters_.as_dict(),
+            }
+        )
+    return {"rows": rows, "cv_wall_seconds": grid_seconds, "test_variance": float(np.var(y_test))}
 
 
 def summarize(records: list[dict]) -> list[dict]:
@@ -175,8 +131,8 @@ def summarize(records: list[dict]) -> list[dict]:
                 x = np.array([r[key] for r in rows], float)
                 entry[f"{key}_mean"] = float(x.mean())
                 entry[f"{key}_se"] = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
-            if method == "theory_guided":
-                entry["theory_picks_value"] = float(np.mean([r["theory_strategy"] == "value" for r in rows]))
+            if method == "auto":
+                entry["auto_strategies"] = " ".join(r["strategy"] for r in rows)
             out.append(entry)
     return out
 
@@ -189,7 +145,7 @@ def plot(summary: list[dict], path: Path, title: str):
         if not rows:
             continue
         n = [r["n_target"] for r in rows]
-        style = "--" if method.startswith("theory") else "-"
+        style = "--" if method in ("auto", "theory_no_cv") else "-"
         ax.errorbar(
             n,
             [r["test_mse_mean"] for r in rows],
@@ -224,8 +180,7 @@ def main(argv=None):
             "subsample": s,
             "seed": args.seed,
             "folds": config["folds"],
-            "lam1_ratios": [float(r) for r in config["lam1_ratios"]],
-            "lam2_ratios": [float(r) for r in config["lam2_ratios"]],
+            "n_words": config["n_words"],
         }
         for n in config["n_targets"]
         for s in range(config["subsamples"])
@@ -242,7 +197,6 @@ def main(argv=None):
     io.write_json(
         args.out / "imdb_meta.json",
         {
-            "stage1_once_seconds": max(r["stage1_once_seconds"] for r in results),
             "cv_wall_seconds": {str(p["n_target"]): r["cv_wall_seconds"] for p, r in zip(points, results)},
             "test_variance": results[0]["test_variance"],
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},

@@ -20,10 +20,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import io, sweep
-from experiments.optimal import setting_of
 from experiments.plotting import heatmap
 from replica import ConvergenceError, optimize
 from replica.strategies import fixed_transfer
+from replica.strategy_optima import setting_of
 
 TAG = "landscape/v5"
 SETTING = {

@@ -13,7 +13,7 @@ and ``support`` (all nonzeros shared, values correlated 0.5).
 
 For value, support and full: the finite-size test error at the theory-optimal
 hyperparameters (``replica.optimize`` on the Setting) and at the 5-fold-CV-optimal ones
-(grid of :mod:`experiments.transfer_cv`, target training data only, target in
+(grid of :mod:`solvers.cv`, target training data only, target in
 pretraining), each against replica's prediction at the same hyperparameters. Test error =
 σ² + mean over the held-out images of (a·(r^(1) − x̂))², the expectation over fresh noise.
 
@@ -34,13 +34,14 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from sklearn.model_selection import KFold
 
 from experiments import io
 from experiments.cli import SHARED_DATA, data_check, experiment_parser, parse_args, sweep_options
 from experiments.sweep import run_sweep
-from experiments.transfer_cv import Grid, Pretrainer, cross_validate, refit
 from replica import ConvergenceError, Hyperparameters, Setting, optimize, predict
-from solvers import draw_truth
+from solvers import TransLasso, draw_truth
+from solvers.cv import Grid, TransferProblem, cross_validate
 from solvers.datasets import load_mnist, locate_mnist, mnist_designs
 
 DATA_DEFAULT = SHARED_DATA
@@ -122,22 +123,27 @@ def run_point(point: dict) -> dict:
     def test_error(coef):
         return float(SIGMA**2 + np.mean((A_test @ (r[0] - coef)) ** 2))
 
-    pre = Pretrainer([(A_s, y_s)])
-    target = (A_t, y_t)
     optima = theory_optima(point["prior"], len(rows), A_s.shape[0], N)
-    grid = Grid.relative(
-        float(np.max(np.abs(A_s.T @ y_s + A_t.T @ y_t))),
-        float(np.max(np.abs(A_t.T @ y_t))),
-        point["lam1_ratios"],
-        point["lam2_ratios"],
+    lam1_max = float(np.max(np.abs(A_s.T @ y_s + A_t.T @ y_t)))
+    lam2_max = float(np.max(np.abs(A_t.T @ y_t)))
+    grid = Grid(
+        tuple(sorted((lam1_max * float(r) for r in point["lam1_ratios"]), reverse=True)),
+        tuple(sorted((lam2_max * float(r) for r in point["lam2_ratios"]), reverse=True)),
     )
-    cv = cross_validate(target, pre, grid, folds=point["folds"], seed=point["seed"], pretrain_on_target=True)
+    # the designs already follow the theory's convention: no intercepts, no rescaling (theory units)
+    problem = TransferProblem(A_t, y_t, [(A_s, y_s)], fit_intercept=False)
+    splits = list(KFold(point["folds"], shuffle=True, random_state=point["seed"]).split(A_t))
+    cv = cross_validate(problem, grid, splits, pretrain_on_target=True)
+
+    def refit(hyper):
+        return TransLasso(**hyper.as_dict(), pretrain_on_target=True).fit(A_t, y_t, sources=[(A_s, y_s)]).coef_
+
     out = []
     for strategy in COMPARED:
         theory_hyper = optima[strategy].hyperparameters
-        cv_hyper, _ = cv.best(strategy)
-        coef_theory = refit(target, pre, "full", theory_hyper, pretrain_on_target=True)
-        coef_cv = refit(target, pre, "full", cv_hyper, pretrain_on_target=True)
+        cv_hyper, _ = cv.select(strategy)
+        coef_theory = refit(theory_hyper)
+        coef_cv = refit(cv_hyper)
         out.append(
             {
                 "strategy": strategy,

@@ -3,7 +3,7 @@
 Over (α_target, α_source) for the two-task prior, and over (α_target, shared fraction s)
 for the similarity prior, every strategy is optimized (replica.optimize, min ε^(2nd); in
 warm-started chains of grid rows, then re-optimized where a grid neighbour's optimum is
-better: experiments.optimal.basin_check) and we map the winner of value-only (Δλ = 0) against
+better: replica.strategy_optima.basin_check) and we map the winner of value-only (Δλ = 0) against
 support-only (κ = 0), and the relative excess error ε_s/ε_full − 1 of value, support,
 Trans-Lasso and Pretraining Lasso over the full strategy. Outputs
 ``phase_diagram_sources.{csv,png,pdf}`` and ``phase_diagram_similarity.*``.
@@ -23,9 +23,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import io, sweep
-from experiments.optimal import RESTRICTED, basin_check, excess, optimize_chain, serpentine_chains, setting_of
 from experiments.plotting import heatmap, winner_map
 from replica.strategies import NESTED_ORDER
+from replica.strategy_optima import RESTRICTED, basin_check, excess, optimize_chain, serpentine_chains, setting_of
 
 STRATEGIES = NESTED_ORDER
 TAG = "phase_diagram/v7"
@@ -72,7 +72,7 @@ def diagram(args, name: str, y_key: str, y_values, fixed: dict) -> list[dict]:
 
 def optimized_grid(args, rows: list[list[dict]], tag: str, desc: str) -> list[dict]:
     """Every strategy optimized over a grid (a list of grid rows of points) in serpentine chains,
-    then checked across chains (:func:`experiments.optimal.basin_check`); the grid's rows, flattened."""
+    then checked across chains (:func:`replica.strategy_optima.basin_check`); the grid's rows, flattened."""
     # few long chains: a chain starts cold (a multi-start cascade, ~100× a warm point)
     chains = serpentine_chains(rows, rows_per_chain=chain_rows(args, len(rows)))
     fn = functools.partial(optimize_chain, strategies=STRATEGIES)

@@ -23,9 +23,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import io, sweep
-from experiments.optimal import ORDER, optimize_chain, setting_of
 from experiments.plotting import STYLE
 from replica import Hyperparameters
+from replica.strategy_optima import ORDER, optimize_chain, setting_of
 
 TAG = "strategies/v6"
 SIM_TAG = "strategies_sim/v1"

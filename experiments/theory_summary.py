@@ -24,9 +24,9 @@ import numpy as np
 
 from experiments import io
 from experiments.landscape import delta_of
-from experiments.optimal import excess
 from experiments.phase_diagram import _winner
 from experiments.strategies import _panel_of
+from replica.strategy_optima import excess
 
 ONE_PERCENT = 0.01
 # (CSV stem, x key, y key, x from which "plenty of target data" is reported)

@@ -4,7 +4,18 @@ from .errors import ConvergenceError
 from .optimize import OptimizationResult, optimize
 from .prediction import Prediction, predict
 from .setting import Hyperparameters, Setting
-from .strategies import CONTAINS, STRATEGIES, STRATEGY_NAMES, contained, family, strategies_containing
+from .strategies import (
+    CONTAINS,
+    NESTED_ORDER,
+    STRATEGIES,
+    STRATEGY_NAMES,
+    contained,
+    delta_from_u,
+    family,
+    strategies_containing,
+    u_from_delta,
+)
+from .strategy_optima import basin_check, optimize_chain, optimize_strategies
 
 __version__ = "0.2.0"
 
@@ -22,4 +33,10 @@ __all__ = [
     "contained",
     "family",
     "strategies_containing",
+    "NESTED_ORDER",
+    "delta_from_u",
+    "u_from_delta",
+    "optimize_strategies",
+    "optimize_chain",
+    "basin_check",
 ]

@@ -9,6 +9,7 @@ from .estimator import TransLasso, fit_two_stage
 from .extrapolate import Extrapolation, extrapolate, extrapolate_records
 from .simulate import run_one, simulate
 from .synthetic import Problem, draw_problem, draw_truth
+from .translasso_cv import TransLassoCV, estimate_setting
 
 __all__ = [
     "loo_error",
@@ -16,6 +17,8 @@ __all__ = [
     "stage1_factor",
     "LooResult",
     "TransLasso",
+    "TransLassoCV",
+    "estimate_setting",
     "fit_two_stage",
     "simulate",
     "run_one",

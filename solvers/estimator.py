@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from replica import Hyperparameters
 
 from .backend import DEFAULT_TOL, solve_weighted_lasso
 
-__all__ = ["TransLasso", "TwoStageFit", "fit_two_stage", "stage2_weights"]
+__all__ = ["TransLasso", "TwoStageFit", "fit_two_stage", "fit_transfer", "check_transfer_data", "stage2_weights"]
 
 
 @dataclass(frozen=True)
@@ -70,38 +70,144 @@ def fit_two_stage(
     return TwoStageFit(x1, s2.coef, s1.rel_gap, s2.rel_gap)
 
 
+def check_transfer_data(estimator, X, y, sources, *, reset: bool = True):
+    """Validate the target (X, y) and ``sources`` = [(X_k, y_k), ...]; ValueError naming the problem.
+
+    X and y via scikit-learn's ``validate_data`` (sets ``n_features_in_`` when ``reset``; ``check_X_y``
+    when ``estimator`` is None); each source
+    must be an (X, y) pair of finite values with the target's number of features.
+    """
+    kw = dict(accept_sparse=("csr", "csc"), dtype=np.float64, y_numeric=True)
+    if estimator is None:
+        X, y = check_X_y(X, y, **kw)
+    else:
+        X, y = validate_data(estimator, X, y, reset=reset, **kw)
+    X = _small_indices(X)
+    if sources is None:
+        sources = ()
+    if isinstance(sources, tuple) and len(sources) == 2 and not isinstance(sources[0], (tuple, list)):
+        raise ValueError("sources must be a list of (X, y) pairs, e.g. sources=[(X_source, y_source)]")
+    checked = []
+    for k, pair in enumerate(sources):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"source {k} must be an (X, y) pair")
+        Xk, yk = pair
+        if getattr(yk, "ndim", 1) != 1 and np.ndim(yk) != 1:
+            raise ValueError(f"source {k}: y must be 1-D, got shape {np.shape(yk)}")
+        try:
+            Xk, yk = check_X_y(Xk, yk, accept_sparse=("csr", "csc"), dtype=np.float64, y_numeric=True)
+        except ValueError as exc:
+            raise ValueError(f"source {k}: {exc}") from None
+        if Xk.shape[1] != X.shape[1]:
+            raise ValueError(f"source {k} has {Xk.shape[1]} features, the target has {X.shape[1]}")
+        checked.append((_small_indices(Xk), yk))
+    return X, y, checked
+
+
+def _small_indices(X):
+    """Sparse X with 32-bit indices (the solvers' kernels take those) when its size allows."""
+    if sparse.issparse(X) and X.indices.dtype != np.int32 and X.nnz < 2**31 and max(X.shape) < 2**31:
+        X = X.copy()
+        X.indices = X.indices.astype(np.int32)
+        X.indptr = X.indptr.astype(np.int32)
+    return X
+
+
+def fit_transfer(target, sources, hyper: Hyperparameters, *, pretrain_on_target, fit_intercept, standardize, tol):
+    """Two-stage fit with per-dataset intercepts and/or the theory's column scaling (:class:`solvers.cv.Scaling`).
+
+    Returns (coef_pretrain, coef_finetune, intercept, rel_gaps, scaling) with coefficients in the user's units.
+    Both stages are certified by :func:`solvers.backend.duality_gap` on the block-centred design.
+    """
+    from .cv import Scaling, TransferProblem
+    from .design import certify, lasso
+
+    X, y = target
+    blocks = [X] + [Xk for Xk, _ in sources]
+    scaling = Scaling.fit(blocks, fit_intercept, standardize)
+    problem = TransferProblem(scaling.apply(X), y, [(scaling.apply(Xk), yk) for Xk, yk in sources], fit_intercept)
+    N = X.shape[1]
+    design1, y1 = problem.pretrain_design(None, pretrain_on_target)
+    w1 = np.full(N, hyper.lam1)
+    x1, _ = lasso(design1, y1, w1, tol=tol)
+    gap1 = certify(design1, y1, w1, x1, tol)
+    design2, y2, y_mean = problem.target_design()
+    w2 = stage2_weights(x1, hyper.lam2, hyper.delta_lam)
+    y_res = y2 - hyper.kappa * design2.matvec(x1) if hyper.kappa != 0 else y2
+    x2, _ = lasso(design2, y_res, w2, tol=tol)
+    gap2 = certify(design2, y_res, w2, x2, tol)
+    x1u, x2u = scaling.coef_to_user(x1), scaling.coef_to_user(x2)
+    coef = hyper.kappa * x1u + x2u
+    intercept = y_mean - float(np.asarray(X.mean(axis=0)).ravel() @ coef) if fit_intercept else 0.0
+    return x1u, x2u, intercept, (gap1, gap2), scaling
+
+
 class TransLasso(RegressorMixin, BaseEstimator):
     """Two-stage ℓ1 transfer learning (generalized Trans-Lasso, THEORY.md §2).
 
     Stage 1: x1 = argmin ½ Σ_{k∈P} ||y_k − A_k x||² + lam1 ||x||_1 (P = sources, plus the
     target if ``pretrain_on_target``). Stage 2: x2 = argmin ½ ||y_1 − A_1(kappa x1 + x)||²
-    + Σ_i (lam2 + delta_lam·1[x1_i = 0]) |x_i|. Losses are unnormalized sums of squares; there
-    is no intercept. Each stage is solved to relative duality gap ≤ ``tol`` (checked; a
+    + Σ_i (lam2 + delta_lam·1[x1_i = 0]) |x_i|. Losses are unnormalized sums of squares. Each
+    stage is solved to relative duality gap ≤ ``tol`` (checked; a
     :class:`solvers.backend.SolverError` is raised otherwise). lam1 = 0 or lam2 = 0 is allowed;
     see :func:`fit_two_stage` for which minimizer is returned when it is not unique.
 
-    Attributes: ``coef_pretrain_`` (x1), ``coef_finetune_`` (x2), ``coef_`` (kappa x1 + x2),
-    ``rel_gaps_`` (stage 1, stage 2). ``score`` is R² on the data given (the target).
+    Parameters
+    ----------
+    lam1, lam2, kappa, delta_lam : float
+        Hyperparameters of THEORY.md §2 (Δλ = ∞ allowed).
+    pretrain_on_target : bool
+        Whether the target's rows enter stage 1.
+    fit_intercept : bool, default False
+        Give every dataset its own free intercept (THEORY.md has none; the default keeps this
+        estimator the theory's exactly). Sparse X stays sparse (:mod:`solvers.design`).
+    standardize : bool, default False
+        Map the design to the theory's convention first (:class:`solvers.cv.Scaling`: every column
+        of the pooled data to mean square 1/N); the hyperparameters then refer to that design and
+        the fitted coefficients are reported in the user's units.
+    tol : float
+        Relative duality gap of each stage.
+
+    Attributes
+    ----------
+    coef_pretrain_, coef_finetune_ : x1 and x2; coef_ : kappa x1 + x2 (in the user's units);
+    intercept_ : the target's intercept (0.0 without ``fit_intercept``); rel_gaps_ : (stage 1, stage 2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.standard_normal((60, 20)) / np.sqrt(20); r = np.r_[np.ones(3), np.zeros(17)]
+    >>> src = rng.standard_normal((200, 20)) / np.sqrt(20)
+    >>> est = TransLasso(lam1=0.1, lam2=0.05).fit(A, A @ r, sources=[(src, src @ r)])
+    >>> bool(np.all(np.flatnonzero(est.coef_pretrain_) == [0, 1, 2]))
+    True
     """
 
-    def __init__(self, lam1=1.0, lam2=1.0, kappa=1.0, delta_lam=0.0, pretrain_on_target=True, tol=DEFAULT_TOL):
+    def __init__(
+        self,
+        lam1=1.0,
+        lam2=1.0,
+        kappa=1.0,
+        delta_lam=0.0,
+        pretrain_on_target=True,
+        fit_intercept=False,
+        standardize=False,
+        tol=DEFAULT_TOL,
+    ):
         self.lam1 = lam1
         self.lam2 = lam2
         self.kappa = kappa
         self.delta_lam = delta_lam
         self.pretrain_on_target = pretrain_on_target
+        self.fit_intercept = fit_intercept
+        self.standardize = standardize
         self.tol = tol
 
-    def _check_xy(self, X, y, what):
-        X = check_array(X, accept_sparse="csc", dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        if y.ndim != 1:
-            raise ValueError(f"{what}: y must be 1-D, got shape {y.shape}")
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(f"{what}: X has {X.shape[0]} rows but y has {y.shape[0]} entries")
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"{what}: y contains NaN or infinity")
-        return X, y
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     def fit(self, X, y, sources=()):
         """Fit on the target (X, y) with ``sources`` = [(X_k, y_k), ...] (a fit parameter, so
@@ -109,26 +215,32 @@ class TransLasso(RegressorMixin, BaseEstimator):
         hyper = Hyperparameters(self.lam1, self.lam2, self.kappa, self.delta_lam)
         if not (isinstance(self.tol, (int, float)) and 0 < self.tol < 1):
             raise ValueError(f"tol must lie in (0, 1), got {self.tol!r}")
-        X, y = self._check_xy(X, y, "target")
-        checked = []
-        for k, pair in enumerate(sources):
-            if len(pair) != 2:
-                raise ValueError(f"source {k} must be an (X, y) pair")
-            Xk, yk = self._check_xy(*pair, f"source {k}")
-            if Xk.shape[1] != X.shape[1]:
-                raise ValueError(f"source {k} has {Xk.shape[1]} features, the target has {X.shape[1]}")
-            checked.append((Xk, yk))
-        fit = fit_two_stage((X, y), checked, hyper, bool(self.pretrain_on_target), tol=self.tol)
-        self.coef_pretrain_ = fit.coef_pretrain
-        self.coef_finetune_ = fit.coef_finetune
-        self.coef_ = hyper.kappa * fit.coef_pretrain + fit.coef_finetune
-        self.rel_gaps_ = (fit.rel_gap_pretrain, fit.rel_gap_finetune)
-        self.n_features_in_ = X.shape[1]
+        X, y, checked = check_transfer_data(self, X, y, sources)
+        if not self.pretrain_on_target and not checked:
+            raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
+        if self.fit_intercept or self.standardize:
+            x1, x2, intercept, gaps, _ = fit_transfer(
+                (X, y),
+                checked,
+                hyper,
+                pretrain_on_target=bool(self.pretrain_on_target),
+                fit_intercept=bool(self.fit_intercept),
+                standardize=bool(self.standardize),
+                tol=self.tol,
+            )
+        else:
+            X = X.tocsc() if sparse.issparse(X) else X
+            fit = fit_two_stage((X, y), checked, hyper, bool(self.pretrain_on_target), tol=self.tol)
+            x1, x2, intercept = fit.coef_pretrain, fit.coef_finetune, 0.0
+            gaps = (fit.rel_gap_pretrain, fit.rel_gap_finetune)
+        self.coef_pretrain_ = x1
+        self.coef_finetune_ = x2
+        self.coef_ = hyper.kappa * x1 + x2
+        self.intercept_ = intercept
+        self.rel_gaps_ = gaps
         return self
 
     def predict(self, X):
         check_is_fitted(self, "coef_")
-        X = check_array(X, accept_sparse="csc", dtype=np.float64)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the model was fitted with {self.n_features_in_}")
-        return np.asarray(X @ self.coef_).ravel()
+        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False)
+        return np.asarray(X @ self.coef_).ravel() + self.intercept_

@@ -1,4 +1,4 @@
-"""experiments.optimal.basin_check: a point stuck in a worse basin is re-optimized from its neighbours;
+"""replica.strategy_optima.basin_check: a point stuck in a worse basin is re-optimized from its neighbours;
 experiments.phase_diagram caches the checked grid as a whole."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from experiments import cli, phase_diagram, sweep
-from experiments.optimal import basin_check, optimize_chain, serpentine_chains, setting_of
 from replica import Hyperparameters, predict
+from replica.strategy_optima import basin_check, optimize_chain, serpentine_chains, setting_of
 from tests.builders import PAPER_POINT
 
 # small target data: full (κ ≈ 1.1) is ~30% below support (κ = 0), two basins far apart

@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from experiments.optimal import ORDER, optimize_strategies
 from replica import ConvergenceError, Hyperparameters, OptimizationResult, Setting, optimize, predict
-from replica.optimize import CONTAINS
-from replica.strategies import STRATEGIES, U_MAX, family
+from replica.strategies import CONTAINS, STRATEGIES, U_MAX, family
+from replica.strategy_optima import ORDER, optimize_strategies
 from tests.builders import paper_setting
 
 SETTINGS = {

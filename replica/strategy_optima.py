@@ -1,5 +1,6 @@
-"""Optimal hyperparameters of several strategies at one setting, warm-started along a sweep,
-and a check of a 2-D grid of such optima against their neighbours' (:func:`basin_check`)."""
+"""Optimal hyperparameters of several strategies at one setting (THEORY.md §3–4, via
+:func:`replica.optimize`), warm-started along a sweep, and a check of a 2-D grid of such optima against
+their neighbours' (:func:`basin_check`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from replica import ConvergenceError, Hyperparameters, OptimizationResult, Prediction, Setting, optimize, predict
-from replica.strategies import CONTAINS, NESTED_ORDER, family
+from .errors import ConvergenceError
+from .optimize import OptimizationResult, optimize
+from .prediction import Prediction, predict
+from .setting import Hyperparameters, Setting
+from .strategies import CONTAINS, NESTED_ORDER, family
 
 __all__ = [
     "ORDER",

@@ -1,0 +1,310 @@
+"""K-fold cross-validation of the two-stage estimator (THEORY.md §2) over a grid of cells, at text scale.
+
+The estimator: stage 1 on the sources (plus the target's training rows if
+``pretrain_on_target``), stage 2 on the target's training rows with offset κ x1 and penalty
+λ2 + Δλ·1[x1_i = 0]; every dataset has its own free intercept when ``fit_intercept``
+(:mod:`solvers.design`: columns centred implicitly, sparse designs stay sparse). The CV
+error is the mean squared error on the held-out target rows.
+
+Why it is cheap:
+
+* stage 1 depends only on (λ1, fold): one warm-started λ1 path per fold (one for the whole CV
+  without the target in pretraining);
+* stage 2 with Δλ = λ2 (e^u − 1) at a fixed cell (κ, u) is a weighted Lasso in λ2 with weights
+  1 on supp x1 and e^u off it, so one warm-started path covers the λ2 grid; the target-only
+  cell (κ = 0, u = 0) does not depend on λ1 and is fitted once per fold;
+* every strategy of :mod:`replica.strategies` is a set of cells, so one grid serves them all.
+
+Nothing forms an N × N matrix: each coordinate update costs O(nnz of the column + number of
+datasets). Every fit (each point of each path) is solved to relative duality gap ≤ ``tol``,
+checked (:func:`solvers.design.lasso`).
+
+Data units: :class:`Scaling` maps the user's columns to the theory's convention (design entries
+of mean square 1/N, so rows have mean squared norm 1, THEORY.md §1) before anything is fitted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from joblib import Parallel, delayed
+from scipy import sparse
+
+from replica import Hyperparameters
+from replica.strategies import NESTED_ORDER, delta_from_u, strategies_containing, u_from_delta
+
+from .design import Design, lasso_path
+
+__all__ = [
+    "Scaling",
+    "TransferProblem",
+    "Cell",
+    "Grid",
+    "default_cells",
+    "cell_strategies",
+    "narrowest_strategy",
+    "pretrain_path",
+    "stage2_path",
+    "cross_validate",
+    "CVResult",
+]
+
+CV_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Column divisors taking the user's design to the theory's convention (THEORY.md §1).
+
+    ``standardize=True``: every column of the pooled training data (centred within each dataset
+    when there are intercepts) gets mean square 1/N. ``False``: one common factor, so that the
+    mean squared row norm is 1 and the user's relative column scales are kept.
+    """
+
+    divisors: np.ndarray
+
+    @classmethod
+    def fit(cls, blocks, fit_intercept: bool, standardize: bool) -> Scaling:
+        N = blocks[0].shape[1]
+        rows = sum(b.shape[0] for b in blocks)
+        ms = np.zeros(N)
+        for b in blocks:
+            sq = np.asarray(b.multiply(b).sum(axis=0) if sparse.issparse(b) else (b * b).sum(axis=0)).ravel()
+            if fit_intercept:
+                sq = sq - np.asarray(b.mean(axis=0)).ravel() ** 2 * b.shape[0]
+            ms += np.maximum(sq, 0.0)
+        ms /= rows
+        if standardize:
+            div = np.sqrt(ms * N)
+            div[div <= 1e-12 * max(div.max(), 1e-300)] = 1.0  # constant columns: left as they are
+        else:
+            total = math.sqrt(ms.sum())
+            if total == 0:
+                raise ValueError("X is constant: every column has zero variance")
+            div = np.full(N, total)
+        return cls(div)
+
+    def apply(self, A):
+        if sparse.issparse(A):
+            return sparse.csr_matrix(A @ sparse.diags(1.0 / self.divisors))
+        return np.asarray(A) / self.divisors
+
+    def coef_to_user(self, coef: np.ndarray) -> np.ndarray:
+        return coef / self.divisors
+
+
+@dataclass
+class TransferProblem:
+    """Target (A, y) and sources [(A_k, y_k)] in theory units (after :class:`Scaling`)."""
+
+    A: object
+    y: np.ndarray
+    sources: list
+    fit_intercept: bool
+
+    @property
+    def n_features(self) -> int:
+        return self.A.shape[1]
+
+    def pretrain_design(self, rows=None, pretrain_on_target: bool = True):
+        """Stage-1 design and centred response: sources, plus the target rows ``rows`` (None: all)."""
+        blocks = [A for A, _ in self.sources]
+        ys = [y for _, y in self.sources]
+        if pretrain_on_target:
+            blocks.append(self.A if rows is None else self.A[rows])
+            ys.append(self.y if rows is None else self.y[rows])
+        if not blocks:
+            raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
+        design = Design(blocks, self.fit_intercept)
+        return design, design.center(np.concatenate(ys))[0]
+
+    def target_design(self, rows=None):
+        """Stage-2 design, centred response and the response mean on the target rows ``rows``."""
+        A = self.A if rows is None else self.A[rows]
+        y = self.y if rows is None else self.y[rows]
+        design = Design([A], self.fit_intercept)
+        y_c, means = design.center(y)
+        return design, y_c, float(means[0])
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A stage-2 transfer mode: offset κ and u = log((λ2 + Δλ)/λ2) (the registry's map; u = U_MAX: Δλ = ∞)."""
+
+    kappa: float
+    u: float
+
+    def delta_lam(self, lam2: float) -> float:
+        return delta_from_u(self.u, lam2)
+
+    def off_support_factor(self) -> float:
+        """(λ2 + Δλ)/λ2: the penalty factor off supp x1 (∞ when Δλ = ∞)."""
+        return 1.0 + delta_from_u(self.u, 1.0)
+
+    @classmethod
+    def of(cls, hyper: Hyperparameters) -> Cell:
+        return cls(hyper.kappa, u_from_delta(hyper.delta_lam, hyper.lam2))
+
+
+def cell_strategies(cell: Cell) -> frozenset[str]:
+    """The strategies whose family contains ``cell`` (THEORY.md §2, special cases)."""
+    return strategies_containing(cell.kappa, cell.u)
+
+
+def narrowest_strategy(cell: Cell) -> str:
+    """The most specific strategy containing ``cell`` (first in the registry's nested order)."""
+    names = cell_strategies(cell)
+    return next(n for n in NESTED_ORDER if n in names)
+
+
+def default_cells() -> tuple[Cell, ...]:
+    """Cells of the 4-D search: value κ grid, support u grid (Δλ/λ2 = 2, 9, ∞), Pretraining-Lasso
+    mixings a ∈ {1/2, 1/4, 1/10}, and mixed points."""
+    inf = u_from_delta(math.inf, 1.0)
+    cells = [Cell(0.0, 0.0)]
+    cells += [Cell(k, 0.0) for k in (0.25, 0.5, 0.75, 1.0)]
+    cells += [Cell(0.0, u) for u in (math.log(3.0), math.log(10.0), inf)]
+    cells += [Cell(-math.expm1(-u), u) for u in (math.log(2.0), math.log(4.0), math.log(10.0))]
+    cells += [Cell(k, u) for k in (0.5, 1.0) for u in (math.log(10.0), inf)]
+    return tuple(cells)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Absolute penalties λ1 and λ2 (each strictly decreasing) and the cells (κ, u) searched."""
+
+    lam1: tuple
+    lam2: tuple
+    cells: tuple = field(default_factory=default_cells)
+
+    def __post_init__(self):
+        for name in ("lam1", "lam2"):
+            values = np.asarray(getattr(self, name), float)
+            if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+                raise ValueError(f"grid {name} must be a non-empty sequence of finite positive penalties")
+            if np.any(np.diff(values) >= 0):
+                raise ValueError(f"grid {name} must be strictly decreasing (a warm-started path)")
+        if not self.cells:
+            raise ValueError("grid has no cells")
+
+    @property
+    def uses_stage1(self) -> bool:
+        return any(c.kappa != 0 or c.u != 0 for c in self.cells)
+
+
+def pretrain_path(problem: TransferProblem, lam1, rows=None, pretrain_on_target=True, init=None, tol=CV_TOL):
+    """x1 (N, len(lam1)) along the decreasing λ1 grid; ``init`` (N, len(lam1)) warm-starts each point."""
+    design, y_c = problem.pretrain_design(rows, pretrain_on_target)
+    out = np.zeros((problem.n_features, len(lam1)))
+    x = None
+    for j, lam in enumerate(lam1):
+        start = init[:, j] if init is not None else x
+        out[:, j] = lasso_path(design, y_c, np.ones(problem.n_features), [lam], start, tol)[:, 0]
+        x = out[:, j]
+    return out
+
+
+def stage2_path(design: Design, y_c, x1, cell: Cell, lam2, tol=CV_TOL) -> np.ndarray:
+    """Final estimators κ x1 + x2 (N, n_λ2) on ``design`` along the decreasing λ2 grid at fixed (κ, u)."""
+    unit = np.where(x1 != 0, 1.0, cell.off_support_factor())
+    y_res = y_c - cell.kappa * design.matvec(x1) if cell.kappa != 0 else y_c
+    z = lasso_path(design, y_res, unit, lam2, None, tol)
+    return cell.kappa * x1[:, None] + z
+
+
+def _predict(design: Design, y_mean: float, A_val, coefs) -> np.ndarray:
+    """Predictions on validation rows: intercept ȳ − μᵀcoef of the training rows, per column of coefs."""
+    pred = A_val @ coefs
+    pred = pred.toarray() if sparse.issparse(pred) else np.asarray(pred)
+    return pred + (y_mean - design.mu[0] @ coefs)
+
+
+def _fold(problem, grid, train, val, pretrain_on_target, x1s, x1_init, tol):
+    """Errors err[λ1, cell, λ2] on ``val`` of every grid point fitted on ``train``, and the number of fits."""
+    n1, nc, n2 = len(grid.lam1), len(grid.cells), len(grid.lam2)
+    fits = 0
+    if grid.uses_stage1 and x1s is None:
+        x1s = pretrain_path(problem, grid.lam1, train, True, x1_init, tol)
+        fits += n1
+    design, y_c, y_mean = problem.target_design(train)
+    A_val, y_val = problem.A[val], problem.y[val]
+    err = np.zeros((n1, nc, n2))
+    for k, cell in enumerate(grid.cells):
+        if cell.kappa == 0 and cell.u == 0:
+            coefs = stage2_path(design, y_c, np.zeros(problem.n_features), cell, grid.lam2, tol)
+            err[:, k] = np.mean((y_val[:, None] - _predict(design, y_mean, A_val, coefs)) ** 2, axis=0)
+            fits += n2
+            continue
+        for i in range(n1):
+            coefs = stage2_path(design, y_c, x1s[:, i], cell, grid.lam2, tol)
+            err[i, k] = np.mean((y_val[:, None] - _predict(design, y_mean, A_val, coefs)) ** 2, axis=0)
+            fits += n2
+    return err, fits
+
+
+@dataclass
+class CVResult:
+    """Per-fold CV errors ``err[fold, λ1, cell, λ2]`` on ``grid``, and the number of fits."""
+
+    grid: Grid
+    err: np.ndarray
+    fits: int
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.err.mean(axis=0)
+
+    @property
+    def se(self) -> np.ndarray:
+        k = self.err.shape[0]
+        return self.err.std(axis=0, ddof=1) / math.sqrt(k) if k > 1 else np.zeros_like(self.mean)
+
+    def cells_of(self, strategy: str) -> list[int]:
+        return [k for k, cell in enumerate(self.grid.cells) if strategy in cell_strategies(cell)]
+
+    def select(self, strategy: str, selection: str = "min") -> tuple[Hyperparameters, tuple]:
+        """CV-optimal point of ``strategy``'s cells: (hyperparameters, (i, cell, j) index).
+
+        ``"1se"``: at the cell and λ1 of the minimum, the largest λ2 whose mean error is within one
+        standard error (of the minimum's fold errors) of the minimum, as glmnet's lambda.1se.
+        """
+        cells = self.cells_of(strategy)
+        if not cells:
+            raise ValueError(f"the grid has no cell of strategy {strategy!r}")
+        sub = self.mean[:, cells, :]
+        i, c, j = np.unravel_index(int(np.argmin(sub)), sub.shape)
+        k = cells[c]
+        if selection == "1se":
+            bound = self.mean[i, k, j] + self.se[i, k, j]
+            j = int(np.flatnonzero(self.mean[i, k, :] <= bound)[0])  # λ2 is decreasing: first = largest
+        g, cell = self.grid, self.grid.cells[k]
+        lam2 = g.lam2[j]
+        return Hyperparameters(g.lam1[i], lam2, cell.kappa, cell.delta_lam(lam2)), (int(i), int(k), int(j))
+
+
+def cross_validate(
+    problem: TransferProblem,
+    grid: Grid,
+    splits,
+    *,
+    pretrain_on_target: bool = True,
+    n_jobs=None,
+    x1_init=None,
+    tol: float = CV_TOL,
+) -> CVResult:
+    """CV errors of every grid point over ``splits`` = [(train, val), ...] of the target rows (module docstring).
+
+    Folds run in parallel with joblib (``n_jobs``), so ``joblib.parallel_backend("dask")`` sends them to a
+    Dask cluster. ``x1_init`` (N, len(grid.lam1)): warm starts for stage 1 (e.g. the sources-only path).
+    """
+    x1s, fits = None, 0
+    if grid.uses_stage1 and not pretrain_on_target:
+        x1s = pretrain_path(problem, grid.lam1, None, False, x1_init, tol)
+        fits += len(grid.lam1)
+    out = Parallel(n_jobs=n_jobs)(
+        delayed(_fold)(problem, grid, train, val, pretrain_on_target, x1s, x1_init, tol) for train, val in splits
+    )
+    err = np.stack([e for e, _ in out])
+    return CVResult(grid, err, fits + sum(f for _, f in out))

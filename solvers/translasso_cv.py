@@ -1,0 +1,379 @@
+"""``TransLassoCV``: choose what to transfer and tune it on the user's own data; ``estimate_setting``.
+
+The theory (``replica``) is fitted to the data (:mod:`solvers.tuning`), predicts every strategy's
+optimal error, and picks the strategy ("auto"); cross-validation (:mod:`solvers.cv`) then tunes it
+along a small family around the theory's optimum, or on a full grid (``tuning="cv"``).
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.model_selection import KFold
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from replica import STRATEGY_NAMES, ConvergenceError
+
+from .backend import DEFAULT_TOL
+from .cv import (
+    CV_TOL,
+    Cell,
+    Grid,
+    Scaling,
+    TransferProblem,
+    cell_strategies,
+    cross_validate,
+    default_cells,
+    narrowest_strategy,
+)
+from .estimator import TransLasso, check_transfer_data
+from .tuning import AUTO_CHOICES, auto_strategy, setting_from, summarize_sources, theory_optima, to_data_units
+
+__all__ = ["TransLassoCV", "estimate_setting"]
+
+STRATEGIES = tuple(s for s in STRATEGY_NAMES if s != "pretrained")
+TUNINGS = ("theory+cv", "cv", "theory")
+SELECTIONS = ("min", "1se")
+_SOURCE_PATH = (0.5, 0.002)  # λ1/λ1_max range of the sources-only path that the setting is estimated from
+
+
+def _problem(X, y, sources, fit_intercept, standardize):
+    scaling = Scaling.fit([X] + [Xk for Xk, _ in sources], fit_intercept, standardize)
+    problem = TransferProblem(scaling.apply(X), y, [(scaling.apply(Xk), yk) for Xk, yk in sources], fit_intercept)
+    return problem, scaling
+
+
+def _source_lam1(problem: TransferProblem, n: int) -> np.ndarray:
+    design, y_c = problem.pretrain_design(None, pretrain_on_target=False)
+    return design.lam_max(y_c) * np.geomspace(*_SOURCE_PATH, n)
+
+
+def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pretrain_on_target=True, n_lam1=12):
+    """Estimate the two-task ``replica.Setting`` of target (X, y) and ``sources``, and the response scale v.
+
+    The data are first mapped to the theory's convention (THEORY.md §1: design entries of mean
+    square 1/N, :class:`solvers.cv.Scaling`; with ``standardize`` every column of the pooled data
+    is scaled to that, else one common factor fixes the mean squared row norm to 1), and each
+    dataset is centred (``fit_intercept``). The estimators, from a sources-only Lasso path of
+    ``n_lam1`` penalties and the target data, are those of :mod:`solvers.tuning` (THEORY.md,
+    "Estimating the setting from data"): noise from RSS/(M − df) at the SURE-optimal source fit,
+    density from that fit's support, similarity from the target's residual on it. Assumes equal
+    noise levels in target and sources, one density for both, and a similarity prior
+    (``Setting.similarity``) with s = c. Several sources are pooled into one.
+
+    Parameters
+    ----------
+    X : (n, N) array or sparse matrix; y : (n,) target data.
+    sources : list of (X_k, y_k) pairs with N columns.
+
+    Returns
+    -------
+    setting : replica.Setting
+        ``Setting.similarity(n/N, M/N, σ, σ, ρ, s, s)`` in theory units (response divided by √v).
+    v : float
+        Response scale: the data's response is √v times the theory's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from replica import Setting
+    >>> from solvers import draw_problem
+    >>> p = draw_problem(Setting.similarity(0.5, 2.0, 0.3, 0.3, 0.1, 0.8, 1.0), 200, np.random.default_rng(0))
+    >>> setting, v = estimate_setting(*p.data[0], sources=[p.data[1]], fit_intercept=False)
+    >>> setting.alphas.tolist()
+    [0.5, 2.0]
+    """
+    X, y, checked = check_transfer_data(None, X, y, sources)
+    if not checked:
+        raise ValueError("estimate_setting needs at least one source (X, y) pair")
+    problem, _ = _problem(X, y, checked, fit_intercept, standardize)
+    src = summarize_sources(problem, _source_lam1(problem, n_lam1))
+    return setting_from(problem, src, pretrain_on_target)
+
+
+class TransLassoCV(RegressorMixin, BaseEstimator):
+    """Two-stage ℓ1 transfer (THEORY.md §2) with the strategy chosen by the theory and tuned by CV.
+
+    ``fit(X, y, sources=[(X_k, y_k), ...])``. Data in the user's units: the design is mapped to the
+    theory's convention (every column of the pooled training data to mean square 1/N, or one common
+    factor with ``standardize=False``; :class:`solvers.cv.Scaling`), each dataset gets its own
+    intercept (``fit_intercept``), and the fitted coefficients are reported in the user's units.
+
+    Parameters
+    ----------
+    strategy : "auto" or a strategy of :data:`replica.STRATEGIES` (except "pretrained")
+        "auto": estimate the setting (:func:`estimate_setting`), let ``replica`` optimize target_only,
+        value, support and full on it, and take the first of target_only, the better of value and
+        support, and full whose predicted optimum is within ``auto_tolerance`` of full's. With
+        ``tuning="cv"`` it is the CV's choice over every cell of the grid; without sources it is target_only.
+    tuning : "theory+cv", "cv" or "theory"
+        "theory+cv": CV over t ∈ ``n_scales`` factors in [1/16, 4] of (λ2, Δλ) at the theory's optimum
+        (λ1, κ and Δλ/λ2 fixed): one warm-started λ2 path per fold. "cv": CV over the strategy's cells of
+        :func:`solvers.cv.default_cells` × ``n_lam1`` λ1 × ``n_lam2`` λ2 values (relative to their λ_max,
+        down to ``lam_min_ratio``). "theory": the theory's optimum, no CV.
+    cv : int or scikit-learn splitter
+        Folds of the target rows (an int: shuffled ``KFold`` seeded by ``random_state``).
+    selection : "min" or "1se"
+        The CV minimum, or the largest λ2 within one standard error of it (at its λ1 and cell), as glmnet.
+    pretrain_on_target, fit_intercept, standardize : bool
+        Target rows in stage 1; per-dataset intercepts; column standardization (see above).
+    auto_tolerance : float
+        Relative tolerance of the "auto" rule.
+    n_lam1, n_lam2, n_scales : int
+        Grid sizes; lam_min_ratio : smallest penalty of a "cv" grid relative to its λ_max.
+    tol, cv_tol : float
+        Relative duality gaps of the refit and of every CV fit (all checked).
+    n_jobs : int or None
+        Folds in parallel (joblib; ``joblib.parallel_backend("dask")`` sends them to a Dask cluster).
+    random_state : int or None
+        Seeds the folds when ``cv`` is an int.
+
+    Attributes
+    ----------
+    strategy_ : str; hyperparameters_ : replica.Hyperparameters (of the standardized design, response
+    in the user's units); coef_, coef_pretrain_, coef_finetune_, intercept_ : in the user's units;
+    best_estimator_ : the ``TransLasso`` refitted on all the data; cv_results_ : dict in
+    ``GridSearchCV`` layout with a ``strategy`` column (None with ``tuning="theory"``); setting_ : the
+    estimated ``replica.Setting`` (None with ``tuning="cv"`` or without sources); response_scale_ : v;
+    predicted_errors_ : strategy → the theory's optimal test MSE in data units (or None);
+    predicted_error_ : that of ``strategy_``; n_fits_ : Lasso fits (a path point counts as one); fit_time_ : s.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from replica import Setting
+    >>> from solvers import draw_problem
+    >>> p = draw_problem(Setting.similarity(0.5, 2.0, 0.3, 0.3, 0.1, 0.9, 1.0), 200, np.random.default_rng(1))
+    >>> model = TransLassoCV(random_state=0).fit(*p.data[0], sources=[p.data[1]])
+    >>> model.strategy_ in ("target_only", "value", "support", "full")
+    True
+    """
+
+    def __init__(
+        self,
+        strategy="auto",
+        tuning="theory+cv",
+        cv=5,
+        selection="min",
+        pretrain_on_target=True,
+        fit_intercept=True,
+        standardize=True,
+        auto_tolerance=0.02,
+        n_lam1=5,
+        n_lam2=10,
+        n_scales=13,
+        lam_min_ratio=0.01,
+        tol=DEFAULT_TOL,
+        cv_tol=CV_TOL,
+        n_jobs=None,
+        random_state=None,
+    ):
+        self.strategy = strategy
+        self.tuning = tuning
+        self.cv = cv
+        self.selection = selection
+        self.pretrain_on_target = pretrain_on_target
+        self.fit_intercept = fit_intercept
+        self.standardize = standardize
+        self.auto_tolerance = auto_tolerance
+        self.n_lam1 = n_lam1
+        self.n_lam2 = n_lam2
+        self.n_scales = n_scales
+        self.lam_min_ratio = lam_min_ratio
+        self.tol = tol
+        self.cv_tol = cv_tol
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # ---- validation -------------------------------------------------------------------------
+    def _check_params(self):
+        if self.strategy != "auto" and self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; expected 'auto' or one of {list(STRATEGIES)}")
+        if self.tuning not in TUNINGS:
+            raise ValueError(f"unknown tuning {self.tuning!r}; expected one of {list(TUNINGS)}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {self.selection!r}; expected one of {list(SELECTIONS)}")
+        for name in ("n_lam1", "n_lam2", "n_scales"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"grid size {name} must be a positive integer, got {value!r}")
+        for name in ("lam_min_ratio", "tol", "cv_tol"):
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Real) and 0 < value < 1):
+                raise ValueError(f"{name} must lie in (0, 1), got {value!r}")
+        if not (isinstance(self.auto_tolerance, numbers.Real) and self.auto_tolerance >= 0):
+            raise ValueError(f"auto_tolerance must be >= 0, got {self.auto_tolerance!r}")
+
+    def _splits(self, X):
+        cv = self.cv
+        if isinstance(cv, str):
+            # the hook for approximate leave-one-out (solvers.alo) goes here
+            raise ValueError(f"unknown cv {cv!r}; expected an int >= 2 or a scikit-learn splitter")
+        if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+            if cv < 2:
+                raise ValueError(f"cv must be >= 2 folds, got {cv}")
+            if X.shape[0] < cv:
+                raise ValueError(f"fewer target rows (n_samples={X.shape[0]}) than folds ({cv})")
+            cv = KFold(n_splits=cv, shuffle=True, random_state=self.random_state)
+        if not hasattr(cv, "split"):
+            raise ValueError(f"cv must be an int or a scikit-learn splitter, got {cv!r}")
+        return list(cv.split(X))
+
+    # ---- fit --------------------------------------------------------------------------------
+    def fit(self, X, y, sources=()):
+        """Choose the strategy, tune it and refit on all of (X, y) with ``sources`` = [(X_k, y_k), ...]."""
+        t0 = time.perf_counter()
+        self._check_params()
+        X, y, checked = check_transfer_data(self, X, y, sources)
+        if not self.pretrain_on_target and not checked:
+            raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
+        splits = self._splits(X) if self.tuning != "theory" else None
+        problem, _ = _problem(X, y, checked, bool(self.fit_intercept), bool(self.standardize))
+        fits = 0
+        strategy = self.strategy
+        self.setting_, self.response_scale_, self.predicted_errors_ = None, None, None
+        theory_hyper, x1_init = None, None
+        if self.tuning != "cv" and checked:
+            lam1_path = _source_lam1(problem, 12)
+            src = summarize_sources(problem, lam1_path)
+            lam1_path = lam1_path[: src.path.shape[1]]
+            fits += len(lam1_path)
+            setting, v = setting_from(problem, src, bool(self.pretrain_on_target))
+            names = AUTO_CHOICES if strategy == "auto" else (strategy,)
+            try:
+                optima = theory_optima(setting, names)
+            except (ConvergenceError, np.linalg.LinAlgError) as exc:
+                raise ConvergenceError(
+                    f"the theory could not be optimized on the estimated setting ({exc}); use tuning='cv'",
+                    {"setting": repr(setting)},
+                ) from exc
+            eps2 = {name: res.eps2 for name, res in optima.items()}
+            if strategy == "auto":
+                strategy = auto_strategy(eps2, self.auto_tolerance)
+            self.setting_, self.response_scale_ = setting, v
+            self.predicted_errors_ = {name: v * e for name, e in eps2.items() if name != "pretrained"}
+            theory_hyper = to_data_units(optima[strategy].hyperparameters, v)
+            near = int(np.argmin(np.abs(np.log(lam1_path / theory_hyper.lam1))))
+            x1_init = src.path[:, [near]]
+        elif strategy == "auto" and not checked and self.tuning != "cv":
+            strategy = "target_only"
+        if self.tuning == "theory" and theory_hyper is None:
+            raise ValueError("tuning='theory' needs at least one source to estimate the setting from")
+
+        self.cv_results_, self._cv = None, None
+        if self.tuning == "theory":
+            hyper = theory_hyper
+        else:
+            grid = self._grid(problem, strategy, theory_hyper)
+            result = cross_validate(
+                problem,
+                grid,
+                splits,
+                pretrain_on_target=bool(self.pretrain_on_target),
+                n_jobs=self.n_jobs,
+                x1_init=x1_init if self.tuning == "theory+cv" else None,
+                tol=self.cv_tol,
+            )
+            fits += result.fits
+            tuned = "full" if strategy == "auto" else strategy
+            hyper, (_, k, _) = result.select(tuned, self.selection)
+            if strategy == "auto":
+                strategy = narrowest_strategy(grid.cells[k])
+            self.cv_results_ = self._results(result, tuned)
+            self._cv = result
+        self.strategy_ = strategy
+        self.hyperparameters_ = hyper
+        self.predicted_error_ = None if self.predicted_errors_ is None else self.predicted_errors_.get(strategy)
+        self.best_estimator_ = TransLasso(
+            **hyper.as_dict(),
+            pretrain_on_target=self.pretrain_on_target,
+            fit_intercept=self.fit_intercept,
+            standardize=self.standardize,
+            tol=self.tol,
+        ).fit(X, y, sources=checked)
+        fits += 2
+        best = self.best_estimator_
+        self.coef_, self.coef_pretrain_, self.coef_finetune_ = best.coef_, best.coef_pretrain_, best.coef_finetune_
+        self.intercept_ = best.intercept_
+        self.n_fits_ = fits
+        self.fit_time_ = time.perf_counter() - t0
+        return self
+
+    def _grid(self, problem: TransferProblem, strategy: str, theory_hyper) -> Grid:
+        if self.tuning == "theory+cv" and theory_hyper is not None:
+            h = theory_hyper
+            scales = np.geomspace(4.0, 1 / 16, self.n_scales) if self.n_scales > 1 else np.ones(1)
+            lam2 = h.lam2 if h.lam2 > 0 else problem.A.shape[1] ** -0.5
+            return Grid((h.lam1,), tuple(float(lam2 * t) for t in scales), (Cell.of(h),))
+        design2, y2, _ = problem.target_design()
+        lam2_max = max(design2.lam_max(y2), 1e-12)
+        lam2 = tuple(float(lam2_max * r) for r in np.geomspace(1.0, self.lam_min_ratio, self.n_lam2))
+        if strategy == "target_only":
+            return Grid((lam2[0],), lam2, (Cell(0.0, 0.0),))
+        design1, y1 = problem.pretrain_design(None, bool(self.pretrain_on_target))
+        lam1_max = max(design1.lam_max(y1), 1e-12)
+        lam1 = tuple(float(lam1_max * r) for r in np.geomspace(0.3, max(self.lam_min_ratio, 0.3 / 1e3), self.n_lam1))
+        family = "full" if strategy == "auto" else strategy
+        cells = tuple(c for c in default_cells() if family in cell_strategies(c))
+        return Grid(lam1 if self.n_lam1 > 1 else lam1[:1], lam2, cells)
+
+    @staticmethod
+    def _results(result, tuned: str) -> dict:
+        """CV results of ``tuned``'s cells in GridSearchCV layout, plus a ``strategy`` column."""
+        g = result.grid
+        cells = result.cells_of(tuned)
+        keys = [(i, k, j) for k in cells for i in range(len(g.lam1)) for j in range(len(g.lam2))]
+        splits = np.array([[result.err[f, i, k, j] for (i, k, j) in keys] for f in range(result.err.shape[0])])
+        mean = splits.mean(axis=0)
+        out = {
+            "params": [
+                {
+                    "lam1": g.lam1[i],
+                    "lam2": g.lam2[j],
+                    "kappa": g.cells[k].kappa,
+                    "delta_lam": g.cells[k].delta_lam(g.lam2[j]),
+                }
+                for (i, k, j) in keys
+            ],
+        }
+        for name in ("lam1", "lam2", "kappa", "delta_lam"):
+            out[f"param_{name}"] = np.array([p[name] for p in out["params"]])
+        out["strategy"] = np.array([narrowest_strategy(g.cells[k]) for (_, k, _) in keys])
+        for f in range(splits.shape[0]):
+            out[f"split{f}_test_mse"] = splits[f]
+        out["mean_test_mse"] = mean
+        out["std_test_mse"] = splits.std(axis=0)
+        out["rank_test_mse"] = (np.argsort(np.argsort(mean, kind="stable"), kind="stable") + 1).astype(np.int32)
+        return out
+
+    def select(self, strategy: str):
+        """Best point of ``strategy``'s cells in this fit's CV grid (``selection`` applied).
+
+        Returns (hyperparameters, mean CV MSE, fits), fits counting what cross-validating ``strategy``
+        alone on this grid costs (its stage-1 path per fold, and its cells' λ2 paths).
+        """
+        check_is_fitted(self, "coef_")
+        if self._cv is None:
+            raise ValueError("no CV grid: this model was fitted with tuning='theory'")
+        res, g = self._cv, self._cv.grid
+        hyper, (i, k, j) = res.select(strategy, self.selection)
+        folds = res.err.shape[0]
+        cells = res.cells_of(strategy)
+        n1 = len(g.lam1)
+        fits = folds * sum(len(g.lam2) * (1 if g.cells[c] == Cell(0.0, 0.0) else n1) for c in cells)
+        if strategy != "target_only":
+            fits += n1 * (folds if self.pretrain_on_target else 1)
+        return hyper, float(res.mean[i, k, j]), fits
+
+    def predict(self, X):
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False)
+        return np.asarray(X @ self.coef_).ravel() + self.intercept_

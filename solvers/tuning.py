@@ -1,0 +1,177 @@
+"""Theory-guided tuning: estimate a two-task ``replica.Setting`` from data, let the theory pick the
+strategy ("auto") and its optimum (THEORY.md, "Estimating the setting from data").
+
+Data are first mapped to the theory's convention by :class:`solvers.cv.Scaling` (design entries of
+mean square 1/N). Estimators, from the sources-only stage-1 path on a λ1 grid (no extra fits) and
+the target's training data:
+
+* noise σ̂²: fixed point of σ² = RSS(λ̂)/(M − K − df(λ̂)) with λ̂ minimizing SURE(λ) = RSS + 2σ²df
+  (Lasso df = number of nonzeros; K intercepts); it is RSS/(M − df) at the SURE-optimal fit and
+  needs no M > N;
+* signal power P = mean(y_c²) − σ̂² (= ||r||²/N for rows of squared norm 1 and ρ v for a
+  Bernoulli–Gaussian prior of density ρ and nonzero variance v);
+* density ρ̂: the Lasso's support overstates it (false positives at the prediction-optimal λ),
+  so ρ̂ is the density at which the single-Lasso theory (``replica.single_lasso``, THEORY.md §3
+  with one dataset) predicts the observed fraction of nonzeros |supp x_ref|/N at λ̂, with
+  v = P/ρ̂ and σ̂ (in theory units: λ̂/√v, σ̂/√v); if no density in (0, 1] matches, |supp x_ref|/N;
+* reference fit x_ref: the sources' fit at λ̂, and its overlap with the sources' truth
+  q_s = r_sᵀx_ref/N = y_sᵀA_s x_ref/M − σ̂² df/M (the second term removes the fit's own noise,
+  Stein's lemma with the Lasso's df);
+* target: its power P_t = mean(y_t²) − σ̂² and overlap q_t = r_tᵀx_ref/N = y_tᵀA_t x_ref/n (x_ref
+  never saw the target's noise). Writing x_ref = a r_s + e with e unrelated to r_t, the
+  similarity r_tᵀr_s/√(||r_t||²||r_s||²) is q_t P_s/(q_s √(P_t P_s)), clipped to [0, 1];
+  assumes equal noise levels in target and sources;
+* model: ``Setting.similarity`` with both densities ρ̂ and unit nonzero variance after dividing the
+  response by √v, v = P/ρ̂; its similarity is s c. The data fix only the product s c; the split
+  s = c = √(s c) is a modelling choice.
+
+Penalties scale with √v and κ does not: the theory's optimum (λ1, λ2, κ, Δλ) in response units is
+(√v λ1, √v λ2, κ, √v Δλ), and its predicted errors ε are v ε in the data's units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from replica import Hyperparameters, Setting
+from replica.single_lasso import single_lasso
+from replica.strategy_optima import optimize_strategies
+
+from .cv import TransferProblem
+from .design import lasso_path
+
+__all__ = ["SourceSummary", "summarize_sources", "setting_from", "theory_optima", "auto_strategy", "AUTO_CHOICES"]
+
+# the "auto" rule's candidates, in order of preference (fewest knobs first)
+AUTO_CHOICES = ("target_only", "value", "support", "full")
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    """Source-side estimates (module docstring) in theory-convention design units."""
+
+    sigma2: float
+    rho: float
+    power: float
+    overlap: float
+    lam1_ref: float
+    x_ref: np.ndarray
+    path: np.ndarray
+    n_rows: int
+    n_features: int
+
+
+def summarize_sources(problem: TransferProblem, lam1) -> SourceSummary:
+    """Noise, density, power and reference fit of the pooled sources from their λ1 path (decreasing)."""
+    if not problem.sources:
+        raise ValueError("estimating the setting needs at least one source")
+    design, y_c = problem.pretrain_design(None, pretrain_on_target=False)
+    M, N = design.shape
+    K = len(problem.sources) if problem.fit_intercept else 0
+    # the path stops once SURE has risen twice past its minimum, or the fit nears interpolation:
+    # smaller penalties only cost (coordinate descent crawls there) and cannot be selected
+    X, rss, df = [], [], []
+    x = None
+    for lam in lam1:
+        x = lasso_path(design, y_c, np.ones(N), [lam], x)[:, 0]
+        X.append(x)
+        rss.append(float(np.sum((y_c - design.matvec(x)) ** 2)))
+        df.append(int(np.count_nonzero(x)))
+        sigma2, i = _sure_fixed_point(np.array(rss), np.array(df), M - K)
+        if df[-1] > (M - K) / 3 or (i is not None and len(rss) - 1 - i >= 2):
+            break
+    X, rss, df = np.column_stack(X), np.array(rss), np.array(df)
+    sigma2, i = _sure_fixed_point(rss, df, M - K)
+    if i is None:
+        raise ValueError(f"cannot estimate the noise: {M} source rows, at least {df.min()} nonzeros on the lam1 path")
+    if df[i] == 0:
+        raise ValueError("the reference source fit is empty: the sources carry no detectable signal")
+    power = float(np.mean(y_c**2)) - sigma2
+    if power <= 0:
+        raise ValueError("estimated source signal power is not positive: the sources look like pure noise")
+    return SourceSummary(
+        sigma2=sigma2,
+        rho=_density(M / N, sigma2, power, float(lam1[i]), float(df[i] / N)),
+        power=power,
+        overlap=float(y_c @ design.matvec(X[:, i]) / M - sigma2 * df[i] / M),
+        lam1_ref=float(lam1[i]),
+        x_ref=X[:, i],
+        path=X,
+        n_rows=M,
+        n_features=N,
+    )
+
+
+def _density(alpha: float, sigma2: float, power: float, lam: float, support: float) -> float:
+    """ρ at which the single-Lasso theory's support fraction at λ equals ``support`` (module docstring)."""
+
+    def excess(log_rho):
+        rho = math.exp(log_rho)
+        root = math.sqrt(power / rho)
+        return single_lasso(alpha, math.sqrt(sigma2) / root, rho, lam / root)["support"] - support
+
+    lo, hi = math.log(1e-4), 0.0
+    try:
+        f_lo, f_hi = excess(lo), excess(hi)
+        if f_lo * f_hi > 0:
+            return support
+        return float(math.exp(brentq(excess, lo, hi, xtol=1e-6)))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return support
+
+
+def _sure_fixed_point(rss: np.ndarray, df: np.ndarray, rows: int):
+    """(σ², index of λ̂): the fixed point of σ² = RSS(λ̂)/(rows − df(λ̂)), λ̂ = argmin RSS + 2σ²df."""
+    dof = rows - df
+    if np.all(dof <= 0):
+        return float("nan"), None
+    sigma2 = float(np.max(rss / np.maximum(dof, 1)))
+    i = None
+    for _ in range(50):
+        sure = np.where(dof > 0, rss + 2 * sigma2 * df, np.inf)
+        i = int(np.argmin(sure))
+        new = float(rss[i] / dof[i])
+        if abs(new - sigma2) <= 1e-10 * sigma2:
+            break
+        sigma2 = new
+    return sigma2, i
+
+
+def setting_from(problem: TransferProblem, src: SourceSummary, pretrain_on_target: bool) -> tuple[Setting, float]:
+    """``Setting.similarity`` in theory units for the target data of ``problem``, and the response scale v."""
+    design, y_c, _ = problem.target_design()
+    n, N = design.shape
+    power_t = float(np.mean(y_c**2)) - src.sigma2
+    q_t = float(y_c @ design.matvec(src.x_ref)) / n
+    v = src.power / src.rho
+    if power_t <= 0 or src.overlap <= 0:
+        sc = 0.0  # no detectable target signal, or a source fit unrelated to its own truth
+    else:
+        sc = float(np.clip(q_t * src.power / (src.overlap * math.sqrt(power_t * src.power)), 0.0, 1.0))
+    s = math.sqrt(sc)
+    rho = min(src.rho, 1.0 / (2.0 - s))
+    sigma = math.sqrt(src.sigma2 / v)
+    return Setting.similarity(n / N, src.n_rows / N, sigma, sigma, rho, s, s, pretrain_on_target), v
+
+
+def theory_optima(setting: Setting, strategies) -> dict:
+    """``replica`` optimum (an OptimizationResult) of each strategy at ``setting``, nested strategies first."""
+    return optimize_strategies(setting, tuple(strategies))
+
+
+def auto_strategy(eps2: dict, tolerance: float) -> str:
+    """The paper's rule: the first of target_only, the better of value and support, and full whose
+    predicted optimal error is within ``tolerance`` (relative) of full's."""
+    bound = eps2["full"] * (1.0 + tolerance)
+    one_knob = min(("value", "support"), key=lambda s: eps2[s])
+    return next(s for s in ("target_only", one_knob, "full") if eps2[s] <= bound)
+
+
+def to_data_units(h: Hyperparameters, v: float) -> Hyperparameters:
+    """Theory-unit hyperparameters for a response scaled by √v: penalties times √v, κ unchanged."""
+    root = math.sqrt(v)
+    return Hyperparameters(h.lam1 * root, h.lam2 * root, h.kappa, h.delta_lam * root)

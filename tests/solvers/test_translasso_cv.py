@@ -1,0 +1,202 @@
+"""TransLassoCV and estimate_setting: sklearn conformance, bad input, data units, estimation accuracy,
+negative transfer, the implicitly centred kernel, and that library modules never import experiments."""
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import sparse
+from sklearn.linear_model import LassoCV
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from replica import Setting
+from solvers import SolverError, TransLasso, TransLassoCV, draw_problem, estimate_setting, solve_weighted_lasso
+from solvers.design import Design, certify, lasso
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@parametrize_with_checks([TransLasso(lam1=0.1, lam2=0.1), TransLassoCV(cv=3, n_lam2=4)])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def _problem(seed, N=120, setting=None):
+    setting = setting or Setting.similarity(1.0, 3.0, 0.3, 0.3, 0.1, 0.9, 1.0)
+    p = draw_problem(setting, N, np.random.default_rng(seed))
+    return p
+
+
+def test_kernel_with_intercepts_matches_backend_on_centred_design():
+    rng = np.random.default_rng(0)
+    N = 80
+    A1 = rng.standard_normal((60, N)) / np.sqrt(N) + 0.3
+    A2 = sparse.random(150, N, density=0.3, random_state=1, format="csr") - 0.1 * (rng.random((150, N)) < 0)
+    A2 = sparse.csr_matrix(A2)
+    r = rng.standard_normal(N) * (rng.random(N) < 0.2)
+    y = np.concatenate([A1 @ r + 1.0, A2 @ r - 2.0]) + 0.1 * rng.standard_normal(210)
+    design = Design([A1, A2], fit_intercept=True)
+    y_c, means = design.center(y)
+    w = np.full(N, 0.05)
+    w[:4] = np.inf
+    x, rel = lasso(design, y_c, w, tol=1e-10)
+    assert rel <= 1e-10 and certify(design, y_c, w, x, 1e-9) <= 1e-9
+    dense = np.vstack([A1 - A1.mean(0), A2.toarray() - A2.toarray().mean(0)])
+    ref = solve_weighted_lasso(dense, y_c, w, tol=1e-12).coef
+    np.testing.assert_allclose(x, ref, atol=1e-7)
+    assert np.all(x[:4] == 0)
+    with pytest.raises(SolverError, match="duality gap"):
+        certify(design, y_c, w, 1.5 * x, 1e-8)
+
+
+def test_translasso_intercepts_sparse_equals_dense_and_recovers_offsets():
+    p = _problem(1)
+    (A, y), (As, ys) = p.data
+    mask = np.random.default_rng(2).random(A.shape) < 0.5
+    A = A * mask
+    params = dict(lam1=0.2, lam2=0.1, kappa=0.8, delta_lam=0.3, fit_intercept=True, standardize=True)
+    dense = TransLasso(**params).fit(A, y + 5.0, sources=[(As, ys - 3.0)])
+    sp = TransLasso(**params).fit(sparse.csr_matrix(A), y + 5.0, sources=[(sparse.csc_matrix(As), ys - 3.0)])
+    np.testing.assert_allclose(sp.coef_, dense.coef_, rtol=1e-6, atol=1e-8)
+    assert max(dense.rel_gaps_) <= 1e-8
+    # shifting every response by a constant only moves the intercepts
+    base = TransLasso(**params).fit(A, y, sources=[(As, ys)])
+    np.testing.assert_allclose(base.coef_, dense.coef_, rtol=1e-6, atol=1e-8)
+    assert dense.intercept_ == pytest.approx(base.intercept_ + 5.0, abs=1e-6)
+
+
+BAD = {
+    "features": (lambda A, y, S: (A, y, [(S[0][:, :-1], S[1])]), {}, "features"),
+    "nan_x": (lambda A, y, S: (np.where(np.arange(A.size).reshape(A.shape) == 3, np.nan, A), y, [S]), {}, "NaN"),
+    "inf_y": (lambda A, y, S: (A, np.r_[np.inf, y[1:]], [S]), {}, "infinity|NaN"),
+    "inf_source": (lambda A, y, S: (A, y, [(S[0], np.r_[np.inf, S[1][1:]])]), {}, "source 0"),
+    "no_sources": (lambda A, y, S: (A, y, []), {"pretrain_on_target": False}, "no pretraining"),
+    "few_rows": (lambda A, y, S: (A[:3], y[:3], [S]), {"cv": 5}, "fewer target rows"),
+    "strategy": (lambda A, y, S: (A, y, [S]), {"strategy": "best"}, "unknown strategy"),
+    "tuning": (lambda A, y, S: (A, y, [S]), {"tuning": "grid"}, "unknown tuning"),
+    "selection": (lambda A, y, S: (A, y, [S]), {"selection": "2se"}, "unknown selection"),
+    "grid": (lambda A, y, S: (A, y, [S]), {"n_lam2": -3}, "grid size n_lam2"),
+    "cv_string": (lambda A, y, S: (A, y, [S]), {"cv": "loo"}, "unknown cv"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_input_names_the_problem(name):
+    make, params, message = BAD[name]
+    (A, y), S = _problem(3, N=40).data
+    X, yy, sources = make(A, y, S)
+    with pytest.raises(ValueError, match=message):
+        TransLassoCV(**params).fit(X, yy, sources=sources)
+
+
+def test_estimate_setting_small():
+    """α exactly; σ, ρ and s·c within the tolerances of the slow test at N = 400 (measured over seeds)."""
+    _check_estimates(400, seeds=(0,))
+
+
+@pytest.mark.slow
+def test_estimate_setting_tolerances_shrink_with_n():
+    for N in (400, 1600):
+        _check_estimates(N, seeds=(0, 1, 2))
+
+
+def _check_estimates(N, seeds):
+    truth = Setting.similarity(0.5, 2.0, 0.3, 0.3, 0.1, 0.8, 1.0)
+    for seed in seeds:
+        p = draw_problem(truth, N, np.random.default_rng(seed))
+        setting, v = estimate_setting(*p.data[0], sources=[p.data[1]], fit_intercept=False, standardize=False)
+        assert setting.alphas.tolist() == [round(0.5 * N) / N, round(2.0 * N) / N]
+        w = setting.weights
+        rho = w[0] + w[1]
+        sc = w[0] / rho * setting.covs[0, 0, 1]
+        # tolerances: a few seed-spreads at each N (3 seeds at N = 400 and 1600), scaling as 1/√N
+        assert abs(setting.sigmas[0] * math.sqrt(v) / 0.3 - 1) <= 2.5 / math.sqrt(N)
+        assert abs(rho - 0.1) <= 2.0 / math.sqrt(N)
+        assert abs(sc - 0.8) <= 5.0 / math.sqrt(N)
+
+
+def _scaled_fits(seed, N=100):
+    p = _problem(seed, N)
+    (A, y), (As, ys) = p.data
+    rng = np.random.default_rng(100 + seed)
+    test = rng.standard_normal((1000, N)) / np.sqrt(N)
+    y_test = test @ p.truth[0]
+    cols = np.exp(rng.normal(0, 1, N))  # raw: columns on very different scales
+    out = {}
+    for name, f in {"raw": cols, "standardized": 1.0, "rows_scaled": 7.0}.items():
+        model = TransLassoCV(cv=3, random_state=0).fit(A * f, y, sources=[(As * f, ys)])
+        out[name] = (model.strategy_, float(np.mean((model.predict(test * f) - y_test) ** 2)) + 0.09)
+    return out
+
+
+def test_three_scalings_give_the_same_choices():
+    out = _scaled_fits(0)
+    strategies = {s for s, _ in out.values()}
+    errors = np.array([e for _, e in out.values()])
+    assert len(strategies) == 1, out
+    assert errors.max() <= 1.05 * errors.min(), out
+
+
+def _negative(seed, N, cv=5):
+    """Target and source with independent truths (density 0.1 each)."""
+    rng = np.random.default_rng(seed)
+    setting = Setting.two_task(1.0, 3.0, 0.3, 0.3, 0.0, 0.1, 0.1)
+    p = draw_problem(setting, N, rng)
+    (A, y), (As, ys) = p.data
+    test = rng.standard_normal((2000, N)) / np.sqrt(N)
+    y_test = test @ p.truth[0]
+    model = TransLassoCV(cv=cv, random_state=seed).fit(A, y, sources=[(As, ys)])
+    lcv = LassoCV(cv=cv, random_state=seed).fit(A, y)
+    h = model.hyperparameters_
+    safe = model.strategy_ == "target_only" or h.delta_lam >= 10 * h.lam2
+    err = float(np.mean((model.predict(test) - y_test) ** 2))
+    err_lcv = float(np.mean((lcv.predict(test) - y_test) ** 2))
+    return safe, err + 0.09, err_lcv + 0.09
+
+
+def test_negative_transfer_cheap():
+    safe, err, err_lcv = _negative(0, 120, cv=3)
+    assert safe
+    assert err <= 1.15 * err_lcv
+
+
+@pytest.mark.slow
+def test_negative_transfer_eight_seeds():
+    """Acceptance: within 2 SE of target-only LassoCV over 8 seeds (N = 500); safe choice in most seeds."""
+    runs = [_negative(seed, 500) for seed in range(8)]
+    diff = np.array([e - lcv for _, e, lcv in runs])
+    se = diff.std(ddof=1) / math.sqrt(len(diff))
+    assert diff.mean() <= 2 * se
+    assert sum(s for s, _, _ in runs) >= 5
+
+
+def test_cv_results_layout_and_1se():
+    (A, y), S = _problem(4, N=100).data
+    kw = dict(strategy="value", tuning="cv", cv=3, n_lam1=2, n_lam2=5, random_state=0)
+    m = TransLassoCV(**kw).fit(A, y, sources=[S])
+    res = m.cv_results_
+    n = len(res["params"])
+    assert n == 2 * 5 * 5 and m.strategy_ == "value"
+    for key in ("mean_test_mse", "std_test_mse", "rank_test_mse", "split0_test_mse", "split2_test_mse", "strategy"):
+        assert len(res[key]) == n
+    best = res["params"][int(np.argmin(res["mean_test_mse"]))]
+    assert best["lam2"] == pytest.approx(m.hyperparameters_.lam2) and res["rank_test_mse"].min() == 1
+    one_se = TransLassoCV(**kw, selection="1se").fit(A, y, sources=[S])
+    assert one_se.hyperparameters_.lam2 >= m.hyperparameters_.lam2
+    assert m.setting_ is None and m.predicted_errors_ is None and m.n_fits_ > n
+    np.testing.assert_allclose(m.predict(A), m.best_estimator_.predict(A))
+
+
+def test_library_never_imports_experiments():
+    for package in ("replica", "solvers"):
+        for path in (REPO / package).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names = [node.module or ""]
+                assert not any(n.split(".")[0] == "experiments" for n in names), f"{path} imports {names}"
