@@ -15,7 +15,6 @@ from .strategies import (
     strategies_containing,
     u_from_delta,
 )
-from .strategy_optima import basin_check, optimize_chain, optimize_strategies
 
 __version__ = "0.2.0"
 
@@ -36,7 +35,4 @@ __all__ = [
     "NESTED_ORDER",
     "delta_from_u",
     "u_from_delta",
-    "optimize_strategies",
-    "optimize_chain",
-    "basin_check",
 ]

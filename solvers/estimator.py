@@ -46,13 +46,43 @@ def fit_two_stage(
 ) -> TwoStageFit:
     """Stage 1 and stage 2 of THEORY.md §2, each to relative duality gap ≤ tol.
 
-    target, sources : (A, y) pairs (sources a possibly empty list). ``field`` adds −Hᵀx to the
-    stage-1 objective (THEORY.md §3, used for R21). ``coef_init`` = (x1, x2) warm starts.
-
     λ = 0 is solved as well: unpenalized coordinates get the minimum-ℓ2-norm solution when
     the design restricted to them is rank deficient (e.g. λ2 = 0, Δλ = ∞ with more stage-1
     nonzeros than target samples). That is one well-defined choice among the minimizers, not
     the λ → 0+ limit (which is the minimum-ℓ1 one); with full column rank it is the unique one.
+
+    Parameters
+    ----------
+    target : (A, y) pair
+        Target design (M1, N), dense or scipy.sparse, and response (M1,).
+    sources : sequence of (A_k, y_k) pairs
+        Source datasets (possibly empty).
+    hyper : replica.Hyperparameters
+        (λ1, λ2, κ, Δλ).
+    pretrain_on_target : bool, default True
+        Pool the target rows into stage 1.
+    field : ndarray of shape (N,), optional
+        Adds −Hᵀx to the stage-1 objective (THEORY.md §3, used for R21).
+    coef_init : (x1, x2) pair, optional
+        Warm starts of the two stages.
+    tol : float, default DEFAULT_TOL
+        Relative duality gap each stage must reach (checked).
+
+    Returns
+    -------
+    TwoStageFit
+        x1, x2 and the relative gaps reached by the two stages.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from replica import Hyperparameters
+    >>> rng = np.random.default_rng(0)
+    >>> A, As = rng.standard_normal((50, 80)) / 9, rng.standard_normal((150, 80)) / 9
+    >>> r = np.where(rng.random(80) < 0.1, 1.0, 0.0)
+    >>> fit = fit_two_stage((A, A @ r), [(As, As @ r)], Hyperparameters(0.1, 0.1, 1.0, 0.5))
+    >>> bool(max(fit.rel_gap_pretrain, fit.rel_gap_finetune) <= DEFAULT_TOL)
+    True
     """
     A1, y1 = target
     pretrain = ([(A1, y1)] if pretrain_on_target else []) + list(sources)
@@ -210,8 +240,23 @@ class TransLasso(RegressorMixin, BaseEstimator):
         return tags
 
     def fit(self, X, y, sources=()):
-        """Fit on the target (X, y) with ``sources`` = [(X_k, y_k), ...] (a fit parameter, so
-        cross-validation splits only the target)."""
+        """Fit both stages on the target (X, y) and the sources.
+
+        Parameters
+        ----------
+        X : ndarray or scipy.sparse matrix of shape (M1, N)
+            Target design.
+        y : ndarray of shape (M1,)
+            Target response.
+        sources : sequence of (X_k, y_k) pairs, default ()
+            Source datasets with N columns (a fit parameter, so cross-validation splits only the
+            target).
+
+        Returns
+        -------
+        self : TransLasso
+            The fitted estimator.
+        """
         hyper = Hyperparameters(self.lam1, self.lam2, self.kappa, self.delta_lam)
         if not (isinstance(self.tol, (int, float)) and 0 < self.tol < 1):
             raise ValueError(f"tol must lie in (0, 1), got {self.tol!r}")
@@ -241,6 +286,18 @@ class TransLasso(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X):
+        """Predict target responses X·coef_ + intercept_.
+
+        Parameters
+        ----------
+        X : ndarray or scipy.sparse matrix of shape (n, N)
+            Target design, in the units given to ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            Predicted responses.
+        """
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False)
         return np.asarray(X @ self.coef_).ravel() + self.intercept_

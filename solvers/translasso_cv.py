@@ -66,8 +66,20 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
 
     Parameters
     ----------
-    X : (n, N) array or sparse matrix; y : (n,) target data.
-    sources : list of (X_k, y_k) pairs with N columns.
+    X : ndarray or scipy.sparse matrix of shape (n, N)
+        Target design, in the user's units.
+    y : ndarray of shape (n,)
+        Target response.
+    sources : sequence of (X_k, y_k) pairs
+        Source datasets with N columns.
+    fit_intercept : bool, default True
+        Centre each dataset (its own intercept).
+    standardize : bool, default True
+        Scale every column of the pooled data to mean square 1/N (else one common factor).
+    pretrain_on_target : bool, default True
+        Whether the target rows join stage 1 in the estimated setting.
+    n_lam1 : int, default 12
+        Penalties of the sources-only Lasso path the estimators read.
 
     Returns
     -------
@@ -123,7 +135,9 @@ class TransLassoCV(RegressorMixin, BaseEstimator):
     auto_tolerance : float
         Relative tolerance of the "auto" rule.
     n_lam1, n_lam2, n_scales : int
-        Grid sizes; lam_min_ratio : smallest penalty of a "cv" grid relative to its λ_max.
+        Grid sizes.
+    lam_min_ratio : float
+        Smallest penalty of a "cv" grid relative to its λ_max.
     tol, cv_tol : float
         Relative duality gaps of the refit and of every CV fit (all checked).
     n_jobs : int or None
@@ -229,7 +243,22 @@ class TransLassoCV(RegressorMixin, BaseEstimator):
 
     # ---- fit --------------------------------------------------------------------------------
     def fit(self, X, y, sources=()):
-        """Choose the strategy, tune it and refit on all of (X, y) with ``sources`` = [(X_k, y_k), ...]."""
+        """Choose the strategy, tune it and refit on all of (X, y).
+
+        Parameters
+        ----------
+        X : ndarray or scipy.sparse matrix of shape (n, N)
+            Target design.
+        y : ndarray of shape (n,)
+            Target response.
+        sources : sequence of (X_k, y_k) pairs, default ()
+            Source datasets with N columns (a fit parameter, so CV splits only the target).
+
+        Returns
+        -------
+        self : TransLassoCV
+            The fitted estimator.
+        """
         t0 = time.perf_counter()
         self._check_params()
         X, y, checked = check_transfer_data(self, X, y, sources)
@@ -357,8 +386,20 @@ class TransLassoCV(RegressorMixin, BaseEstimator):
     def select(self, strategy: str):
         """Best point of ``strategy``'s cells in this fit's CV grid (``selection`` applied).
 
-        Returns (hyperparameters, mean CV MSE, fits), fits counting what cross-validating ``strategy``
-        alone on this grid costs (its stage-1 path per fold, and its cells' λ2 paths).
+        Parameters
+        ----------
+        strategy : str
+            A name of :data:`replica.STRATEGY_NAMES` whose cells the grid holds.
+
+        Returns
+        -------
+        hyperparameters : replica.Hyperparameters
+            The selected point.
+        mean_mse : float
+            Its mean CV MSE.
+        fits : int
+            What cross-validating ``strategy`` alone on this grid costs (its stage-1 path per
+            fold, and its cells' λ2 paths).
         """
         check_is_fitted(self, "coef_")
         if self._cv is None:
@@ -374,6 +415,18 @@ class TransLassoCV(RegressorMixin, BaseEstimator):
         return hyper, float(res.mean[i, k, j]), fits
 
     def predict(self, X):
+        """Predict target responses X·coef_ + intercept_.
+
+        Parameters
+        ----------
+        X : ndarray or scipy.sparse matrix of shape (n, N)
+            Target design, in the units given to ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            Predicted responses.
+        """
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False)
         return np.asarray(X @ self.coef_).ravel() + self.intercept_

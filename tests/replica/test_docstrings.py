@@ -17,4 +17,4 @@ def test_public_docstring(name):
 
 
 def test_lists_are_current():
-    check_lists(NAMES, DATA, PENDING, expected_data={"STRATEGIES", "STRATEGY_NAMES", "CONTAINS"})
+    check_lists(NAMES, DATA, PENDING, expected_data={"STRATEGIES", "STRATEGY_NAMES", "CONTAINS", "NESTED_ORDER"})
