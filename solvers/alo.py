@@ -24,7 +24,7 @@ from scipy import linalg, sparse
 from replica import Hyperparameters
 
 from .backend import duality_gap
-from .estimator import fit_two_stage, stage2_weights
+from .estimator import check_transfer_data, fit_two_stage, stage2_weights
 
 __all__ = ["LooResult", "Stage1", "loo_error", "alo_points", "stage1_factor"]
 
@@ -306,41 +306,29 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=True) -> list[
     return out
 
 
-def _fitted_intercept(estimator) -> bool:
-    return bool(getattr(estimator, "fit_intercept", False)) and hasattr(estimator, "intercept_")
-
-
 def _exact(estimator, X, y, sources) -> LooResult:
     """Refit without each target row, warm-started from the full fit (exact to the solver tol)."""
     M = X.shape[0]
     e = np.empty(M)
     keep = np.ones(M, dtype=bool)
     rows = X.tocsr() if sparse.issparse(X) else X
-    if _fitted_intercept(estimator):
-        from sklearn.base import clone
-
-        for i in range(M):
-            keep[i] = False
-            e[i] = y[i] - clone(estimator).fit(rows[keep], y[keep], sources=sources).predict(rows[i : i + 1])[0]
-            keep[i] = True
-    else:
-        hyper = Hyperparameters(estimator.lam1, estimator.lam2, estimator.kappa, estimator.delta_lam)
-        init = (estimator.coef_pretrain_, estimator.coef_finetune_)
-        for i in range(M):
-            keep[i] = False
-            Xi = rows[keep]
-            Xi = Xi.tocsc() if sparse.issparse(Xi) else Xi
-            fit = fit_two_stage(
-                (Xi, y[keep]),
-                sources,
-                hyper,
-                bool(estimator.pretrain_on_target),
-                coef_init=init,
-                tol=estimator.tol,
-            )
-            pred = rows[i] @ (hyper.kappa * fit.coef_pretrain + fit.coef_finetune)
-            e[i] = y[i] - float(np.asarray(pred).ravel()[0])
-            keep[i] = True
+    hyper = Hyperparameters(estimator.lam1, estimator.lam2, estimator.kappa, estimator.delta_lam)
+    init = (estimator.coef_pretrain_, estimator.coef_finetune_)
+    for i in range(M):
+        keep[i] = False
+        Xi = rows[keep]
+        Xi = Xi.tocsc() if sparse.issparse(Xi) else Xi
+        fit = fit_two_stage(
+            (Xi, y[keep]),
+            sources,
+            hyper,
+            bool(estimator.pretrain_on_target),
+            coef_init=init,
+            tol=estimator.tol,
+        )
+        pred = rows[i] @ (hyper.kappa * fit.coef_pretrain + fit.coef_finetune)
+        e[i] = y[i] - float(np.asarray(pred).ravel()[0])
+        keep[i] = True
     nan = np.full(M, np.nan)
     return LooResult(float(np.mean(e**2)), e, nan, nan, "exact")
 
@@ -375,11 +363,10 @@ def loo_error(estimator, X, y, *, sources=(), method: str = "alo") -> LooResult:
     Parameters
     ----------
     estimator : TransLasso
-        Fitted on exactly (X, y, sources), or unfitted (then fitted here). With ``fit_intercept=True`` and an ``intercept_`` attribute, the intercepts are treated as
-        always-active unpenalized columns of ones in both stages (one stage-1 intercept shared by
-        all pooled rows, one stage-2 intercept); their values are re-solved from the KKT
-        equations, so only that model matters, not how the estimator stores them. Exact LOO
-        then refits clones of the estimator (no warm start).
+        Fitted on exactly (X, y, sources), or unfitted (then fitted here), with
+        ``fit_intercept=False`` and ``standardize=False`` (the theory's model; ValueError
+        otherwise). Intercepts can be modelled at the level of :func:`stage1_factor` and
+        :func:`alo_points` as always-active ones columns.
     X : ndarray or scipy.sparse matrix of shape (M1, N)
         Target design.
     y : ndarray of shape (M1,)
@@ -414,19 +401,23 @@ def loo_error(estimator, X, y, *, sources=(), method: str = "alo") -> LooResult:
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if getattr(estimator, "fit_intercept", False) or getattr(estimator, "standardize", False):
+        # TransLasso's per-dataset intercepts and pooled column scaling are not the single shared
+        # ones column that stage1_factor(intercept=True) models: refuse rather than approximate it.
+        raise ValueError(
+            "loo_error supports TransLasso(fit_intercept=False, standardize=False) (the theory's model); "
+            "centre and scale the data yourself, or use method='exact' through cross-validation"
+        )
     sources = [tuple(s) for s in sources]
     if not hasattr(estimator, "coef_pretrain_"):
         estimator.fit(X, y, sources=sources)
-    X, y = estimator._check_xy(X, y, "target")
+    X, y, sources = check_transfer_data(None, X, y, sources)
     if X.shape[1] != estimator.coef_pretrain_.size:
         raise ValueError(f"X has {X.shape[1]} features, the estimator was fitted with {estimator.coef_pretrain_.size}")
-    sources = [estimator._check_xy(*s, f"source {k}") for k, s in enumerate(sources)]
-    intercept = _fitted_intercept(estimator)
-    if not intercept:
-        _check_fitted_on(estimator, X, y, sources)
+    _check_fitted_on(estimator, X, y, sources)
     if method == "exact":
         return _exact(estimator, X, y, sources)
     pretrain_on_target = bool(estimator.pretrain_on_target)
-    s1 = stage1_factor(X, y, sources, estimator.coef_pretrain_, estimator.lam1, pretrain_on_target, intercept)
+    s1 = stage1_factor(X, y, sources, estimator.coef_pretrain_, estimator.lam1, pretrain_on_target)
     point = (estimator.lam2, estimator.kappa, estimator.delta_lam, estimator.coef_finetune_)
     return alo_points(X, y, s1, [point], jump=method == "alo")[0]

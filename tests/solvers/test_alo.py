@@ -132,6 +132,8 @@ def test_unfitted_estimator_is_fitted_and_bad_input_raises():
         loo_error(est, A[:, :-1], y, sources=sources)
     with pytest.raises(ValueError, match="not fitted on these data"):
         loo_error(est, A, y[::-1], sources=sources)
+    with pytest.raises(ValueError, match="fit_intercept=False"):
+        loo_error(TransLasso(0.3, 0.1, 1.0, 0.5, fit_intercept=True), A, y, sources=sources)
 
 
 def _small_n_gap(seed, N, alpha_target, on_target, kappa, delta_lam, lam_scale):
