@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import linalg, sparse
+from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import enet_path
 
@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from experiments.imdb import DATA_DEFAULT, FULL, load_study, subsample  # noqa: E402
-from experiments.transfer_cv import default_cells  # noqa: E402
+from experiments.transfer_cv import _factor, default_cells  # noqa: E402
 
 _TOL = 1e-6
 
@@ -66,21 +66,11 @@ class Recipe:
 
 def _lasso_path(G, b, n_rows, lams):
     """Coefficients (N, len(lams)) of min ½ xᵀGx − bᵀx + n_rows·λ||x||₁ along decreasing λ (mean-loss λ)."""
-    U = None
-    jitter = 0.0
-    for _ in range(6):
-        try:
-            U = linalg.cholesky(G + jitter * np.eye(len(G)), lower=False, check_finite=False)
-            break
-        except linalg.LinAlgError:
-            jitter = max(10 * jitter, 1e-10 * np.trace(G) / len(G))
-    ytil = linalg.solve_triangular(U, b, trans="T", check_finite=False)
+    U, ytil = _factor(G, b)
     N = len(G)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        _, coefs, _ = enet_path(
-            np.asfortranarray(U), ytil, l1_ratio=1.0, alphas=np.asarray(lams) * n_rows / N, tol=_TOL, max_iter=10000
-        )
+        _, coefs, _ = enet_path(U, ytil, l1_ratio=1.0, alphas=np.asarray(lams) * n_rows / N, tol=_TOL, max_iter=10000)
     return coefs
 
 
