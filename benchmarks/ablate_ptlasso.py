@@ -293,6 +293,7 @@ RECIPES = {
         n_lam2=30,
     ),
     "b_intercept_min": Recipe(lam1="min", intercept=True),
+    "b_intercept_ptcells": Recipe(intercept=True, cells="ptlasso", n_lam2=30),
     "b_intercept_stage2_only": Recipe(intercept=True, stage1_intercept=False),
     "b_intercept_stage1_only": Recipe(intercept=False, stage1_intercept=True),
 }
