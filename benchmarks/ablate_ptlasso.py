@@ -44,8 +44,9 @@ from sklearn.linear_model import enet_path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from experiments.imdb import DATA_DEFAULT, FULL, load_study, subsample  # noqa: E402
 from experiments.transfer_cv import _factor, default_cells  # noqa: E402
+
+from experiments.imdb import DATA_DEFAULT, FULL, load_study, subsample  # noqa: E402
 
 _TOL = 1e-6
 

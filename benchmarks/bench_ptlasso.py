@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from experiments.imdb import DATA_DEFAULT, FULL, load_study, subsample  # noqa: E402
 from experiments.transfer_cv import STRATEGIES, Grid, cross_validate, mse, refit  # noqa: E402
+
+from experiments.imdb import DATA_DEFAULT, FULL, load_study, subsample  # noqa: E402
 
 RUNNER = Path(__file__).resolve().parent / "ptlasso_runner.py"
 
