@@ -172,7 +172,28 @@ def fit_transfer(target, sources, hyper: Hyperparameters, *, pretrain_on_target,
     return x1u, x2u, intercept, (gap1, gap2), scaling
 
 
-class TransLasso(RegressorMixin, BaseEstimator):
+class LinearPredictor:
+    """``predict`` of a fitted linear model with ``coef_`` and ``intercept_`` (shared by the estimators)."""
+
+    def predict(self, X):
+        """Predict target responses X·coef_ + intercept_.
+
+        Parameters
+        ----------
+        X : ndarray or scipy.sparse matrix of shape (n, N)
+            Target design, in the units given to ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            Predicted responses.
+        """
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False)
+        return np.asarray(X @ self.coef_).ravel() + self.intercept_
+
+
+class TransLasso(LinearPredictor, RegressorMixin, BaseEstimator):
     """Two-stage ℓ1 transfer learning (generalized Trans-Lasso, THEORY.md §2).
 
     Stage 1: x1 = argmin ½ Σ_{k∈P} ||y_k − A_k x||² + lam1 ||x||_1 (P = sources, plus the
@@ -284,20 +305,3 @@ class TransLasso(RegressorMixin, BaseEstimator):
         self.intercept_ = intercept
         self.rel_gaps_ = gaps
         return self
-
-    def predict(self, X):
-        """Predict target responses X·coef_ + intercept_.
-
-        Parameters
-        ----------
-        X : ndarray or scipy.sparse matrix of shape (n, N)
-            Target design, in the units given to ``fit``.
-
-        Returns
-        -------
-        ndarray of shape (n,)
-            Predicted responses.
-        """
-        check_is_fitted(self, "coef_")
-        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False)
-        return np.asarray(X @ self.coef_).ravel() + self.intercept_

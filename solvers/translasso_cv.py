@@ -13,7 +13,7 @@ import time
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import KFold
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from replica import STRATEGY_NAMES, ConvergenceError
 
@@ -29,7 +29,7 @@ from .cv import (
     default_cells,
     narrowest_strategy,
 )
-from .estimator import TransLasso, check_transfer_data
+from .estimator import LinearPredictor, TransLasso, check_transfer_data
 from .tuning import AUTO_CHOICES, auto_strategy, setting_from, summarize_sources, theory_optima, to_data_units
 
 __all__ = ["TransLassoCV", "estimate_setting"]
@@ -106,7 +106,7 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
     return setting_from(problem, src, pretrain_on_target)
 
 
-class TransLassoCV(RegressorMixin, BaseEstimator):
+class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
     """Two-stage ℓ1 transfer (THEORY.md §2) with the strategy chosen by the theory and tuned by CV.
 
     ``fit(X, y, sources=[(X_k, y_k), ...])``. Data in the user's units: the design is mapped to the
@@ -413,20 +413,3 @@ class TransLassoCV(RegressorMixin, BaseEstimator):
         if strategy != "target_only":
             fits += n1 * (folds if self.pretrain_on_target else 1)
         return hyper, float(res.mean[i, k, j]), fits
-
-    def predict(self, X):
-        """Predict target responses X·coef_ + intercept_.
-
-        Parameters
-        ----------
-        X : ndarray or scipy.sparse matrix of shape (n, N)
-            Target design, in the units given to ``fit``.
-
-        Returns
-        -------
-        ndarray of shape (n,)
-            Predicted responses.
-        """
-        check_is_fitted(self, "coef_")
-        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=np.float64, reset=False)
-        return np.asarray(X @ self.coef_).ravel() + self.intercept_
