@@ -14,7 +14,7 @@ set (5,903 reviews). Both sides see the same training rows: a paired comparison 
   ``TransLassoCV(strategy="full", tuning="cv")`` on the same folds.
 
 Run: ``python benchmarks/bench_ptlasso.py --venv /work/venvs/ptlasso --n-targets 100 500
---subsamples 0 1 2``. Writes ``benchmarks/bench_ptlasso.json`` (one record per cell; the .md is
+--subsamples 0 1 2``. Updates ``benchmarks/bench_ptlasso.json`` (one record per cell, replaced when re-run; the .md is
 written by hand from it) and prints the paired summary per n_t.
 """
 
@@ -135,7 +135,7 @@ def main(argv=None):
     data = load_study(str(args.data.resolve()))
     stored = json.loads(args.ptlasso_records.read_text()) if args.ptlasso_records.exists() else []
     names = list(OURS) if args.reference else ["TransLassoCV()"]
-    cells = []
+    cells = json.loads(args.out.read_text()) if args.out.exists() else []
     for n_t in args.n_targets:
         for s in args.subsamples:
             peer = ptlasso_record(stored, n_t, s, args.mode, args.folds, args.ptlasso_seed)
@@ -148,6 +148,7 @@ def main(argv=None):
                 peer = {"n_target": n_t, "subsample": s} | run_ptlasso(args.venv, cell, out, **opts)
                 stored.append(peer)
                 args.ptlasso_records.write_text(json.dumps(stored, indent=1))
+            cells = [c for c in cells if (c["n_target"], c["subsample"]) != (n_t, s)]
             cells.append(
                 {"n_target": n_t, "subsample": s, "ours": ours(data, n_t, s, args.seed, names), "ptlasso": peer}
             )
