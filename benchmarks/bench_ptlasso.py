@@ -104,6 +104,8 @@ def paired_summary(cells: list[dict], name: str = "TransLassoCV()") -> dict:
     summary = {}
     for n_t in sorted({c["n_target"] for c in cells}):
         rows = [c for c in cells if c["n_target"] == n_t and name in c["ours"]]
+        if not rows:
+            continue
         diff = np.array([c["ours"][name]["test_mse"] - c["ptlasso"]["test_mse_own_alpha"] for c in rows])
         se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
         summary[n_t] = {
