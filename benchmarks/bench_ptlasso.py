@@ -1,22 +1,21 @@
-"""Benchmark: ptlasso's ``PretrainedLassoCV`` against our CV-tuned transfer on the IMDb study.
+"""Benchmark: ptlasso's ``PretrainedLassoCV`` against ``solvers.TransLassoCV()`` on the IMDb study.
 
 Issue 13, acceptance item 4. The cells are those of ``experiments.imdb`` (2,000 words, horror
 target, five source pseudo-genres as groups; subsample ``s`` of ``n_t`` target reviews drawn
 by :func:`experiments.imdb.subsample`); the score is the MSE on the fixed held-out horror test
-set (5,903 reviews).
+set (5,903 reviews). Both sides see the same training rows: a paired comparison per cell.
 
 * ptlasso pins numpy < 2, so it runs in its own venv (``--venv``, see ``bench_ptlasso.md``)
   through :mod:`benchmarks.ptlasso_runner` in a subprocess; each cell is exported to .npz first.
-* our side runs in-process through :func:`ours`, which takes an *estimator factory*
-  ``make(pretrainer, grid_ratios) -> fit(A, y) -> coef`` so that ``solvers.TransLassoCV`` can be
-  plugged in once it exists on main (:func:`translassocv_factory` does so when importable).
-  Until then the default is the study's CV engine (:mod:`experiments.transfer_cv`): the
-  ``full`` strategy selected by 5-fold target CV, and the best of the 7 CV-tuned strategies
-  by test MSE (the "best CV-tuned strategy" of the issue's table, an oracle choice).
+  Its records are kept in ``--ptlasso-records`` (default ``benchmarks/bench_ptlasso_runs.json``)
+  and reused for a cell already run with the same mode, folds and seed.
+* our side runs in-process: ``TransLassoCV()`` at its defaults (only the folds are seeded,
+  ``random_state=0``), and with ``--reference`` the CV-tuned
+  ``TransLassoCV(strategy="full", tuning="cv")`` on the same folds.
 
-Run: ``python benchmarks/bench_ptlasso.py --venv /work/venvs/ptlasso [--n-targets 100 500]
-[--subsamples 0] [--mode target] [--folds 5]``. Writes ``benchmarks/bench_ptlasso.json``
-(raw records; the .md is written by hand from it).
+Run: ``python benchmarks/bench_ptlasso.py --venv /work/venvs/ptlasso --n-targets 100 500
+--subsamples 0 1 2``. Updates ``benchmarks/bench_ptlasso.json`` (one record per cell, replaced when re-run; the .md is
+written by hand from it) and prints the paired summary per n_t.
 """
 
 from __future__ import annotations
@@ -33,29 +32,27 @@ from scipy import sparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from experiments.transfer_cv import STRATEGIES, Grid, cross_validate, mse, refit  # noqa: E402
-
-from experiments.imdb import DATA_DEFAULT, FULL, load_study, subsample  # noqa: E402
+from experiments.imdb import DATA_DEFAULT, load_study, subsample  # noqa: E402
+from solvers import TransLassoCV  # noqa: E402
 
 RUNNER = Path(__file__).resolve().parent / "ptlasso_runner.py"
+OURS = {"TransLassoCV()": {}, 'TransLassoCV(strategy="full", tuning="cv")': {"strategy": "full", "tuning": "cv"}}
 
 
 def export_cell(data, n_target: int, index: int, seed: int, path: Path) -> Path:
     """Write one cell for the ptlasso runner: target rows (group 0) stacked over the sources (1..5).
 
-    Responses are in the loader's units (each dataset centred by its own training mean); ptlasso
-    fits an intercept per group, so those constants do not change its fit. ``y_test`` is in the
-    same units as the target training response, so the test MSE is comparable to ours.
+    Responses are in the loader's units; ptlasso fits an intercept per group, as ``TransLassoCV``
+    does, so both sides predict the held-out ratings in the same units.
     """
-    A, y_centred, shift = subsample(data, n_target, index, seed)
+    A, y = subsample(data, n_target, index, seed)
     blocks = [A] + [d.A for d in data.sources]
     X = sparse.vstack(blocks, format="csr")
-    y = np.concatenate([y_centred + shift] + [d.y for d in data.sources])
+    y_all = np.concatenate([y] + [d.y for d in data.sources])
     groups = np.concatenate([np.full(b.shape[0], k) for k, b in enumerate(blocks)])
     Xt = sparse.csr_matrix(data.target_test.A)
-    arrays = {"y": y, "groups": groups, "y_test": data.target_test.y}
+    arrays = {"y": y_all, "groups": groups, "y_test": data.target_test.y}
     for name, M in (("X", X), ("X_test", Xt)):
         arrays |= {f"{name}_data": M.data, f"{name}_indices": M.indices, f"{name}_indptr": M.indptr}
         arrays[f"{name}_shape"] = np.array(M.shape)
@@ -64,7 +61,7 @@ def export_cell(data, n_target: int, index: int, seed: int, path: Path) -> Path:
 
 
 def run_ptlasso(venv: Path, cell: Path, out: Path, *, nice: int = 10, **options) -> dict:
-    """Fit ptlasso on an exported cell in its venv; returns the runner's JSON record."""
+    """Fit ptlasso on an exported cell in its venv, one thread; returns the runner's JSON record."""
     cmd = ["nice", "-n", str(nice), str(venv / "bin" / "python"), str(RUNNER), str(cell), str(out)]
     for key, value in options.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
@@ -76,107 +73,92 @@ def run_ptlasso(venv: Path, cell: Path, out: Path, *, nice: int = 10, **options)
     return record
 
 
-def engine_factory(data, pretrainer):
-    """Our best existing CV-tuned engine: 5-fold target CV of all 7 strategies on the study grid.
-
-    Returns fit(A, y) -> {strategy: coef}; ``full`` is the CV choice over everything.
-    """
-
-    def fit(A, y):
-        ratios = (FULL["lam1_ratios"], FULL["lam2_ratios"])
-        grid = Grid.relative(pretrainer.lam_max, float(np.max(np.abs(A.T @ y))), *ratios)
-        pretrainer.sources_only(grid.lam1)
-        cv = cross_validate((A, y), pretrainer, grid, folds=FULL["folds"], seed=0)
-        return {s: refit((A, y), pretrainer, s, cv.best(s)[0]) for s in STRATEGIES}
-
-    return fit
+def ptlasso_record(records: list[dict], n_target: int, index: int, mode: str, folds: int, seed: int) -> dict | None:
+    """The stored ptlasso run of this cell and setting, if any."""
+    key = {"n_target": n_target, "subsample": index, "mode": mode, "folds": folds, "seed": seed}
+    return next((r for r in records if all(r.get(k) == v for k, v in key.items())), None)
 
 
-def intercept_recipe_factory(data, pretrainer):
-    """The engine with intercepts (``benchmarks/ablate_ptlasso.py``, recipe ``b_intercept``)."""
-    from ablate_ptlasso import RECIPES, run_recipe
-
-    def fit(A, y):
-        return {"intercepts": lambda A_test, y_test: run_recipe(RECIPES["b_intercept"], data, A, y, A_test, y_test)}
-
-    return fit
-
-
-def translassocv_factory(data, pretrainer):
-    """``solvers.TransLassoCV()`` at its defaults, when it exists (issue 13); None otherwise."""
-    try:
-        from solvers import TransLassoCV
-    except ImportError:
-        return None
+def ours(data, n_target: int, index: int, seed: int, names) -> dict:
+    """Test MSE, fit seconds and the choice of every ``OURS`` estimator named in ``names`` on one cell."""
+    X, y = subsample(data, n_target, index, seed)
     sources = [(d.A, d.y) for d in data.sources]
-
-    def fit(A, y):
-        return {"TransLassoCV": TransLassoCV().fit(A, y, sources=sources)}
-
-    return fit
-
-
-FACTORIES = {"engine": engine_factory, "intercepts": intercept_recipe_factory, "translassocv": translassocv_factory}
-
-
-def ours(factory, data, pretrainer, n_target: int, index: int, seed: int) -> dict | None:
-    """Test MSE of one cell for every model the factory's fit returns.
-
-    ``factory(data, pretrainer)`` returns ``fit(A, y) -> {name: model}`` (or None when not
-    available), where a model is a coefficient vector, an estimator with ``predict``, or a
-    callable ``(A_test, y_test) -> {"test_mse": ...}``.
-    """
-    fit = factory(data, pretrainer)
-    if fit is None:
-        return None
-    A, y, shift = subsample(data, n_target, index, seed)
-    A_test, y_test = data.target_test.A, data.target_test.y - shift
-    t0 = time.perf_counter()
-    models = fit(A, y)
+    X_test, y_test = data.target_test.A, data.target_test.y
     out = {}
-    for name, model in models.items():
-        if callable(model) and not hasattr(model, "predict"):
-            out[name] = model(A_test, y_test)["test_mse"]
-        elif hasattr(model, "predict"):
-            out[name] = float(np.mean((y_test - model.predict(A_test)) ** 2))
-        else:
-            out[name] = float(mse(A_test, y_test, model))
-    return {"seconds": time.perf_counter() - t0, "test_mse": out}
+    for name in names:
+        t0 = time.perf_counter()
+        model = TransLassoCV(random_state=0, **OURS[name]).fit(X, y, sources=sources)
+        seconds = time.perf_counter() - t0
+        out[name] = {
+            "test_mse": float(np.mean((y_test - model.predict(X_test)) ** 2)),
+            "seconds": seconds,
+            "strategy": model.strategy_,
+            "n_fits": model.n_fits_,
+            **model.hyperparameters_.as_dict(),
+        }
+    return out
+
+
+def paired_summary(cells: list[dict], name: str = "TransLassoCV()") -> dict:
+    """Per n_t: mean of (ours - ptlasso own alpha) test MSE over subsamples, its SE, and total times."""
+    summary = {}
+    for n_t in sorted({c["n_target"] for c in cells}):
+        rows = [c for c in cells if c["n_target"] == n_t and name in c["ours"]]
+        if not rows:
+            continue
+        diff = np.array([c["ours"][name]["test_mse"] - c["ptlasso"]["test_mse_own_alpha"] for c in rows])
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+        summary[n_t] = {
+            "cells": len(rows),
+            "mean_diff": float(diff.mean()),
+            "se": se,
+            "ours_seconds": float(sum(c["ours"][name]["seconds"] for c in rows)),
+            "ptlasso_seconds": float(sum(c["ptlasso"]["fit_seconds"] for c in rows)),
+        }
+    return summary
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--venv", type=Path, required=True, help="venv with ptlasso installed")
+    ap.add_argument("--venv", type=Path, help="venv with ptlasso installed (needed for cells not yet run)")
     ap.add_argument("--data", type=Path, default=DATA_DEFAULT)
-    ap.add_argument("--n-targets", type=int, nargs="+", default=[100, 500, 2000])
-    ap.add_argument("--subsamples", type=int, nargs="+", default=[0])
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-targets", type=int, nargs="+", default=[100, 500])
+    ap.add_argument("--subsamples", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seed", type=int, default=0, help="subsample seed")
     ap.add_argument("--mode", choices=("full", "target"), default="target")
-    ap.add_argument("--folds", type=int, default=10)
+    ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--ptlasso-seed", type=int, default=0)
-    ap.add_argument("--ours", nargs="+", default=list(FACTORIES), choices=list(FACTORIES))
+    ap.add_argument("--reference", action="store_true", help='also fit TransLassoCV(strategy="full", tuning="cv")')
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_ptlasso"))
+    ap.add_argument("--ptlasso-records", type=Path, default=ROOT / "benchmarks" / "bench_ptlasso_runs.json")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "bench_ptlasso.json")
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    data, pre = load_study(str(args.data.resolve()))
-    records = json.loads(args.out.read_text()) if args.out.exists() else []
+    data = load_study(str(args.data.resolve()))
+    stored = json.loads(args.ptlasso_records.read_text()) if args.ptlasso_records.exists() else []
+    names = list(OURS) if args.reference else ["TransLassoCV()"]
+    cells = json.loads(args.out.read_text()) if args.out.exists() else []
     for n_t in args.n_targets:
         for s in args.subsamples:
-            cell = export_cell(data, n_t, s, args.seed, args.workdir / f"cell_{n_t}_{s}.npz")
-            mine = {k: ours(FACTORIES[k], data, pre, n_t, s, args.seed) for k in args.ours}
-            peer = run_ptlasso(
-                args.venv,
-                cell,
-                args.workdir / f"ptlasso_{n_t}_{s}_{args.mode}.json",
-                mode=args.mode,
-                folds=args.folds,
-                seed=args.ptlasso_seed,
+            peer = ptlasso_record(stored, n_t, s, args.mode, args.folds, args.ptlasso_seed)
+            if peer is None:
+                if args.venv is None:
+                    raise SystemExit(f"no stored ptlasso run for n_t={n_t}, subsample {s}: pass --venv")
+                cell = export_cell(data, n_t, s, args.seed, args.workdir / f"cell_{n_t}_{s}.npz")
+                out = args.workdir / f"ptlasso_{n_t}_{s}_{args.mode}_f{args.folds}.json"
+                opts = {"mode": args.mode, "folds": args.folds, "seed": args.ptlasso_seed}
+                peer = {"n_target": n_t, "subsample": s} | run_ptlasso(args.venv, cell, out, **opts)
+                stored.append(peer)
+                args.ptlasso_records.write_text(json.dumps(stored, indent=1))
+            cells = [c for c in cells if (c["n_target"], c["subsample"]) != (n_t, s)]
+            cells.append(
+                {"n_target": n_t, "subsample": s, "ours": ours(data, n_t, s, args.seed, names), "ptlasso": peer}
             )
-            rec = {"n_target": n_t, "subsample": s, "ours": mine, "ptlasso": peer}
-            records.append(rec)
-            args.out.write_text(json.dumps(records, indent=1))
-            print(n_t, s, json.dumps(mine), {k: v for k, v in peer.items() if not k.startswith("cv_")}, flush=True)
+            args.out.write_text(json.dumps(cells, indent=1))
+            mine = {k: round(v["test_mse"], 4) for k, v in cells[-1]["ours"].items()}
+            print(n_t, s, mine, "ptlasso own alpha", round(peer["test_mse_own_alpha"], 4), flush=True)
+    for name in names:
+        print(name, json.dumps(paired_summary(cells, name), indent=1))
 
 
 if __name__ == "__main__":
