@@ -101,6 +101,8 @@ def broyden(T: Callable, y0, J0: np.ndarray, tol: float = TOL, maxiter: int = 16
         if step == refresh_after:
             J = _fd_jacobian(T, y, F)
             calls += y.size
+        if not np.all(np.isfinite(J)):
+            break
         try:
             dy = -np.linalg.solve(J, F)
         except np.linalg.LinAlgError:
@@ -114,7 +116,9 @@ def broyden(T: Callable, y0, J0: np.ndarray, tol: float = TOL, maxiter: int = 16
             dy = dy / 4
         else:
             break
-        J += np.outer(F_new - F - J @ dy, dy) / (dy @ dy)
+        # a vanishing step can blow the rank-one update up: stop quietly, the caller falls back
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            J = J + np.outer(F_new - F - J @ dy, dy) / (dy @ dy)
         y, F = y_new, F_new
     return y, np.inf, calls, J
 
