@@ -24,7 +24,7 @@ from scipy import linalg, sparse
 from replica import Hyperparameters
 
 from .backend import duality_gap
-from .estimator import check_transfer_data, fit_two_stage, stage2_weights
+from .estimator import _stack, check_transfer_data, fit_two_stage, stage2_weights
 
 __all__ = ["LooResult", "Stage1", "loo_error", "alo_points", "stage1_factor"]
 
@@ -341,11 +341,7 @@ _FOREIGN_GAP = 1e-1
 def _check_fitted_on(estimator, X, y, sources):
     """ValueError unless both stages of ``estimator`` are optimal (to its tol) on (X, y, sources)."""
     pre = ([(X, y)] if estimator.pretrain_on_target else []) + list(sources)
-    AP = (
-        sparse.vstack([A for A, _ in pre], format="csc")
-        if any(sparse.issparse(A) for A, _ in pre)
-        else np.vstack([A for A, _ in pre])
-    )
+    AP = _stack([A for A, _ in pre])
     x1, x2 = estimator.coef_pretrain_, estimator.coef_finetune_
     gap1 = duality_gap(AP, np.concatenate([b for _, b in pre]), np.full(x1.size, estimator.lam1), x1)[3]
     w = stage2_weights(x1, estimator.lam2, estimator.delta_lam)
@@ -409,12 +405,14 @@ def loo_error(estimator, X, y, *, sources=(), method: str = "alo") -> LooResult:
             "centre and scale the data yourself, or use method='exact' through cross-validation"
         )
     sources = [tuple(s) for s in sources]
-    if not hasattr(estimator, "coef_pretrain_"):
+    fitted_here = not hasattr(estimator, "coef_pretrain_")
+    if fitted_here:
         estimator.fit(X, y, sources=sources)
     X, y, sources = check_transfer_data(None, X, y, sources)
     if X.shape[1] != estimator.coef_pretrain_.size:
         raise ValueError(f"X has {X.shape[1]} features, the estimator was fitted with {estimator.coef_pretrain_.size}")
-    _check_fitted_on(estimator, X, y, sources)
+    if not fitted_here:  # a fit made here is certified by fit itself
+        _check_fitted_on(estimator, X, y, sources)
     if method == "exact":
         return _exact(estimator, X, y, sources)
     pretrain_on_target = bool(estimator.pretrain_on_target)
