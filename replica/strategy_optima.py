@@ -89,30 +89,20 @@ def flatten(results: Mapping[str, OptimizationResult]) -> dict:
     return row
 
 
+# the fields of a sweep point each prior's constructor reads after (alpha_target, alpha_source, sigma_target, sigma_source)
+_PRIOR_FIELDS = {
+    "two_task": ("rho_shared", "rho_target", "rho_source"),
+    "similarity": ("rho", "shared_fraction", "correlation"),
+}
+
+
 def setting_of(point: Mapping) -> Setting:
     """The Setting a sweep point describes: ``prior`` is "two_task" or "similarity" (THEORY.md §1)."""
-    p = point
-    if p["prior"] == "two_task":
-        return Setting.two_task(
-            p["alpha_target"],
-            p["alpha_source"],
-            p["sigma_target"],
-            p["sigma_source"],
-            p["rho_shared"],
-            p["rho_target"],
-            p["rho_source"],
-        )
-    if p["prior"] == "similarity":
-        return Setting.similarity(
-            p["alpha_target"],
-            p["alpha_source"],
-            p["sigma_target"],
-            p["sigma_source"],
-            p["rho"],
-            p["shared_fraction"],
-            p["correlation"],
-        )
-    raise ValueError(f"unknown prior {p['prior']!r}; expected 'two_task' or 'similarity'")
+    prior = point["prior"]
+    if prior not in _PRIOR_FIELDS:
+        raise ValueError(f"unknown prior {prior!r}; expected one of {list(_PRIOR_FIELDS)}")
+    fields = ("alpha_target", "alpha_source", "sigma_target", "sigma_source") + _PRIOR_FIELDS[prior]
+    return getattr(Setting, prior)(*(point[f] for f in fields))
 
 
 def optimize_chain(points: Sequence[Mapping], strategies: Sequence[str]) -> list[dict]:
