@@ -25,43 +25,32 @@ GRIDS = ("landscape", "strategies", "phase_diagram", "noise")
 REAL = ("imdb", "mnist", "all")
 
 
-def _cases():
-    """(experiment, arguments, fragment of the message); FILE and EMPTY are replaced by a file and an empty folder."""
-    cases = []
-    for name in SWEEPS:
-        cases += [
-            (name, ["--workers", "abc"], "argument --workers: expected an integer >= 1, got 'abc'"),
-            (name, ["--out", "FILE"], "--out FILE: exists and is not a directory"),
-            (name, ["--cache", "FILE"], "--cache FILE: exists and is not a directory"),
-            (name, ["--scheduler", "tcp://127.0.0.1:1"], "--scheduler tcp://127.0.0.1:1: cannot connect"),
-        ]
-    # variants of the same checks (shared code), once
-    cases += [
-        ("landscape", ["--workers", "0"], "argument --workers: expected an integer >= 1, got 0"),
-        ("mnist", ["--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
-        ("landscape", ["--out", "FILE/sub"], "--out FILE/sub: cannot be created"),
-        ("landscape", ["--scheduler", "host:port"], "--scheduler host:port: expected 'local' or an address"),
-    ]
-    for name in GRIDS:
-        cases += [
-            (name, ["--grid", "0"], "argument --grid: expected an integer >= 2, got 0"),
-            (name, ["--grid", "-2"], "argument --grid: expected an integer >= 2, got -2"),
-        ]
-    for name in REAL:
-        cases += [
-            (name, ["--data", "/nonexistent"], "--data /nonexistent: no such directory"),
-            (name, ["--data", "FILE"], "--data FILE: not a directory"),
-        ]
-    cases += [
-        ("demo", ["--points", "0"], "argument --points: expected an integer >= 2, got 0"),
-        ("demo", ["--points", "-5"], "argument --points: expected an integer >= 2, got -5"),
-        ("demo", ["--out", "FILE"], "--out FILE: exists and is not a directory"),
-        ("demo", ["--workers", "2"], "unrecognized arguments: --workers 2"),
-        ("theory_summary", ["--figures", "nowhere"], "--figures nowhere: no such directory"),
-        ("theory_summary", ["--figures", "FILE"], "--figures FILE: not a directory"),
-        ("theory_summary", ["--figures", "EMPTY", "--json", "EMPTY"], "--json EMPTY: is a directory"),
-    ]
-    return cases
+# (experiments, arguments, fragment of the message): the shared options, checked on every experiment that has
+# them; FILE and EMPTY are replaced by a file and an empty folder
+SHARED_MISTAKES = [
+    (SWEEPS, "--workers abc", "argument --workers: expected an integer >= 1, got 'abc'"),
+    (SWEEPS, "--out FILE", "--out FILE: exists and is not a directory"),
+    (SWEEPS, "--cache FILE", "--cache FILE: exists and is not a directory"),
+    (SWEEPS, "--scheduler tcp://127.0.0.1:1", "--scheduler tcp://127.0.0.1:1: cannot connect"),
+    (GRIDS, "--grid 0", "argument --grid: expected an integer >= 2, got 0"),
+    (GRIDS, "--grid -2", "argument --grid: expected an integer >= 2, got -2"),
+    (REAL, "--data /nonexistent", "--data /nonexistent: no such directory"),
+    (REAL, "--data FILE", "--data FILE: not a directory"),
+]
+# (experiment, arguments, fragment): an experiment's own options, and variants of the shared checks (once)
+OWN_MISTAKES = [
+    ("landscape", "--workers 0", "argument --workers: expected an integer >= 1, got 0"),
+    ("mnist", "--seed -1", "argument --seed: expected an integer >= 0, got -1"),
+    ("landscape", "--out FILE/sub", "--out FILE/sub: cannot be created"),
+    ("landscape", "--scheduler host:port", "--scheduler host:port: expected 'local' or an address"),
+    ("demo", "--points 0", "argument --points: expected an integer >= 2, got 0"),
+    ("demo", "--points -5", "argument --points: expected an integer >= 2, got -5"),
+    ("demo", "--out FILE", "--out FILE: exists and is not a directory"),
+    ("demo", "--workers 2", "unrecognized arguments: --workers 2"),
+    ("theory_summary", "--figures nowhere", "--figures nowhere: no such directory"),
+    ("theory_summary", "--figures FILE", "--figures FILE: not a directory"),
+    ("theory_summary", "--figures EMPTY --json EMPTY", "--json EMPTY: is a directory"),
+]
 
 
 # a data folder without the data files is found only by the loaders, after the slow imports (~4 s)
@@ -70,7 +59,9 @@ SLOW_CASES = [
     ("mnist", ["--data", "EMPTY"], "--data EMPTY: no MNIST data, expected t10k-images-idx3-ubyte[.gz]"),
     ("all", ["--data", "EMPTY"], "--data EMPTY: no IMDb data"),
 ]
-CASES = _cases()
+CASES = [(name, argv.split(), fragment) for names, argv, fragment in SHARED_MISTAKES for name in names] + [
+    (name, argv.split(), fragment) for name, argv, fragment in OWN_MISTAKES
+]
 
 
 def _id(case):
