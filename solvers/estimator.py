@@ -193,7 +193,33 @@ class LinearPredictor:
         return np.asarray(X @ self.coef_).ravel() + self.intercept_
 
 
-class TransLasso(LinearPredictor, RegressorMixin, BaseEstimator):
+class TransferRegressor(LinearPredictor, RegressorMixin, BaseEstimator):
+    """Base of the two-stage estimators: the parameters they share, sparse input, data checks and ``predict``.
+
+    Subclasses list all their parameters in ``__init__`` (scikit-learn reads them from its signature) and
+    pass the shared ones on to this ``__init__``, which only stores them.
+    """
+
+    def __init__(self, pretrain_on_target, fit_intercept, standardize, tol):
+        self.pretrain_on_target = pretrain_on_target
+        self.fit_intercept = fit_intercept
+        self.standardize = standardize
+        self.tol = tol
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def _check_data(self, X, y, sources):
+        """:func:`check_transfer_data`, and some data for stage 1."""
+        X, y, checked = check_transfer_data(self, X, y, sources)
+        if not self.pretrain_on_target and not checked:
+            raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
+        return X, y, checked
+
+
+class TransLasso(TransferRegressor):
     """Two-stage ℓ1 transfer learning (generalized Trans-Lasso, THEORY.md §2).
 
     Stage 1: x1 = argmin ½ Σ_{k∈P} ||y_k − A_k x||² + lam1 ||x||_1 (P = sources, plus the
@@ -250,15 +276,7 @@ class TransLasso(LinearPredictor, RegressorMixin, BaseEstimator):
         self.lam2 = lam2
         self.kappa = kappa
         self.delta_lam = delta_lam
-        self.pretrain_on_target = pretrain_on_target
-        self.fit_intercept = fit_intercept
-        self.standardize = standardize
-        self.tol = tol
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
+        super().__init__(pretrain_on_target, fit_intercept, standardize, tol)
 
     def fit(self, X, y, sources=()):
         """Fit both stages on the target (X, y) and the sources.
@@ -281,9 +299,7 @@ class TransLasso(LinearPredictor, RegressorMixin, BaseEstimator):
         hyper = Hyperparameters(self.lam1, self.lam2, self.kappa, self.delta_lam)
         if not (isinstance(self.tol, (int, float)) and 0 < self.tol < 1):
             raise ValueError(f"tol must lie in (0, 1), got {self.tol!r}")
-        X, y, checked = check_transfer_data(self, X, y, sources)
-        if not self.pretrain_on_target and not checked:
-            raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
+        X, y, checked = self._check_data(X, y, sources)
         if self.fit_intercept or self.standardize:
             x1, x2, intercept, gaps, _ = fit_transfer(
                 (X, y),

@@ -11,7 +11,6 @@ import numbers
 import time
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
@@ -29,7 +28,7 @@ from .cv import (
     default_cells,
     narrowest_strategy,
 )
-from .estimator import LinearPredictor, TransLasso, check_transfer_data
+from .estimator import TransferRegressor, TransLasso, check_transfer_data
 from .tuning import AUTO_CHOICES, auto_strategy, setting_from, summarize_sources, theory_optima, to_data_units
 
 __all__ = ["TransLassoCV", "estimate_setting"]
@@ -106,7 +105,7 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
     return setting_from(problem, src, pretrain_on_target)
 
 
-class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
+class TransLassoCV(TransferRegressor):
     """Two-stage ℓ1 transfer (THEORY.md §2) with the strategy chosen by the theory and tuned by CV.
 
     ``fit(X, y, sources=[(X_k, y_k), ...])``. Data in the user's units: the design is mapped to the
@@ -185,27 +184,19 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         n_jobs=None,
         random_state=None,
     ):
+        super().__init__(pretrain_on_target, fit_intercept, standardize, tol)
         self.strategy = strategy
         self.tuning = tuning
         self.cv = cv
         self.selection = selection
-        self.pretrain_on_target = pretrain_on_target
-        self.fit_intercept = fit_intercept
-        self.standardize = standardize
         self.auto_tolerance = auto_tolerance
         self.n_lam1 = n_lam1
         self.n_lam2 = n_lam2
         self.n_scales = n_scales
         self.lam_min_ratio = lam_min_ratio
-        self.tol = tol
         self.cv_tol = cv_tol
         self.n_jobs = n_jobs
         self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
 
     # ---- validation -------------------------------------------------------------------------
     def _check_params(self):
@@ -261,9 +252,7 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         """
         t0 = time.perf_counter()
         self._check_params()
-        X, y, checked = check_transfer_data(self, X, y, sources)
-        if not self.pretrain_on_target and not checked:
-            raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
+        X, y, checked = self._check_data(X, y, sources)
         splits = self._splits(X) if self.tuning != "theory" else None
         problem, _ = _problem(X, y, checked, bool(self.fit_intercept), bool(self.standardize))
         fits = 0
