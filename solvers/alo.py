@@ -139,12 +139,8 @@ def stage1_factor(X, y, sources, coef_pretrain, lam1, pretrain_on_target=True, i
 
     Parameters
     ----------
-    X : ndarray or scipy.sparse matrix of shape (M1, N)
-        Target design.
-    y : ndarray of shape (M1,)
-        Target response.
-    sources : sequence of (X_k, y_k) pairs
-        Pretraining sources, as given to the fit.
+    X, y, sources
+        The data of the fit, as in :meth:`solvers.TransLasso.fit`.
     coef_pretrain : ndarray of shape (N,)
         The fitted x1.
     lam1 : float
@@ -241,10 +237,8 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=True) -> list[
 
     Parameters
     ----------
-    X : ndarray or scipy.sparse matrix of shape (M1, N)
-        Target design.
-    y : ndarray of shape (M1,)
-        Target response.
+    X, y
+        Target design and response, as in :meth:`solvers.TransLasso.fit`.
     stage1 : Stage1
         :func:`stage1_factor` of the same target and pretraining data.
     points : iterable of (lam2, kappa, delta_lam, coef_finetune)

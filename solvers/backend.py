@@ -136,16 +136,12 @@ def duality_gap(A, y, weights, coef, linear=None) -> tuple[float, float, float, 
 
     Parameters
     ----------
-    A : ndarray or scipy.sparse matrix of shape (M, N)
-        Design.
-    y : ndarray of shape (M,)
-        Response.
-    weights : ndarray of shape (N,)
-        Per-feature penalties in [0, ∞]; a feature of infinite weight must have ``coef`` 0.
+    A, y, weights
+        The problem, as in :func:`solve_weighted_lasso`; a feature of infinite weight must have ``coef`` 0.
     coef : ndarray of shape (N,)
         The point x to certify.
     linear : ndarray of shape (N,), optional
-        The linear term h (None: 0).
+        The linear term h, as in :func:`solve_weighted_lasso`.
 
     Returns
     -------

@@ -65,12 +65,9 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
 
     Parameters
     ----------
-    X : ndarray or scipy.sparse matrix of shape (n, N)
-        Target design, in the user's units.
-    y : ndarray of shape (n,)
-        Target response.
-    sources : sequence of (X_k, y_k) pairs
-        Source datasets with N columns.
+    X, y, sources
+        Target design (n, N), target response and source datasets in the user's units, as in :meth:`solvers.TransLasso.fit`
+        (at least one source).
     fit_intercept : bool, default True
         Centre each dataset (its own intercept).
     standardize : bool, default True
@@ -238,12 +235,8 @@ class TransLassoCV(TransferRegressor):
 
         Parameters
         ----------
-        X : ndarray or scipy.sparse matrix of shape (n, N)
-            Target design.
-        y : ndarray of shape (n,)
-            Target response.
-        sources : sequence of (X_k, y_k) pairs, default ()
-            Source datasets with N columns (a fit parameter, so CV splits only the target).
+        X, y, sources
+            Target design (n, N), target response and source datasets, as in :meth:`solvers.TransLasso.fit`.
 
         Returns
         -------
