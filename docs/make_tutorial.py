@@ -36,22 +36,16 @@ Sizes are kept small so that the notebook runs in well under a minute.""",
 A `Setting` is the data model (THEORY.md §1): sample ratios α = M/N of the target and the
 source, noise levels σ, and the prior of the true vectors. In the two-task prior a fraction
 ρ_s of the features is shared by both tasks (same values), ρ_t is target-only and ρ_u
-source-only. Here the target has few samples (α_t = 0.3) and the source many (α_s = 2).""",
+source-only. Here the noise levels and densities are those of the paper's figures
+(`PAPER_PRIOR`), the target has few samples (α_t = 0.3) and the source many (α_s = 2).""",
     ),
     (
         "code",
-        """from replica import Hyperparameters, Setting, optimize, predict
+        """from replica import PAPER_PRIOR, Hyperparameters, Setting, optimize, predict
 from solvers import TransLasso, draw_problem, simulate
 
-setting = Setting.two_task(
-    alpha_target=0.3,
-    alpha_source=2.0,
-    sigma_target=0.1,
-    sigma_source=0.1,
-    rho_shared=0.1,
-    rho_target=0.02,
-    rho_source=0.02,
-)
+print(dict(PAPER_PRIOR))
+setting = Setting.two_task(alpha_target=0.3, alpha_source=2.0, **PAPER_PRIOR)
 hyper = Hyperparameters(lam1=1.0, lam2=0.05, kappa=1.0, delta_lam=0.1)
 p = predict(setting, hyper)
 print(f"pretrained x1: eps1 = {p.eps1:.4f}, support {p.support1:.3f}")

@@ -3,7 +3,7 @@
 from .errors import ConvergenceError
 from .optimize import OptimizationResult, optimize
 from .prediction import Prediction, predict
-from .setting import Hyperparameters, Setting
+from .setting import PAPER_PRIOR, Hyperparameters, Setting
 from .strategies import (
     CONTAINS,
     NESTED_ORDER,
@@ -21,6 +21,7 @@ __version__ = "0.2.0"
 __all__ = [
     "Setting",
     "Hyperparameters",
+    "PAPER_PRIOR",
     "Prediction",
     "predict",
     "ConvergenceError",

@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["Setting", "Hyperparameters"]
+__all__ = ["Setting", "Hyperparameters", "PAPER_PRIOR"]
 
 _WEIGHT_TOL = 1e-10
 _PSD_TOL = 1e-12
@@ -445,3 +446,13 @@ class Setting:
             covs,
             name="similarity",
         )
+
+
+PAPER_PRIOR = MappingProxyType(
+    {"sigma_target": 0.1, "sigma_source": 0.1, "rho_shared": 0.1, "rho_target": 0.02, "rho_source": 0.02}
+)
+"""The two-task prior of the paper's figures (docs/results_theory.md) without the sample ratios (read-only).
+
+``Setting.two_task(alpha_target, alpha_source, **PAPER_PRIOR)``: noise σ = 0.1 in both tasks, a
+fraction ρ_s = 0.1 of the features shared, ρ_t = ρ_u = 0.02 specific to the target and to the source.
+"""

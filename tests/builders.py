@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from replica import Hyperparameters, Setting
+from replica import PAPER_PRIOR, Hyperparameters, Setting
 
 # The README's example: moderate target data, a larger source, shared plus task-specific support.
 TWO_TASK = dict(
@@ -24,15 +24,8 @@ TWO_TASK = dict(
 )
 HYPER = Hyperparameters(lam1=0.5, lam2=0.1, kappa=0.5, delta_lam=1.0)
 
-# The prior of the paper's figures (docs/results_theory.md) as an experiments grid point, without α.
-PAPER_POINT = {
-    "prior": "two_task",
-    "sigma_target": 0.1,
-    "sigma_source": 0.1,
-    "rho_shared": 0.1,
-    "rho_target": 0.02,
-    "rho_source": 0.02,
-}
+# The prior of the paper's figures as an experiments grid point, without α.
+PAPER_POINT = {"prior": "two_task", **PAPER_PRIOR}
 
 
 def two_task(pretrain_on_target: bool = True, **overrides) -> Setting:
@@ -44,9 +37,8 @@ def two_task(pretrain_on_target: bool = True, **overrides) -> Setting:
 
 
 def paper_setting(alpha_target: float, alpha_source: float, pretrain_on_target: bool = True) -> Setting:
-    """The paper's two-task prior (:data:`PAPER_POINT`) at the given sample ratios."""
-    kw = {k: v for k, v in PAPER_POINT.items() if k != "prior"}
-    return Setting.two_task(alpha_target, alpha_source, **kw, pretrain_on_target=pretrain_on_target)
+    """The paper's two-task prior (``replica.PAPER_PRIOR``) at the given sample ratios."""
+    return Setting.two_task(alpha_target, alpha_source, **PAPER_PRIOR, pretrain_on_target=pretrain_on_target)
 
 
 # (id, setting, hyperparameters) checked both against the mpmath reference and against simulations.

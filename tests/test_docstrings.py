@@ -62,7 +62,7 @@ def docstring_errors(package_name: str, name: str) -> list[str]:
 
 # package -> the names in its ``__all__`` that are data, not functions or classes
 PACKAGES = {
-    "replica": {"STRATEGIES", "STRATEGY_NAMES", "CONTAINS", "NESTED_ORDER"},
+    "replica": {"PAPER_PRIOR", "STRATEGIES", "STRATEGY_NAMES", "CONTAINS", "NESTED_ORDER"},
     "solvers": set(),
 }
 # "package.name" of docstrings still being written (none now). A listed name must still fail the check,
