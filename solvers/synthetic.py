@@ -71,11 +71,10 @@ def draw_truth(setting: Setting, n_features: int, rng: np.random.Generator) -> n
     --------
     >>> import numpy as np
     >>> from replica import Setting
-    >>> from solvers import draw_truth
-    >>> setting = Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05)
-    >>> r = draw_truth(setting, 10_000, np.random.default_rng(0))
-    >>> r.shape, bool(abs((r[0] != 0).mean() - 0.15) < 0.01)
-    ((2, 10000), True)
+    >>> r = draw_truth(Setting.two_task(0.5, 1.5, 0.3, 0.3, 0.1, 0.05, 0.05), 10_000, np.random.default_rng(0))
+    >>> shared = (r[0] != 0) & (r[1] != 0)  # the component of covariance [[1, 1], [1, 1]], ρ_s = 0.1
+    >>> r.shape, bool(abs(shared.mean() - 0.1) < 0.01), bool(np.all(r[0, shared] == r[1, shared]))
+    ((2, 10000), True, True)
     """
     comp = rng.choice(setting.n_components, size=n_features, p=setting.weights)
     z = rng.standard_normal((n_features, setting.K))

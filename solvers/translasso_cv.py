@@ -87,12 +87,13 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
     Examples
     --------
     >>> import numpy as np
-    >>> from replica import Setting
-    >>> from solvers import draw_problem
-    >>> p = draw_problem(Setting.similarity(0.5, 2.0, 0.3, 0.3, 0.1, 0.8, 1.0), 200, np.random.default_rng(0))
-    >>> setting, v = estimate_setting(*p.data[0], sources=[p.data[1]], fit_intercept=False)
-    >>> setting.alphas.tolist()
-    [0.5, 2.0]
+    >>> rng = np.random.default_rng(0)
+    >>> r = np.where(rng.random(200) < 0.1, rng.standard_normal(200), 0.0)
+    >>> X, Xs = rng.standard_normal((100, 200)), rng.standard_normal((400, 200))
+    >>> y, ys = X @ r + 0.3 * rng.standard_normal(100), Xs @ r + 0.3 * rng.standard_normal(400)
+    >>> setting, v = estimate_setting(X, y, sources=[(Xs, ys)], fit_intercept=False)
+    >>> setting.alphas.tolist(), round(float(setting.sigmas[0] * np.sqrt(v)), 1)  # σ in the data's units
+    ([0.5, 2.0], 0.3)
     """
     X, y, checked = check_transfer_data(None, X, y, sources)
     if not checked:
