@@ -263,15 +263,9 @@ class TransLasso(TransferRegressor):
 
     def __init__(
         self,
-        lam1=1.0,
-        lam2=1.0,
-        kappa=1.0,
-        delta_lam=0.0,
-        pretrain_on_target=True,
-        fit_intercept=False,
-        standardize=False,
-        tol=DEFAULT_TOL,
-    ):
+        lam1=1.0, lam2=1.0, kappa=1.0, delta_lam=0.0,
+        pretrain_on_target=True, fit_intercept=False, standardize=False, tol=DEFAULT_TOL,
+    ):  # fmt: skip
         self.lam1 = lam1
         self.lam2 = lam2
         self.kappa = kappa

@@ -182,11 +182,11 @@ class TransLassoCV(TransferRegressor):
         n_jobs=None,
         random_state=None,
     ):
-        super().__init__(pretrain_on_target, fit_intercept, standardize, tol)
         self.strategy = strategy
         self.tuning = tuning
         self.cv = cv
         self.selection = selection
+        super().__init__(pretrain_on_target, fit_intercept, standardize, tol)
         self.auto_tolerance = auto_tolerance
         self.n_lam1 = n_lam1
         self.n_lam2 = n_lam2
