@@ -340,6 +340,8 @@ class Setting:
 
         With probability ρ_s a coordinate is shared (r^(1) = r^(2) = z ~ N(0,1)), with
         ρ_t target-only, with ρ_u source-only, else zero.
+        ``Setting.two_task(alpha_target, alpha_source, **PAPER_PRIOR)`` is the prior of the paper's
+        figures (:data:`PAPER_PRIOR`).
 
         Parameters
         ----------
