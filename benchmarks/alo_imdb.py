@@ -1,0 +1,120 @@
+"""TransLassoCV(cv="alo") against TransLassoCV() (5-fold CV) on the IMDb study (experiments/imdb.py).
+
+Per (n_t, subsample): the subsample of experiments/imdb.py (seed 0, 2,000 words), then
+``TransLassoCV(cv="alo")`` and ``TransLassoCV(cv=5, random_state=subsample)`` (the study's
+``auto`` method: the theory picks the strategy, a 1-D family of ``n_scales`` λ2 points is tuned),
+both with the default per-dataset intercepts and standardization. Each is scored by test MSE on
+the held-out horror test set (as experiments/imdb.py). Records: benchmarks/alo_imdb.jsonl (one
+line per (n_t, subsample, method); rows already there are skipped, so the script resumes);
+``--report`` prints the tables of benchmarks/alo_imdb.md.
+
+Example: PYTHONPATH=. OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 nice -n 10 python benchmarks/alo_imdb.py \\
+             --n 200 1000 --subsamples 3 --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from experiments.imdb import load_study, subsample
+from solvers import TransLassoCV
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "alo_imdb.jsonl"
+METHODS = {"alo": lambda s: TransLassoCV(cv="alo"), "cv5": lambda s: TransLassoCV(cv=5, random_state=s)}
+
+
+def _records():
+    if not OUT.exists():
+        return []
+    recs = [json.loads(line) for line in OUT.read_text().splitlines()]
+    return list({(r["n_t"], r["subsample"], r["method"]): r for r in recs}.values())
+
+
+def run(ns, subsamples, data_dir):
+    done = {(r["n_t"], r["subsample"], r["method"]) for r in _records()}
+    data = load_study(str(data_dir), 2000)
+    sources = [(d.A, d.y) for d in data.sources]
+    X_test, y_test = data.target_test.A, data.target_test.y
+    for n_t in ns:
+        for s in range(subsamples):
+            X, y = subsample(data, n_t, s, 0)
+            for method, make in METHODS.items():
+                if (n_t, s, method) in done:
+                    continue
+                t0 = time.perf_counter()
+                model = make(s).fit(X, y, sources=sources)
+                seconds = time.perf_counter() - t0
+                res = model.cv_results_
+                rec = {
+                    "n_t": n_t,
+                    "subsample": s,
+                    "method": method,
+                    "test_mse": float(np.mean((model.predict(X_test) - y_test) ** 2)),
+                    "score": float(np.min(res["mean_test_mse"])),
+                    "n_fits": int(model.n_fits_),
+                    "seconds": seconds,
+                    "strategy": model.strategy_,
+                    **model.hyperparameters_.as_dict(),
+                }
+                with OUT.open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                print(json.dumps(rec), flush=True)
+
+
+def report():
+    recs = _records()
+    print("| n_t | subsample | strategy (ALO / 5-fold) | test MSE, ALO | test MSE, 5-fold | ALO − 5-fold |")
+    print("|---|---|---|---|---|---|")
+    by = {(r["n_t"], r["subsample"], r["method"]): r for r in recs}
+    pairs = sorted({(n, s) for n, s, m in by if (n, s, "alo") in by and (n, s, "cv5") in by})
+    for n, s in pairs:
+        a, c = by[n, s, "alo"], by[n, s, "cv5"]
+        print(
+            f"| {n} | {s} | {a['strategy']} / {c['strategy']} | {a['test_mse']:.4f} | {c['test_mse']:.4f} | "
+            f"{a['test_mse'] - c['test_mse']:+.4f} |"
+        )
+    print(
+        "\n| n_t | subsamples | test MSE, ALO | test MSE, 5-fold | paired difference | fits, ALO | fits, 5-fold |"
+        " time, ALO / 5-fold | selected λ2, ALO / 5-fold (geometric mean ratio) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n in sorted({n for n, _ in pairs}):
+        rows = [(by[n, s, "alo"], by[n, s, "cv5"]) for m, s in pairs if m == n]
+
+        def ms(v):
+            v = np.asarray(v, float)
+            se = v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else float("nan")
+            return f"{v.mean():.4f} ± {se:.4f}"
+
+        d = [a["test_mse"] - c["test_mse"] for a, c in rows]
+        ratio = np.exp(np.mean([np.log(a["lam2"] / c["lam2"]) for a, c in rows]))
+        t = np.mean([a["seconds"] / c["seconds"] for a, c in rows])
+        print(
+            f"| {n} | {len(rows)} | {ms([a['test_mse'] for a, _ in rows])} | {ms([c['test_mse'] for _, c in rows])} | "
+            f"{ms(d)} | {np.mean([a['n_fits'] for a, _ in rows]):.0f} | {np.mean([c['n_fits'] for _, c in rows]):.0f} | "
+            f"{t:.2f} | {ratio:.2f} |"
+        )
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, nargs="+", default=[200, 1000])
+    p.add_argument("--subsamples", type=int, default=3)
+    p.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    p.add_argument("--report", action="store_true")
+    p.add_argument("--no-run", action="store_true")
+    a = p.parse_args()
+    if not a.no_run:
+        run(a.n, a.subsamples, a.data)
+    if a.report:
+        report()
+
+
+if __name__ == "__main__":
+    main()
