@@ -27,15 +27,17 @@ from pathlib import Path
 import numpy as np
 
 from replica import Hyperparameters, Setting, predict
-from solvers import TransLasso, draw_problem, loo_error
+from solvers import TransLasso, draw_problem, fit_two_stage, loo_error
 
 HERE = Path(__file__).resolve().parent
 LOO_FILE = HERE / "alo_accuracy.jsonl"
 REPLICA_FILE = HERE / "alo_replica.jsonl"
 SMALL_FILE = HERE / "alo_small_n.jsonl"
+SUBSET_FILE = HERE / "alo_subset.jsonl"
 TOL = 1e-10
 ALO_METHODS = ("fixed", "jump")  # record keys
-_METHOD = {"fixed": "alo_fixed", "jump": "alo", "exact": "exact"}
+EXTRA_METHODS = ("step",)  # candidate methods under study (record keys of _METHOD)
+_METHOD = {"fixed": "alo_fixed", "jump": "alo", "step": "alo_step", "exact": "exact"}
 
 
 def _setting(pretrain_on_target=True):
@@ -86,22 +88,88 @@ def backfill_gcv():
     LOO_FILE.write_text("".join(json.dumps(r) + "\n" for r in recs))
 
 
+def backfill(method):
+    """Add ``method`` (a key of _METHOD, no exact refits) to the records of both files that lack it."""
+    for path, subset in ((LOO_FILE, False), (SUBSET_FILE, True)):
+        if not path.exists():
+            continue
+        recs = [json.loads(line) for line in path.read_text().splitlines()]
+        key = f"e_{method}" if subset else method
+        for r in recs:
+            if key in r:
+                continue
+            est, (A, y), sources, _, _ = _fit(r["setting"], r["N"], r["seed"])
+            res = loo_error(est, A, y, sources=sources, method=_METHOD[method])
+            if subset:
+                r[key], r[f"mse_{method}"] = res.residuals[r["rows"]].tolist(), res.mse
+            else:
+                r[key] = res.mse
+        path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
 def _done(path):
     if not path.exists():
         return set()
     return {(r["setting"], r["N"], r["seed"]) for r in map(json.loads, path.read_text().splitlines())}
 
 
-def run_loo(names, ns, seeds):
+def _exact_rows(est, A, y, sources, rows):
+    """Exact LOO residuals of the target rows ``rows`` only (warm-started refits without each)."""
+    hyper = Hyperparameters(est.lam1, est.lam2, est.kappa, est.delta_lam)
+    out = []
+    for i in rows:
+        keep = np.arange(A.shape[0]) != i
+        fit = fit_two_stage(
+            (A[keep], y[keep]),
+            sources,
+            hyper,
+            est.pretrain_on_target,
+            coef_init=(est.coef_pretrain_, est.coef_finetune_),
+            tol=TOL,
+        )
+        out.append(float(y[i] - A[i] @ (est.kappa * fit.coef_pretrain + fit.coef_finetune)))
+    return np.array(out)
+
+
+def run_subset(names, ns, seeds, n_rows, first_seed=0):
+    """ALO against exact LOO paired on ``n_rows`` random target rows (exact refits only for those):
+    per row d_i = e_ALO,i² − e_exact,i², whose mean is unbiased for the difference of the row-means."""
+    done = _done(SUBSET_FILE)
+    for N in ns:
+        for name in names:
+            for seed in range(first_seed, first_seed + seeds):
+                if (name, N, seed) in done:
+                    continue
+                est, (A, y), sources, t_fit, _ = _fit(name, N, seed)
+                rows = np.sort(
+                    np.random.default_rng([seed, N]).choice(A.shape[0], min(n_rows, A.shape[0]), replace=False)
+                )
+                rec = {"setting": name, "N": N, "seed": seed, "t_fit": t_fit, "rows": rows.tolist()}
+                for method in (*ALO_METHODS, *EXTRA_METHODS):
+                    res = loo_error(est, A, y, sources=sources, method=_METHOD[method])
+                    rec[f"e_{method}"] = res.residuals[rows].tolist()
+                    rec[f"mse_{method}"] = res.mse
+                    if method == "fixed":
+                        rec["h2_max"] = float(res.leverage_finetune.max())
+                        rec["h2_mean"] = float(res.leverage_finetune.mean())
+                t0 = time.perf_counter()
+                rec["e_exact"] = _exact_rows(est, A, y, sources, rows).tolist()
+                rec["t_exact_rows"] = time.perf_counter() - t0
+                with SUBSET_FILE.open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                print(json.dumps({k: v for k, v in rec.items() if not k.startswith(("e_", "rows"))}), flush=True)
+
+
+def run_loo(names, ns, seeds, first_seed=0):
     done = _done(LOO_FILE)
     for N in ns:
         for name in names:
-            for seed in range(seeds):
+            for seed in range(first_seed, first_seed + seeds):
                 if (name, N, seed) in done:
                     continue
                 est, (A, y), sources, t_fit, _ = _fit(name, N, seed)
                 rec = {"setting": name, "N": N, "seed": seed, "t_fit": t_fit}
-                for method in (*ALO_METHODS, "exact"):
+                for method in (*ALO_METHODS, *EXTRA_METHODS, "exact"):
                     t0 = time.perf_counter()
                     res = loo_error(est, A, y, sources=sources, method=_METHOD[method])
                     rec[method] = res.mse
@@ -215,6 +283,31 @@ def report():
                 f"{np.mean([r['t_exact'] / r['t_fit'] for r in rows]):.0f} | "
                 f"{np.mean([r['t_jump'] / r['t_fit'] for r in rows]):.3f} |"
             )
+    subset = _records(SUBSET_FILE)
+    if subset:
+        print("\n### Paired on a random subset of target rows (exact LOO refits only for those rows)\n")
+        print("Rows of all seeds pooled: gap = Σ(e_ALO² − e_exact²) / Σ e_exact², ± the paired SE of that sum.\n")
+        print("| setting | N | seeds × rows | gap, fixed | gap, jump (default) | max h2 | mean h2 |")
+        print("|---|---|---|---|---|---|---|")
+        for name in SETTINGS:
+            for n in sorted({r["N"] for r in subset}):
+                rows = [r for r in subset if r["setting"] == name and r["N"] == n]
+                if not rows:
+                    continue
+                ex2 = np.concatenate([np.square(r["e_exact"]) for r in rows])
+                cells = []
+                for m in ALO_METHODS:
+                    d = np.concatenate([np.square(r[f"e_{m}"]) for r in rows]) - ex2
+                    cells.append(
+                        f"{100 * d.mean() / ex2.mean():+.1f} ± {100 * d.std(ddof=1) / np.sqrt(d.size) / ex2.mean():.1f}%"
+                    )
+                h2max = np.mean([r["h2_max"] for r in rows])
+                h2mean = np.mean([r["h2_mean"] for r in rows])
+                print(
+                    f"| {name} | {n} | {len(rows)} × {len(rows[0]['rows'])} | "
+                    + " | ".join(cells)
+                    + f" | {h2max:.2f} | {h2mean:.2f} |"
+                )
     small = _records(SMALL_FILE)
     if small:
         print("\n### Small-N property (N in [20, 50]): |ALO/exact − 1| by max leverage\n")
@@ -252,7 +345,9 @@ def report():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("part", nargs="?", choices=("loo", "replica", "small", "gcv"))
+    p.add_argument("part", nargs="?", choices=("loo", "subset", "replica", "small", "gcv", "backfill"))
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--rows", type=int, default=100, help="subset part: target rows refitted exactly")
     p.add_argument("--n", type=int, nargs="+", default=[200, 400, 800])
     p.add_argument("--seeds", type=int, default=4, help="seeds per N (replica part: use 8)")
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
@@ -260,11 +355,16 @@ def main():
     p.add_argument("--report", action="store_true")
     a = p.parse_args()
     if a.part == "loo":
-        run_loo(a.settings, a.n, a.seeds)
+        run_loo(a.settings, a.n, a.seeds, a.first_seed)
+    elif a.part == "subset":
+        run_subset(a.settings, a.n, a.seeds, a.rows, a.first_seed)
     elif a.part == "replica":
         run_replica(a.settings, 2000, a.seeds)
     elif a.part == "gcv":
         backfill_gcv()
+    elif a.part == "backfill":
+        for method in EXTRA_METHODS:
+            backfill(method)
     elif a.part == "small":
         run_small(a.draws)
     if a.report:

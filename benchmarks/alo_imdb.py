@@ -20,12 +20,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import clone
 
 from experiments.imdb import load_study, subsample
-from solvers import TransLassoCV
+from solvers import TransLasso, TransLassoCV, loo_error
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "alo_imdb.jsonl"
+EXACT = HERE / "alo_imdb_exact.jsonl"
 METHODS = {"alo": lambda s: TransLassoCV(cv="alo"), "cv5": lambda s: TransLassoCV(cv=5, random_state=s)}
 
 
@@ -65,6 +67,70 @@ def run(ns, subsamples, data_dir):
                 with OUT.open("a") as f:
                     f.write(json.dumps(rec) + "\n")
                 print(json.dumps(rec), flush=True)
+
+
+def run_exact(n_t, sub, n_rows, data_dir, scales=(0, 6, 12)):
+    """ALO against exact LOO on ``n_rows`` random target rows (paired), at the points ``scales``
+    (indices into the theory+cv λ2 family, largest λ2 first) of subsample ``sub``."""
+    data = load_study(str(data_dir), 2000)
+    sources = [(d.A, d.y) for d in data.sources]
+    X, y = subsample(data, n_t, sub, 0)
+    family = TransLassoCV(cv="alo").fit(X, y, sources=sources).cv_results_
+    rows = np.sort(np.random.default_rng([n_t, sub]).choice(n_t, n_rows, replace=False))
+    for k in scales:
+        hyper = family["params"][k]
+        est = TransLasso(**hyper, fit_intercept=True, standardize=True)
+        t0 = time.perf_counter()
+        est.fit(X, y, sources=sources)
+        t_fit = time.perf_counter() - t0
+        alo = {m: loo_error(est, X, y, sources=sources, method=m) for m in ("alo_fixed", "alo", "alo_step")}
+        exact = []
+        for i in rows:
+            keep = np.arange(n_t) != i
+            model = clone(est).fit(X[keep], y[keep], sources=sources)
+            exact.append(float(y[i] - model.predict(X[i : i + 1])[0]))
+        rec = {
+            "part": "exact",
+            "n_t": n_t,
+            "subsample": sub,
+            "scale_index": k,
+            **hyper,
+            "rows": rows.tolist(),
+            "e_exact": exact,
+            "t_fit": t_fit,
+            "cv_results_mse": float(family["mean_test_mse"][k]),
+            "h2_max": float(alo["alo"].leverage_finetune.max()),
+            "h2_mean": float(alo["alo"].leverage_finetune.mean()),
+            "h1_max": float(alo["alo"].leverage_pretrain.max()),
+        }
+        for m, res in alo.items():
+            rec[f"e_{m}"] = res.residuals[rows].tolist()
+            rec[f"mse_{m}"] = res.mse
+        with EXACT.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        print(json.dumps({k: v for k, v in rec.items() if not k.startswith(("e_", "rows"))}), flush=True)
+
+
+def report_exact():
+    if not EXACT.exists():
+        return
+    recs = [json.loads(line) for line in EXACT.read_text().splitlines()]
+    print(
+        "\n| n_t | subsample | λ2 | rows | max h2 | mean h2 | exact LOO (rows) | gap, fixed | gap, ALO (default) | gap, step |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in recs:
+        ex2 = np.square(r["e_exact"])
+        cells = []
+        for m in ("alo_fixed", "alo", "alo_step"):
+            d = np.square(r[f"e_{m}"]) - ex2
+            cells.append(
+                f"{100 * d.mean() / ex2.mean():+.1f} ± {100 * d.std(ddof=1) / np.sqrt(d.size) / ex2.mean():.1f}%"
+            )
+        print(
+            f"| {r['n_t']} | {r['subsample']} | {r['lam2']:.3g} | {len(r['rows'])} | {r['h2_max']:.2f} | {r['h2_mean']:.2f} | "
+            f"{ex2.mean():.3f} | " + " | ".join(cells) + " |"
+        )
 
 
 def report():
@@ -109,11 +175,15 @@ def main():
     p.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     p.add_argument("--report", action="store_true")
     p.add_argument("--no-run", action="store_true")
+    p.add_argument("--exact-rows", type=int, default=0, help="paired ALO vs exact LOO on this many rows (n_t = --n[0])")
     a = p.parse_args()
-    if not a.no_run:
+    if a.exact_rows:
+        run_exact(a.n[0], 0, a.exact_rows, a.data)
+    elif not a.no_run:
         run(a.n, a.subsamples, a.data)
     if a.report:
         report()
+        report_exact()
 
 
 if __name__ == "__main__":

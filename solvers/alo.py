@@ -31,7 +31,7 @@ from .estimator import _stack, check_transfer_data, fit_two_stage, stage2_weight
 
 __all__ = ["LooResult", "Stage1", "AloResult", "loo_error", "alo_points", "stage1_factor", "alo_validate"]
 
-METHODS = ("alo", "alo_fixed", "exact")
+METHODS = ("alo", "alo_fixed", "exact", "alo_step")
 # h ≥ 1 − 1e-10 counts as leverage one (round-off of a projection's diagonal is ~1e-15)
 _LEVERAGE_ONE = 1 - 1e-10
 _LEVERAGE_FLOOR = 1e-10
@@ -255,7 +255,7 @@ def jump_response(X, stage1: Stage1, lam2, delta_lam, coef_finetune, residual_fi
     return float(np.mean(kernel * np.sign(h1) * jump))
 
 
-def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=True) -> list[LooResult]:
+def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=True, step=False) -> list[LooResult]:
     """ALO of THEORY.md eq. ALO.4 (ALO.6 with ``jump``) for stage-2 points sharing ``stage1``.
 
     This is the vectorized core a cross-validation estimator calls for a grid of (λ2, κ, Δλ)
@@ -323,10 +323,41 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=True) -> list[
             x2full = np.zeros_like(x1)
             x2full[S2] = beta[: S2.size]
             e += jump_response(X, stage1, lam2, delta_lam, x2full, r2, B2.shape[1]) * stage1.row_norm2 * stage1.residual
+        if step:
+            e += _set_changes(X, S2, w, B2, F2, beta, r2, e, h2)
         # a row with leverage 1 is interpolated: deleting it changes the active set, ALO has no answer
         e[(h2 >= _LEVERAGE_ONE) | (stage1.leverage >= _LEVERAGE_ONE)] = np.inf
-        out.append(LooResult(float(np.mean(e**2)), e, stage1.leverage, h2, "alo" if jump else "alo_fixed"))
+        out.append(LooResult(float(np.mean(e**2)), e, stage1.leverage, h2, "alo_step" if step else "alo" if jump else "alo_fixed"))
     return out
+
+
+def _set_changes(X, S2, w, B2, F2, beta, r2, e, h2):
+    """One-step correction of the stage-2 LOO residuals e for active-set changes (prototype)."""
+    M = X.shape[0]
+    floor = _LEVERAGE_FLOOR
+    delta = np.zeros(M)
+    pen = np.flatnonzero(w[S2] > 0)
+    if pen.size:
+        Fp = F2[:, pen]
+        ginv = np.einsum("ij,ij->j", F2, F2)[pen]
+        v = beta[pen][None, :] - Fp * e[:, None]
+        flip = v * np.sign(beta[pen])[None, :] < 0
+        hp = h2[:, None] - Fp**2 / ginv
+        delta += np.sum(np.where(flip, v * (Fp / ginv) / np.maximum(1 - hp, floor), 0.0), axis=1)
+    inside = np.zeros(w.size, dtype=bool)
+    inside[S2] = True
+    Sc = np.flatnonzero(np.isfinite(w) & (w > 0) & ~inside)
+    if Sc.size:
+        Ac = _active(X, Sc)
+        P = Ac - B2 @ (F2.T @ Ac)
+        g = Ac.T @ r2
+        q = np.einsum("ij,ij->j", P, P)
+        omh = np.maximum(1 - h2, floor)
+        gi = g[None, :] - P * e[:, None]
+        qi = np.maximum(q[None, :] - P**2 / omh[:, None], floor)
+        t = _soft(gi, w[Sc][None, :]) / qi
+        delta -= np.sum(t * P, axis=1) / omh
+    return delta
 
 
 def _exact(estimator, X, y, sources) -> LooResult:
@@ -459,7 +490,7 @@ def loo_error(estimator, X, y, *, sources=(), method: str = "alo") -> LooResult:
     pretrain_on_target, intercept = bool(estimator.pretrain_on_target), bool(estimator.fit_intercept)
     s1 = stage1_factor(Xs, y, sources_s, x1, estimator.lam1, pretrain_on_target, intercept)
     point = (estimator.lam2, estimator.kappa, estimator.delta_lam, x2)
-    return alo_points(Xs, y, s1, [point], jump=method == "alo")[0]
+    return alo_points(Xs, y, s1, [point], jump=method != "alo_fixed", step=method == "alo_step")[0]
 
 
 @dataclass
