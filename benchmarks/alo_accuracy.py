@@ -36,8 +36,8 @@ SMALL_FILE = HERE / "alo_small_n.jsonl"
 SUBSET_FILE = HERE / "alo_subset.jsonl"
 TOL = 1e-10
 ALO_METHODS = ("fixed", "jump")  # record keys
-EXTRA_METHODS = ("step",)  # candidate methods under study (record keys of _METHOD)
-_METHOD = {"fixed": "alo_fixed", "jump": "alo", "step": "alo_step", "exact": "exact"}
+EXTRA_METHODS = ("alo",)  # the default since the one-step correction (eq. ALO.8), added to older records by backfill
+_METHOD = {"fixed": "alo_fixed", "jump": "alo_jump", "alo": "alo", "exact": "exact"}
 
 
 def _setting(pretrain_on_target=True):
@@ -237,10 +237,33 @@ def _records(path):
     return list({(r["setting"], r["N"], r["seed"]): r for r in recs}.values())
 
 
+def _report_paired(recs):
+    """Per seed |gap(step)| − |gap(jump)| (negative: the step is closer to exact LOO), mean ± SE."""
+    print("\n### One-step correction against the default, paired over seeds\n")
+    print("Per seed: |ALO_step/exact − 1| − |ALO/exact − 1| (negative: step closer), and step − default.\n")
+    print("| setting | N | seeds | abs gap, default | abs gap, step | paired abs difference | paired difference |")
+    print("|---|---|---|---|---|---|---|")
+    for name in SETTINGS:
+        for n in sorted({r["N"] for r in recs}):
+            rows = [r for r in recs if r["setting"] == name and r["N"] == n and "step" in r]
+            if len(rows) < 2:
+                continue
+            j = np.array([r["jump"] / r["exact"] - 1 for r in rows]) * 100
+            st = np.array([r["step"] / r["exact"] - 1 for r in rows]) * 100
+
+            def ms(v):
+                return f"{v.mean():+.2f} ± {v.std(ddof=1) / np.sqrt(v.size):.2f}%"
+
+            print(
+                f"| {name} | {n} | {len(rows)} | {np.abs(j).mean():.2f}% | {np.abs(st).mean():.2f}% | "
+                f"{ms(np.abs(st) - np.abs(j))} | {ms(st - j)} |"
+            )
+
+
 def report():
     recs = _records(LOO_FILE)
     ns = sorted({r["N"] for r in recs})
-    print("### ALO − exact LOO, relative: mean ± SE over seeds (seeds) [fixed | jump (default) | GCV-like]\n")
+    print("### ALO − exact LOO, relative: mean ± SE over seeds (seeds) [fixed | jump (default) | step | GCV-like]\n")
     print("| setting | " + " | ".join(f"N = {n}" for n in ns) + " |")
     print("|---|" + "---|" * len(ns))
     for name in SETTINGS:
@@ -251,7 +274,7 @@ def report():
                 cells.append("—")
                 continue
             parts = []
-            for m in (*ALO_METHODS, "gcv"):
+            for m in (*ALO_METHODS, *EXTRA_METHODS, "gcv"):
                 if any(m not in r for r in rows):
                     parts.append("—")
                     continue
@@ -287,8 +310,8 @@ def report():
     if subset:
         print("\n### Paired on a random subset of target rows (exact LOO refits only for those rows)\n")
         print("Rows of all seeds pooled: gap = Σ(e_ALO² − e_exact²) / Σ e_exact², ± the paired SE of that sum.\n")
-        print("| setting | N | seeds × rows | gap, fixed | gap, jump (default) | max h2 | mean h2 |")
-        print("|---|---|---|---|---|---|---|")
+        print("| setting | N | seeds × rows | gap, fixed | gap, jump (default) | gap, step | max h2 | mean h2 |")
+        print("|---|---|---|---|---|---|---|---|")
         for name in SETTINGS:
             for n in sorted({r["N"] for r in subset}):
                 rows = [r for r in subset if r["setting"] == name and r["N"] == n]
@@ -296,7 +319,10 @@ def report():
                     continue
                 ex2 = np.concatenate([np.square(r["e_exact"]) for r in rows])
                 cells = []
-                for m in ALO_METHODS:
+                for m in (*ALO_METHODS, *EXTRA_METHODS):
+                    if any(f"e_{m}" not in r for r in rows):
+                        cells.append("—")
+                        continue
                     d = np.concatenate([np.square(r[f"e_{m}"]) for r in rows]) - ex2
                     cells.append(
                         f"{100 * d.mean() / ex2.mean():+.1f} ± {100 * d.std(ddof=1) / np.sqrt(d.size) / ex2.mean():.1f}%"
@@ -308,6 +334,7 @@ def report():
                     + " | ".join(cells)
                     + f" | {h2max:.2f} | {h2mean:.2f} |"
                 )
+    _report_paired(recs)
     small = _records(SMALL_FILE)
     if small:
         print("\n### Small-N property (N in [20, 50]): |ALO/exact − 1| by max leverage\n")

@@ -31,7 +31,7 @@ from .estimator import _stack, check_transfer_data, fit_two_stage, stage2_weight
 
 __all__ = ["LooResult", "Stage1", "AloResult", "loo_error", "alo_points", "stage1_factor", "alo_validate"]
 
-METHODS = ("alo", "alo_fixed", "exact", "alo_step")
+METHODS = ("alo", "alo_jump", "alo_fixed", "exact")
 # h ≥ 1 − 1e-10 counts as leverage one (round-off of a projection's diagonal is ~1e-15)
 _LEVERAGE_ONE = 1 - 1e-10
 _LEVERAGE_FLOOR = 1e-10
@@ -255,8 +255,8 @@ def jump_response(X, stage1: Stage1, lam2, delta_lam, coef_finetune, residual_fi
     return float(np.mean(kernel * np.sign(h1) * jump))
 
 
-def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=True, step=False) -> list[LooResult]:
-    """ALO of THEORY.md eq. ALO.4 (ALO.6 with ``jump``) for stage-2 points sharing ``stage1``.
+def alo_points(X, y, stage1: Stage1, points, intercept=None, method="alo") -> list[LooResult]:
+    """ALO of THEORY.md eqs. ALO.4, ALO.6 and ALO.8 for stage-2 points sharing ``stage1``.
 
     This is the vectorized core a cross-validation estimator calls for a grid of (λ2, κ, Δλ)
     with one λ1: ``stage1`` (from :func:`stage1_factor`) is factored once, then each point costs
@@ -274,9 +274,10 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=True, step=Fal
         Stage-2 hyperparameters and the x2 fitted on top of that stage 1.
     intercept : bool, optional
         Stage-2 ones column (always active, unpenalized); defaults to ``stage1.intercept``.
-    jump : bool, default True
-        Add the Δλ-jump correction of eq. ALO.6 (``method="alo"`` of :func:`loo_error`); False
-        gives the plain fixed-active-set formula eq. ALO.4 (``method="alo_fixed"``).
+    method : {"alo", "alo_jump", "alo_fixed"}, default "alo"
+        As in :func:`loo_error`: "alo_fixed" the fixed-active-set formula eq. ALO.4; "alo_jump"
+        plus the Δλ-jump correction eq. ALO.6; "alo" eq. ALO.6 where the jump is in play (Δλ > 0,
+        target pooled), else the one-step active-set correction eq. ALO.8.
 
     Returns
     -------
@@ -297,6 +298,8 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=True, step=Fal
     >>> print([round(r.mse, 4) for r in res])
     [0.0132, 0.0088, 0.0088]
     """
+    if method not in METHODS[:3]:
+        raise ValueError(f"method must be one of {METHODS[:3]}, got {method!r}")
     intercept = stage1.intercept if intercept is None else bool(intercept)
     y = np.asarray(y, dtype=float)
     x1 = stage1.coef
@@ -319,20 +322,25 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, jump=True, step=Fal
             d = stage1.leverage - np.einsum("ij,ij->i", F2, stage1.B @ (B2.T @ stage1.F).T)
             e += kappa * stage1.residual * d / np.maximum(1.0 - stage1.leverage, _LEVERAGE_FLOOR)
         e /= np.maximum(1.0 - h2, _LEVERAGE_FLOOR)
-        if jump and stage1.field is not None:
+        jump = method != "alo_fixed" and stage1.field is not None and delta_lam > 0
+        if jump:
             x2full = np.zeros_like(x1)
             x2full[S2] = beta[: S2.size]
             e += jump_response(X, stage1, lam2, delta_lam, x2full, r2, B2.shape[1]) * stage1.row_norm2 * stage1.residual
-        if step:
+        elif method == "alo":
+            # (ALO.6) already carries the x2 response, entering and leaving included, of the features
+            # whose weight moves; the step on top of it counts them twice (benchmarks/alo_accuracy.md)
             e += _set_changes(X, S2, w, B2, F2, beta, r2, e, h2)
         # a row with leverage 1 is interpolated: deleting it changes the active set, ALO has no answer
         e[(h2 >= _LEVERAGE_ONE) | (stage1.leverage >= _LEVERAGE_ONE)] = np.inf
-        out.append(LooResult(float(np.mean(e**2)), e, stage1.leverage, h2, "alo_step" if step else "alo" if jump else "alo_fixed"))
+        out.append(LooResult(float(np.mean(e**2)), e, stage1.leverage, h2, method))
     return out
 
 
 def _set_changes(X, S2, w, B2, F2, beta, r2, e, h2):
-    """One-step correction of the stage-2 LOO residuals e for active-set changes (prototype)."""
+    """One-step correction of the LOO residuals e for stage-2 active-set changes (THEORY.md eq. ALO.8):
+    active features whose LOO value crosses zero leave, then inactive ones whose LOO correlation
+    exceeds their weight enter, each by one exact column update, vectorized over rows."""
     M = X.shape[0]
     floor = _LEVERAGE_FLOOR
     delta = np.zeros(M)
@@ -340,10 +348,20 @@ def _set_changes(X, S2, w, B2, F2, beta, r2, e, h2):
     if pen.size:
         Fp = F2[:, pen]
         ginv = np.einsum("ij,ij->j", F2, F2)[pen]
+        share = Fp**2 / ginv  # h2_i − h'_ij: row i's leverage carried by feature j
+        change = (Fp / ginv) / np.maximum(1 - (h2[:, None] - share), floor)  # P'_ij / (1 − h'_ij)
         v = beta[pen][None, :] - Fp * e[:, None]
         flip = v * np.sign(beta[pen])[None, :] < 0
-        hp = h2[:, None] - Fp**2 / ginv
-        delta += np.sum(np.where(flip, v * (Fp / ginv) / np.maximum(1 - hp, floor), 0.0), axis=1)
+        # a row carried by one feature (share > 1/2: a feature that lives on that row) has a huge
+        # fixed-set e_i that makes every feature look flipped: drop that feature first, then judge
+        # the others from the corrected residual
+        top = np.argmax(np.where(flip, share, 0.0), axis=1)
+        rows = np.flatnonzero(np.take_along_axis(np.where(flip, share, 0.0), top[:, None], axis=1)[:, 0] > 0.5)
+        delta[rows] = v[rows, top[rows]] * change[rows, top[rows]]
+        v = beta[pen][None, :] - Fp * (e + delta)[:, None]
+        flip = v * np.sign(beta[pen])[None, :] < 0
+        flip[rows, top[rows]] = False
+        delta += np.sum(np.where(flip, v * change, 0.0), axis=1)
     inside = np.zeros(w.size, dtype=bool)
     inside[S2] = True
     Sc = np.flatnonzero(np.isfinite(w) & (w > 0) & ~inside)
@@ -353,9 +371,13 @@ def _set_changes(X, S2, w, B2, F2, beta, r2, e, h2):
         g = Ac.T @ r2
         q = np.einsum("ij,ij->j", P, P)
         omh = np.maximum(1 - h2, floor)
-        gi = g[None, :] - P * e[:, None]
-        qi = np.maximum(q[None, :] - P**2 / omh[:, None], floor)
-        t = _soft(gi, w[Sc][None, :]) / qi
+        # entering is judged from the LOO point after the leaving step (a row of large fixed-set e_i
+        # whose own features leave would otherwise pull in spurious ones)
+        gi = g[None, :] - P * (e + delta)[:, None]
+        qi = q[None, :] - P**2 / omh[:, None]
+        # a column that lives on row i alone (qi = 0 up to round-off) is zero without row i: it cannot enter
+        alive = qi > 1e-6 * q[None, :]
+        t = np.where(alive, _soft(gi, w[Sc][None, :]) / np.where(alive, qi, 1.0), 0.0)
         delta -= np.sum(t * P, axis=1) / omh
     return delta
 
@@ -490,7 +512,7 @@ def loo_error(estimator, X, y, *, sources=(), method: str = "alo") -> LooResult:
     pretrain_on_target, intercept = bool(estimator.pretrain_on_target), bool(estimator.fit_intercept)
     s1 = stage1_factor(Xs, y, sources_s, x1, estimator.lam1, pretrain_on_target, intercept)
     point = (estimator.lam2, estimator.kappa, estimator.delta_lam, x2)
-    return alo_points(Xs, y, s1, [point], jump=method != "alo_fixed", step=method == "alo_step")[0]
+    return alo_points(Xs, y, s1, [point], method=method)[0]
 
 
 @dataclass

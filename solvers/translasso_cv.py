@@ -372,7 +372,7 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         alo = getattr(result, "per_sample", False)  # cv="alo": no splits, std = per-sample SE
         folds = 0 if alo else result.err.shape[0]
         splits = np.array([[result.err[f, i, k, j] for (i, k, j) in keys] for f in range(folds)])
-        mean = np.array([result.mean[key] for key in keys]) if alo else splits.mean(axis=0)
+        mean = result.mean[tuple(np.array(keys).T)] if alo else splits.mean(axis=0)
         out = {
             "params": [
                 {
@@ -390,7 +390,7 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         for f in range(folds):
             out[f"split{f}_test_mse"] = splits[f]
         out["mean_test_mse"] = mean
-        out["std_test_mse"] = np.array([result.se[key] for key in keys]) if alo else splits.std(axis=0)
+        out["std_test_mse"] = result.se[tuple(np.array(keys).T)] if alo else splits.std(axis=0)
         out["rank_test_mse"] = (np.argsort(np.argsort(mean, kind="stable"), kind="stable") + 1).astype(np.int32)
         return out
 

@@ -53,10 +53,10 @@ def _data(seed=0, N=60, M=80, Ms=160):
 def test_kappa0_delta0_is_single_lasso_alo(on_target):
     (A, y), sources = _data()
     est = TransLasso(lam1=0.3, lam2=0.15, kappa=0.0, delta_lam=0.0, pretrain_on_target=on_target, tol=1e-13)
-    res = loo_error(est, A, y, sources=sources)
+    res = loo_error(est, A, y, sources=sources, method="alo_fixed")
     assert np.count_nonzero(est.coef_finetune_) > 5
     np.testing.assert_allclose(res.residuals, single_lasso_alo(A, y, est.coef_finetune_), rtol=0, atol=1e-9)
-    assert res.method == "alo" and res.mse == pytest.approx(np.mean(res.residuals**2))
+    assert res.method == "alo_fixed" and res.mse == pytest.approx(np.mean(res.residuals**2))
 
 
 @pytest.mark.parametrize("delta_lam", [0.0, 0.4, np.inf])
@@ -66,7 +66,7 @@ def test_source_only_pretraining_contributes_nothing(delta_lam):
     (A, y), sources = _data(1)
     for kappa in (0.0, 0.8):
         est = TransLasso(0.3, 0.1, kappa, delta_lam, pretrain_on_target=False, tol=1e-13)
-        res = loo_error(est, A, y, sources=sources)
+        res = loo_error(est, A, y, sources=sources, method="alo_fixed")
         assert np.all(res.leverage_pretrain == 0)
         offset = y - kappa * A @ est.coef_pretrain_
         np.testing.assert_allclose(res.residuals, single_lasso_alo(A, offset, est.coef_finetune_), atol=1e-9)
@@ -106,6 +106,9 @@ def test_alo_is_exact_when_no_active_set_moves(name):
     for X in (A, sparse.csc_matrix(A)):
         alo = loo_error(est, X, y, sources=sources, method="alo_fixed")
         np.testing.assert_allclose(alo.residuals, exact.residuals, rtol=0, atol=1e-8)
+        if not est.pretrain_on_target:  # the default's one-step correction (eq. ALO.8) finds nothing to move
+            default = loo_error(est, X, y, sources=sources)
+            np.testing.assert_allclose(default.residuals, exact.residuals, rtol=0, atol=1e-8)
     assert exact.method == "exact" and np.all(np.isnan(exact.leverage_finetune))
 
 
@@ -204,7 +207,7 @@ def test_per_dataset_intercepts_exact_when_no_active_set_moves():
         exact.append(y[i] - ci - A[i] @ (kappa * x1i + x2i))
     for X in (A, sparse.csc_matrix(A)):
         s1 = stage1_factor(X, y, sources, x1, lam1, intercept=True)
-        res = alo_points(X, y, s1, [(lam2, kappa, delta_lam, x2)], jump=False)[0]
+        res = alo_points(X, y, s1, [(lam2, kappa, delta_lam, x2)], method="alo_fixed")[0]
         np.testing.assert_allclose(res.residuals[list(rows)], exact, rtol=0, atol=1e-8)
 
 
@@ -276,3 +279,25 @@ def test_cv_alo_with_intercepts_selects_near_the_cv_optimum():
     assert alo.n_fits_ < cv5.n_fits_
     with pytest.raises(ValueError, match="unknown cv"):
         TransLassoCV(cv="loo").fit(A, y, sources=sources)
+
+
+def test_step_drops_a_feature_that_lives_on_the_deleted_row():
+    """Eq. ALO.8, leaving part: a feature that lives on one target row (a rare word) is active in the
+    fit, and without that row its column is almost zero, so it leaves. The fixed-set formula keeps it (leverage ~1
+    for that row, a residual off by orders of magnitude); the one-step correction drops it."""
+    rng = np.random.default_rng(7)
+    M, N = 60, 30
+    A = rng.standard_normal((M, N)) / np.sqrt(N)
+    A[:, 0] = 0.01 * rng.standard_normal(M)  # almost zero off row 0 (exactly zero: leverage 1, no ALO)
+    A[0, 0] = 1.0
+    r = np.r_[0.0, np.where(rng.random(N - 1) < 0.3, 1.0, 0.0)]
+    y = A @ r + 0.3 * rng.standard_normal(M)
+    y[0] += 2.0  # the lone feature fits row 0's outlier
+    source = (rng.standard_normal((2 * N, N)) / np.sqrt(N), np.zeros(2 * N))
+    est = TransLasso(lam1=10.0, lam2=0.1, kappa=0.0, delta_lam=0.0, pretrain_on_target=False, tol=1e-12)
+    fixed = loo_error(est, A, y, sources=[source], method="alo_fixed")
+    assert est.coef_finetune_[0] != 0 and fixed.leverage_finetune[0] > 0.99
+    exact = loo_error(est, A, y, sources=[source], method="exact")
+    alo = loo_error(est, A, y, sources=[source])
+    assert abs(fixed.residuals[0] - exact.residuals[0]) > 10 * abs(exact.residuals[0])
+    assert alo.residuals[0] == pytest.approx(exact.residuals[0], rel=0.2)
