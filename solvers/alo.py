@@ -10,8 +10,11 @@ r1 / r2 the stage-1 / final residuals of target row i, h1 / h2 the leverages of 
 stage-1 / stage-2 active-set hat matrices, and d_i = [(I − H2) K1]_ii with K1 the target block of
 the stage-1 hat matrix. With Δλ > 0 and the target pooled, features whose x1 crosses zero make
 x2 jump (the jump part of R21, THEORY.md §3), which this misses at every N; ``method="alo"`` adds
-a mean-field estimate of that term (eq. ALO.6). :func:`alo_points` evaluates it for several stage-2 hyperparameter points
-sharing one stage 1 (the stage-1 factorization is done once); :func:`loo_error` is the user entry.
+a mean-field estimate of that term there (eq. ALO.6), and elsewhere one vectorized step for the
+stage-2 active-set changes (eq. ALO.8). Per-dataset intercepts are always-active columns (eq.
+ALO.7). :func:`alo_points` evaluates it for several stage-2 hyperparameter points sharing one
+stage 1 (factored once); :func:`loo_error` is the user entry; :func:`alo_validate` scores a
+:class:`solvers.cv.Grid` for ``TransLassoCV(cv="alo")``.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class LooResult:
     ``residuals`` e_i = y_i − a_i·x̂^(−i) (x̂^(−i) fitted without target row i; ALO gives ∞ for a
     row of leverage 1, which the fit interpolates), ``mse`` their mean square, ``leverage_pretrain``
     h1 (zeros when the target is not pooled into pretraining) and ``leverage_finetune`` h2 of
-    THEORY.md section ALO (NaN for ``method="exact"``), ``method`` ("alo", "alo_fixed" or "exact").
+    THEORY.md section ALO (NaN for ``method="exact"``), ``method`` (one of :func:`loo_error`'s).
 
     Attributes
     ----------
@@ -296,7 +299,7 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, method="alo") -> li
     >>> s1 = stage1_factor(A, y, [(As, ys)], fits[0].coef_pretrain, lam1=0.2)
     >>> res = alo_points(A, y, s1, [(lam2, 1.0, 0.0, f.coef_finetune) for lam2, f in zip((0.05, 0.2, 1.0), fits)])
     >>> print([round(r.mse, 4) for r in res])
-    [0.0132, 0.0088, 0.0088]
+    [0.0107, 0.0088, 0.0088]
     """
     if method not in METHODS[:3]:
         raise ValueError(f"method must be one of {METHODS[:3]}, got {method!r}")
@@ -468,11 +471,12 @@ def loo_error(estimator, X, y, *, sources=(), method: str = "alo") -> LooResult:
         Target response.
     sources : sequence of (X_k, y_k) pairs
         Pretraining sources, as given to ``fit``; they are never left out.
-    method : {"alo", "alo_fixed", "exact"}, default "alo"
-        ``"alo"`` the one-fit approximation, vectorized over samples: both active
-        sets fixed (eq. ALO.4) plus the mean-field Δλ-jump correction (eq. ALO.6), which is zero
-        when Δλ = 0 or the target is not pooled into pretraining; ``"alo_fixed"`` eq. ALO.4 alone
-        (exact whenever no active set moves, biased low for Δλ > 0 at every N); ``"exact"``: M1
+    method : {"alo", "alo_jump", "alo_fixed", "exact"}, default "alo"
+        One-fit approximations, vectorized over samples: ``"alo_fixed"`` both active sets fixed
+        (eq. ALO.4; exact whenever no active set moves, biased low for Δλ > 0 at every N);
+        ``"alo_jump"`` plus the mean-field Δλ-jump correction (eq. ALO.6, zero when Δλ = 0 or the
+        target is not pooled); ``"alo"`` eq. ALO.6 where the jump is in play, else eq. ALO.4 plus
+        one step for the stage-2 active-set changes (eq. ALO.8). ``"exact"``: M1
         refits, for validation (warm-started for the theory's model, cold with intercepts or
         scaling).
 
@@ -493,7 +497,7 @@ def loo_error(estimator, X, y, *, sources=(), method: str = "alo") -> LooResult:
     >>> alo = loo_error(est, A, y, sources=[(As, ys)])  # fits est first
     >>> exact = loo_error(est, A, y, sources=[(As, ys)], method="exact")
     >>> print(f"ALO {alo.mse:.4f}, exact {exact.mse:.4f}, max leverage {alo.leverage_finetune.max():.2f}")
-    ALO 0.0127, exact 0.0125, max leverage 0.13
+    ALO 0.0125, exact 0.0125, max leverage 0.13
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
