@@ -90,12 +90,14 @@ def backfill_gcv():
 
 def backfill(method):
     """Add ``method`` (a key of _METHOD, no exact refits) to the records of both files that lack it."""
-    for path, subset in ((LOO_FILE, False), (SUBSET_FILE, True)):
+    for path, subset in ((LOO_FILE, False), (SUBSET_FILE, True), (REPLICA_FILE, False)):
         if not path.exists():
             continue
         recs = [json.loads(line) for line in path.read_text().splitlines()]
         key = f"e_{method}" if subset else method
         for r in recs:
+            for stale in ("step", "e_step", "mse_step"):  # an earlier variant of the one-step correction
+                r.pop(stale, None)
             if key in r:
                 continue
             est, (A, y), sources, _, _ = _fit(r["setting"], r["N"], r["seed"])
@@ -238,24 +240,29 @@ def _records(path):
 
 
 def _report_paired(recs):
-    """Per seed |gap(step)| − |gap(jump)| (negative: the step is closer to exact LOO), mean ± SE."""
-    print("\n### One-step correction against the default, paired over seeds\n")
-    print("Per seed: |ALO_step/exact − 1| − |ALO/exact − 1| (negative: step closer), and step − default.\n")
-    print("| setting | N | seeds | abs gap, default | abs gap, step | paired abs difference | paired difference |")
+    """Per seed |gap(default)| − |gap(jump)| (negative: the default is closer to exact LOO), mean ± SE."""
+    print("\n### Default (one-step correction where Δλ = 0 or the target is not pooled) against the previous default\n")
+    print(
+        "Per seed: |ALO/exact − 1| − |ALO_jump/exact − 1| (negative: the default is closer), and the signed difference."
+    )
+    print("Settings where the two coincide (Δλ > 0, target pooled) are left out.\n")
+    print(
+        "| setting | N | seeds | abs gap, jump | abs gap, default (largest) | paired abs difference | paired difference |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in SETTINGS:
         for n in sorted({r["N"] for r in recs}):
-            rows = [r for r in recs if r["setting"] == name and r["N"] == n and "step" in r]
-            if len(rows) < 2:
+            rows = [r for r in recs if r["setting"] == name and r["N"] == n and "alo" in r]
+            if len(rows) < 2 or all(r["alo"] == r["jump"] for r in rows):
                 continue
             j = np.array([r["jump"] / r["exact"] - 1 for r in rows]) * 100
-            st = np.array([r["step"] / r["exact"] - 1 for r in rows]) * 100
+            st = np.array([r["alo"] / r["exact"] - 1 for r in rows]) * 100
 
             def ms(v):
                 return f"{v.mean():+.2f} ± {v.std(ddof=1) / np.sqrt(v.size):.2f}%"
 
             print(
-                f"| {name} | {n} | {len(rows)} | {np.abs(j).mean():.2f}% | {np.abs(st).mean():.2f}% | "
+                f"| {name} | {n} | {len(rows)} | {np.abs(j).mean():.2f}% | {np.abs(st).mean():.2f}% ({np.abs(st).max():.2f}%) | "
                 f"{ms(np.abs(st) - np.abs(j))} | {ms(st - j)} |"
             )
 
@@ -263,7 +270,7 @@ def _report_paired(recs):
 def report():
     recs = _records(LOO_FILE)
     ns = sorted({r["N"] for r in recs})
-    print("### ALO − exact LOO, relative: mean ± SE over seeds (seeds) [fixed | jump (default) | step | GCV-like]\n")
+    print("### ALO − exact LOO, relative: mean ± SE over seeds (seeds) [fixed | jump | default | GCV-like]\n")
     print("| setting | " + " | ".join(f"N = {n}" for n in ns) + " |")
     print("|---|" + "---|" * len(ns))
     for name in SETTINGS:
@@ -285,8 +292,8 @@ def report():
         print(f"| {name} | " + " | ".join(cells) + " |")
     print("\n### Mean over seeds of |ALO − exact| / exact, the largest per seed, and leverages per N\n")
     print(
-        "| setting | N | seeds | mean abs gap, fixed | mean (largest) abs gap, jump | max h1 | max h2 | mean h2 |"
-        " exact LOO MSE | t_exact / t_fit | t_jump / t_fit |"
+        "| setting | N | seeds | mean abs gap, fixed | mean abs gap, jump | mean (largest) abs gap, default | max h1 | max h2 | mean h2 |"
+        " exact LOO MSE | t_exact / t_fit |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in SETTINGS:
@@ -298,13 +305,12 @@ def report():
             def mean(key, rows=rows):
                 return float(np.mean([r[key] for r in rows]))
 
-            gaps = [np.mean([abs(r[m] / r["exact"] - 1) for r in rows]) * 100 for m in ALO_METHODS]
-            worst = max(abs(r["jump"] / r["exact"] - 1) for r in rows) * 100
+            gaps = [np.mean([abs(r[m] / r["exact"] - 1) for r in rows]) * 100 for m in (*ALO_METHODS, "alo")]
+            worst = max(abs(r["alo"] / r["exact"] - 1) for r in rows) * 100
             print(
-                f"| {name} | {n} | {len(rows)} | {gaps[0]:.2f}% | {gaps[1]:.2f}% ({worst:.2f}%) | {mean('h1_max'):.2f} | "
-                f"{mean('h2_max'):.2f} | {mean('h2_mean'):.2f} | {mean('exact'):.4f} | "
-                f"{np.mean([r['t_exact'] / r['t_fit'] for r in rows]):.0f} | "
-                f"{np.mean([r['t_jump'] / r['t_fit'] for r in rows]):.3f} |"
+                f"| {name} | {n} | {len(rows)} | {gaps[0]:.2f}% | {gaps[1]:.2f}% | {gaps[2]:.2f}% ({worst:.2f}%) | "
+                f"{mean('h1_max'):.2f} | {mean('h2_max'):.2f} | {mean('h2_mean'):.2f} | {mean('exact'):.4f} | "
+                f"{np.mean([r['t_exact'] / r['t_fit'] for r in rows]):.0f} |"
             )
     subset = _records(SUBSET_FILE)
     if subset:
@@ -350,22 +356,22 @@ def report():
     reps = _records(REPLICA_FILE)
     if reps:
         print("\n### ALO against the replica ε^(2nd) (σ_1² included), N = 2000, mean ± SE over seeds\n")
-        print("z = (mean − replica ε2) / SE; the last column pairs ALO (jump) with each seed's own test error.\n")
+        print("z = (mean − replica ε2) / SE; the last column pairs the default ALO with each seed's own test error.\n")
         print(
-            "| setting | seeds | replica ε2 | test error ε2 (z) | ALO fixed (z) | ALO jump (z) | ALO jump − test error |"
+            "| setting | seeds | replica ε2 | test error ε2 (z) | ALO fixed (z) | ALO jump (z) | ALO default (z) | ALO default − test error |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|")
         for name in SETTINGS:
             rows = [r for r in reps if r["setting"] == name]
             if len(rows) < 2:
                 continue
             theory = rows[0]["eps2_theory"]
             cells = []
-            for key in ("eps2_sim", *ALO_METHODS):
+            for key in ("eps2_sim", *ALO_METHODS, *EXTRA_METHODS):
                 v = np.array([r[key] for r in rows])
                 se = v.std(ddof=1) / np.sqrt(v.size)
                 cells.append(f"{v.mean():.4f} ± {se:.4f} ({(v.mean() - theory) / se:+.1f})")
-            d = np.array([r["jump"] - r["eps2_sim"] for r in rows])
+            d = np.array([r["alo"] - r["eps2_sim"] for r in rows])
             cells.append(f"{d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(d.size):.4f}")
             print(f"| {name} | {len(rows)} | {theory:.4f} | " + " | ".join(cells) + " |")
 

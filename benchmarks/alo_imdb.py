@@ -123,7 +123,7 @@ def report_exact():
         return
     recs = [json.loads(line) for line in EXACT.read_text().splitlines()]
     print(
-        "\n| n_t | subsample | λ2 | rows | max h2 | mean h2 | exact LOO (rows) | gap, fixed | gap, ALO (default) | gap, step |"
+        "\n| n_t | subsample | λ2 | rows | max h2 | mean h2 | exact LOO (rows) | gap, fixed (ALO.4) | gap, ALO (default) |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in recs:

@@ -38,7 +38,8 @@ METHODS = ("alo", "alo_jump", "alo_fixed", "exact")
 # h ≥ 1 − 1e-10 counts as leverage one (round-off of a projection's diagonal is ~1e-15)
 _LEVERAGE_ONE = 1 - 1e-10
 _LEVERAGE_FLOOR = 1e-10
-# alo_validate does not score a point whose mean leverage (|S| + intercepts) / rows exceeds this:
+# alo_validate does not score a point whose mean leverage (|S| + intercepts) / rows exceeds this,
+# and the default method drops its one-step correction (eq. ALO.8) there:
 # ALO was within ~6% of exact LOO up to mean leverage 0.58 and off by −46% to +300% from 0.89 on
 # (benchmarks/alo_accuracy.md); 0.75 lies between, untested there
 MAX_MEAN_LEVERAGE = 0.75
@@ -330,9 +331,10 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, method="alo") -> li
             x2full = np.zeros_like(x1)
             x2full[S2] = beta[: S2.size]
             e += jump_response(X, stage1, lam2, delta_lam, x2full, r2, B2.shape[1]) * stage1.row_norm2 * stage1.residual
-        elif method == "alo":
-            # (ALO.6) already carries the x2 response, entering and leaving included, of the features
-            # whose weight moves; the step on top of it counts them twice (benchmarks/alo_accuracy.md)
+        elif method == "alo" and h2.mean() <= MAX_MEAN_LEVERAGE:
+            # not on top of (ALO.6), which already carries the x2 response, entering and leaving
+            # included, of the features whose weight moves (counted twice otherwise); not near
+            # saturation, where its 1/(1 − h') terms explode (benchmarks/alo_accuracy.md)
             e += _set_changes(X, S2, w, B2, F2, beta, r2, e, h2)
         # a row with leverage 1 is interpolated: deleting it changes the active set, ALO has no answer
         e[(h2 >= _LEVERAGE_ONE) | (stage1.leverage >= _LEVERAGE_ONE)] = np.inf
