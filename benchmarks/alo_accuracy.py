@@ -115,6 +115,12 @@ def _done(path):
     return {(r["setting"], r["N"], r["seed"]) for r in map(json.loads, path.read_text().splitlines())}
 
 
+def _pending(path, names, ns, seeds):
+    """(setting, N, seed) triples not yet recorded in ``path``, N outermost."""
+    done = _done(path)
+    return [(name, N, seed) for N in ns for name in names for seed in seeds if (name, N, seed) not in done]
+
+
 def _exact_rows(est, A, y, sources, rows):
     """Exact LOO residuals of the target rows ``rows`` only (warm-started refits without each)."""
     hyper = Hyperparameters(est.lam1, est.lam2, est.kappa, est.delta_lam)
@@ -136,56 +142,44 @@ def _exact_rows(est, A, y, sources, rows):
 def run_subset(names, ns, seeds, n_rows, first_seed=0):
     """ALO against exact LOO paired on ``n_rows`` random target rows (exact refits only for those):
     per row d_i = e_ALO,i² − e_exact,i², whose mean is unbiased for the difference of the row-means."""
-    done = _done(SUBSET_FILE)
-    for N in ns:
-        for name in names:
-            for seed in range(first_seed, first_seed + seeds):
-                if (name, N, seed) in done:
-                    continue
-                est, (A, y), sources, t_fit, _ = _fit(name, N, seed)
-                rows = np.sort(
-                    np.random.default_rng([seed, N]).choice(A.shape[0], min(n_rows, A.shape[0]), replace=False)
-                )
-                rec = {"setting": name, "N": N, "seed": seed, "t_fit": t_fit, "rows": rows.tolist()}
-                for method in (*ALO_METHODS, *EXTRA_METHODS):
-                    res = loo_error(est, A, y, sources=sources, method=_METHOD[method])
-                    rec[f"e_{method}"] = res.residuals[rows].tolist()
-                    rec[f"mse_{method}"] = res.mse
-                    if method == "fixed":
-                        rec["h2_max"] = float(res.leverage_finetune.max())
-                        rec["h2_mean"] = float(res.leverage_finetune.mean())
-                t0 = time.perf_counter()
-                rec["e_exact"] = _exact_rows(est, A, y, sources, rows).tolist()
-                rec["t_exact_rows"] = time.perf_counter() - t0
-                with SUBSET_FILE.open("a") as f:
-                    f.write(json.dumps(rec) + "\n")
-                print(json.dumps({k: v for k, v in rec.items() if not k.startswith(("e_", "rows"))}), flush=True)
+    for name, N, seed in _pending(SUBSET_FILE, names, ns, range(first_seed, first_seed + seeds)):
+        est, (A, y), sources, t_fit, _ = _fit(name, N, seed)
+        rows = np.sort(np.random.default_rng([seed, N]).choice(A.shape[0], min(n_rows, A.shape[0]), replace=False))
+        rec = {"setting": name, "N": N, "seed": seed, "t_fit": t_fit, "rows": rows.tolist()}
+        for method in (*ALO_METHODS, *EXTRA_METHODS):
+            res = loo_error(est, A, y, sources=sources, method=_METHOD[method])
+            rec[f"e_{method}"] = res.residuals[rows].tolist()
+            rec[f"mse_{method}"] = res.mse
+            if method == "fixed":
+                rec["h2_max"] = float(res.leverage_finetune.max())
+                rec["h2_mean"] = float(res.leverage_finetune.mean())
+        t0 = time.perf_counter()
+        rec["e_exact"] = _exact_rows(est, A, y, sources, rows).tolist()
+        rec["t_exact_rows"] = time.perf_counter() - t0
+        with SUBSET_FILE.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        print(json.dumps({k: v for k, v in rec.items() if not k.startswith(("e_", "rows"))}), flush=True)
 
 
 def run_loo(names, ns, seeds, first_seed=0):
-    done = _done(LOO_FILE)
-    for N in ns:
-        for name in names:
-            for seed in range(first_seed, first_seed + seeds):
-                if (name, N, seed) in done:
-                    continue
-                est, (A, y), sources, t_fit, _ = _fit(name, N, seed)
-                rec = {"setting": name, "N": N, "seed": seed, "t_fit": t_fit}
-                for method in (*ALO_METHODS, *EXTRA_METHODS, "exact"):
-                    t0 = time.perf_counter()
-                    res = loo_error(est, A, y, sources=sources, method=_METHOD[method])
-                    rec[method] = res.mse
-                    rec[f"t_{method}"] = time.perf_counter() - t0
-                    if method == "fixed":
-                        rec["gcv"] = _gcv(res)
-                        rec["h1_max"] = float(res.leverage_pretrain.max())
-                        rec["h2_max"] = float(res.leverage_finetune.max())
-                        rec["h2_mean"] = float(res.leverage_finetune.mean())
-                rec["support1"] = int(np.count_nonzero(est.coef_pretrain_))
-                rec["support2"] = int(np.count_nonzero(est.coef_finetune_))
-                with LOO_FILE.open("a") as f:
-                    f.write(json.dumps(rec) + "\n")
-                print(json.dumps(rec), flush=True)
+    for name, N, seed in _pending(LOO_FILE, names, ns, range(first_seed, first_seed + seeds)):
+        est, (A, y), sources, t_fit, _ = _fit(name, N, seed)
+        rec = {"setting": name, "N": N, "seed": seed, "t_fit": t_fit}
+        for method in (*ALO_METHODS, *EXTRA_METHODS, "exact"):
+            t0 = time.perf_counter()
+            res = loo_error(est, A, y, sources=sources, method=_METHOD[method])
+            rec[method] = res.mse
+            rec[f"t_{method}"] = time.perf_counter() - t0
+            if method == "fixed":
+                rec["gcv"] = _gcv(res)
+                rec["h1_max"] = float(res.leverage_pretrain.max())
+                rec["h2_max"] = float(res.leverage_finetune.max())
+                rec["h2_mean"] = float(res.leverage_finetune.mean())
+        rec["support1"] = int(np.count_nonzero(est.coef_pretrain_))
+        rec["support2"] = int(np.count_nonzero(est.coef_finetune_))
+        with LOO_FILE.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        print(json.dumps(rec), flush=True)
 
 
 def run_replica(names, N, seeds):
