@@ -1,15 +1,19 @@
 """Accuracy of the approximate leave-one-out error (THEORY.md section ALO) against exact LOO and the replica theory.
 
 Part ``loo``: for each SETTING, N and seed, one TransLasso fit, then ``loo_error`` with
-method "alo_fixed" (fixed active sets, eq. ALO.4; record key "fixed"), "alo" (plus the Δλ jump,
-eq. ALO.6; key "jump") and "exact"
-(M1 warm-started refits). One JSON record per (setting, N, seed) is appended to
+method "alo_fixed" (fixed active sets, eq. ALO.4; record key "fixed"), "alo_jump" (plus the Δλ
+jump, eq. ALO.6; key "jump"), the default "alo" (eq. ALO.6 or the one-step correction eq. ALO.8;
+key "alo") and "exact" (M1 warm-started refits). One JSON record per (setting, N, seed) is appended to
 benchmarks/alo_accuracy.jsonl; rows already there are skipped, so the script resumes.
 Part ``replica``: at N = 2000, 8 seeds, ALO against ``replica.predict``'s ε^(2nd) (test MSE
 including the target noise σ_1², THEORY.md §2), records in benchmarks/alo_replica.jsonl.
 Part ``small``: the tolerance of the small-N hypothesis property in tests/solvers/test_alo.py,
 --draws random draws of its inputs, records in benchmarks/alo_small_n.jsonl.
 Part ``gcv``: adds a GCV-like variant (mean stage-2 leverage) to the records that lack it.
+Part ``subset``: ALO against exact LOO paired on a random subset of target rows (exact refits
+only for those), records in benchmarks/alo_subset.jsonl. Part ``backfill``: adds the default
+``method="alo"`` (key "alo") to older records. Part ``intercepts``: the tolerance of the
+intercept/standardization test in tests/solvers/test_alo.py.
 ``--report`` prints the markdown tables of benchmarks/alo_accuracy.md from both files.
 
 Examples: PYTHONPATH=. nice -n 10 python benchmarks/alo_accuracy.py loo --n 200 400 --seeds 8
@@ -223,6 +227,21 @@ def run_small(draws):
             f.write(json.dumps({**kw, "gap": gap, "max_leverage": float(lev)}) + "\n")
 
 
+def run_intercepts(seeds):
+    """The tolerance of test_intercepts_and_scaling_close_to_exact: ALO/exact − 1 of TransLasso with
+    intercepts and standardization (exact LOO re-estimates both) over seeds × its points."""
+    from tests.solvers.test_alo import INTERCEPT_POINTS, intercept_problem
+
+    gaps = []
+    for seed in range(seeds):
+        for kappa, delta_lam in INTERCEPT_POINTS:
+            est, (A, y), sources = intercept_problem(seed, kappa, delta_lam)
+            alo = loo_error(est, A, y, sources=sources)
+            gaps.append(alo.mse / loo_error(est, A, y, sources=sources, method="exact").mse - 1)
+    gaps = np.array(gaps)
+    print(f"intercepts: {gaps.size} draws, ALO/exact − 1 mean {gaps.mean():+.3f}, max |.| {np.abs(gaps).max():.3f}")
+
+
 def _records(path):
     """Records of a results file; a (setting, N, seed) run twice keeps its last record."""
     if not path.exists():
@@ -372,7 +391,7 @@ def report():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("part", nargs="?", choices=("loo", "subset", "replica", "small", "gcv", "backfill"))
+    p.add_argument("part", nargs="?", choices=("loo", "subset", "replica", "small", "gcv", "backfill", "intercepts"))
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--rows", type=int, default=100, help="subset part: target rows refitted exactly")
     p.add_argument("--n", type=int, nargs="+", default=[200, 400, 800])
@@ -389,6 +408,8 @@ def main():
         run_replica(a.settings, 2000, a.seeds)
     elif a.part == "gcv":
         backfill_gcv()
+    elif a.part == "intercepts":
+        run_intercepts(12)
     elif a.part == "backfill":
         for method in EXTRA_METHODS:
             backfill(method)
