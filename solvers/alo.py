@@ -545,7 +545,7 @@ def alo_validate(
     x1_init=None,
     tol: float = CV_TOL,
 ) -> AloResult:
-    """Score every point of ``grid`` by ALO (THEORY.md eqs. ALO.6–ALO.7) from fits on all target rows.
+    """Score every point of ``grid`` by ALO (THEORY.md eqs. ALO.6–ALO.8) from fits on all target rows.
 
     The stand-in for :func:`solvers.cv.cross_validate` (same signature; ``splits`` and ``n_jobs``
     are ignored: there are no folds). Stage 1 is one warm-started λ1 path on all the data, each
