@@ -34,7 +34,8 @@ from .estimator import _stack, check_transfer_data, fit_two_stage, stage2_weight
 
 __all__ = ["LooResult", "Stage1", "AloResult", "loo_error", "alo_points", "stage1_factor", "alo_validate"]
 
-METHODS = ("alo", "alo_jump", "alo_fixed", "exact")
+_ONE_FIT = ("alo", "alo_jump", "alo_fixed")
+METHODS = (*_ONE_FIT, "exact")
 # h ≥ 1 − 1e-10 counts as leverage one (round-off of a projection's diagonal is ~1e-15)
 _LEVERAGE_ONE = 1 - 1e-10
 _LEVERAGE_FLOOR = 1e-10
@@ -302,8 +303,8 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, method="alo") -> li
     >>> print([round(r.mse, 4) for r in res])
     [0.0107, 0.0088, 0.0088]
     """
-    if method not in METHODS[:3]:
-        raise ValueError(f"method must be one of {METHODS[:3]}, got {method!r}")
+    if method not in _ONE_FIT:
+        raise ValueError(f"method must be one of {_ONE_FIT}, got {method!r}")
     intercept = stage1.intercept if intercept is None else bool(intercept)
     y = np.asarray(y, dtype=float)
     x1 = stage1.coef
