@@ -28,18 +28,21 @@ from solvers import TransLasso, TransLassoCV, loo_error
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "alo_imdb.jsonl"
 EXACT = HERE / "alo_imdb_exact.jsonl"
-METHODS = {"alo": lambda s: TransLassoCV(cv="alo"), "cv5": lambda s: TransLassoCV(cv=5, random_state=s)}
+METHODS = {
+    "alo": lambda s, strategy: TransLassoCV(strategy, cv="alo"),
+    "cv5": lambda s, strategy: TransLassoCV(strategy, cv=5, random_state=s),
+}
 
 
 def _records():
     if not OUT.exists():
         return []
     recs = [json.loads(line) for line in OUT.read_text().splitlines()]
-    return list({(r["n_t"], r["subsample"], r["method"]): r for r in recs}.values())
+    return list({(r["n_t"], r["subsample"], r["method"], r.get("requested", "auto")): r for r in recs}.values())
 
 
-def run(ns, subsamples, data_dir):
-    done = {(r["n_t"], r["subsample"], r["method"]) for r in _records()}
+def run(ns, subsamples, data_dir, strategy="auto"):
+    done = {(r["n_t"], r["subsample"], r["method"]) for r in _records() if r.get("requested", "auto") == strategy}
     data = load_study(str(data_dir), 2000)
     sources = [(d.A, d.y) for d in data.sources]
     X_test, y_test = data.target_test.A, data.target_test.y
@@ -50,13 +53,14 @@ def run(ns, subsamples, data_dir):
                 if (n_t, s, method) in done:
                     continue
                 t0 = time.perf_counter()
-                model = make(s).fit(X, y, sources=sources)
+                model = make(s, strategy).fit(X, y, sources=sources)
                 seconds = time.perf_counter() - t0
                 res = model.cv_results_
                 rec = {
                     "n_t": n_t,
                     "subsample": s,
                     "method": method,
+                    "requested": strategy,
                     "test_mse": float(np.mean((model.predict(X_test) - y_test) ** 2)),
                     "score": float(np.min(res["mean_test_mse"])),
                     "n_fits": int(model.n_fits_),
@@ -141,7 +145,13 @@ def report_exact():
 
 
 def report():
-    recs = _records()
+    for strategy in sorted({r.get("requested", "auto") for r in _records()}):
+        print(f"\n#### TransLassoCV(strategy={strategy!r})\n")
+        _report(strategy)
+
+
+def _report(strategy):
+    recs = [r for r in _records() if r.get("requested", "auto") == strategy]
     print("| n_t | subsample | strategy (ALO / 5-fold) | test MSE, ALO | test MSE, 5-fold | ALO − 5-fold |")
     print("|---|---|---|---|---|---|")
     by = {(r["n_t"], r["subsample"], r["method"]): r for r in recs}
@@ -182,12 +192,13 @@ def main():
     p.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     p.add_argument("--report", action="store_true")
     p.add_argument("--no-run", action="store_true")
+    p.add_argument("--strategy", default="auto", help="TransLassoCV's strategy for both estimators")
     p.add_argument("--exact-rows", type=int, default=0, help="paired ALO vs exact LOO on this many rows (n_t = --n[0])")
     a = p.parse_args()
     if a.exact_rows:
         run_exact(a.n[0], 0, a.exact_rows, a.data)
     elif not a.no_run:
-        run(a.n, a.subsamples, a.data)
+        run(a.n, a.subsamples, a.data, a.strategy)
     if a.report:
         report()
         report_exact()
