@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from replica import STRATEGY_NAMES, ConvergenceError
 
+from .alo import alo_validate
 from .backend import DEFAULT_TOL
 from .cv import (
     CV_TOL,
@@ -123,8 +124,13 @@ class TransLassoCV(TransferRegressor):
         (λ1, κ and Δλ/λ2 fixed): one warm-started λ2 path per fold. "cv": CV over the strategy's cells of
         :func:`solvers.cv.default_cells` × ``n_lam1`` λ1 × ``n_lam2`` λ2 values (relative to their λ_max,
         down to ``lam_min_ratio``). "theory": the theory's optimum, no CV.
-    cv : int or scikit-learn splitter
-        Folds of the target rows (an int: shuffled ``KFold`` seeded by ``random_state``).
+    cv : int, scikit-learn splitter or "alo"
+        Folds of the target rows (an int: shuffled ``KFold`` seeded by ``random_state``). "alo": no
+        folds; every grid point is fitted once on all target rows (warm-started along λ2) and scored
+        by its approximate leave-one-out error (:func:`solvers.alo.alo_validate`, THEORY.md section
+        ALO; intercepts exact, the column scaling held fixed). ``cv_results_`` then has no
+        ``split*`` columns, ``mean_test_mse`` is the ALO MSE and ``std_test_mse`` its per-sample
+        standard error sd(e_i²)/√n, which ``selection="1se"`` uses.
     selection : "min" or "1se"
         The CV minimum, or the largest λ2 within one standard error of it (at its λ1 and cell), as glmnet.
     pretrain_on_target, fit_intercept, standardize : bool
@@ -218,8 +224,11 @@ class TransLassoCV(TransferRegressor):
     def _splits(self, X):
         cv = self.cv
         if isinstance(cv, str):
-            # the hook for approximate leave-one-out (solvers.alo) goes here
-            raise ValueError(f"unknown cv {cv!r}; expected an int >= 2 or a scikit-learn splitter")
+            if cv != "alo":
+                raise ValueError(f"unknown cv {cv!r}; expected an int >= 2, a scikit-learn splitter or 'alo'")
+            if X.shape[0] < 3:
+                raise ValueError(f"cv='alo' needs at least 3 target rows, got n_samples={X.shape[0]}")
+            return "alo"  # scored by approximate leave-one-out from fits on all rows (solvers.alo)
         if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
             if cv < 2:
                 raise ValueError(f"cv must be >= 2 folds, got {cv}")
@@ -285,7 +294,7 @@ class TransLassoCV(TransferRegressor):
             hyper = theory_hyper
         else:
             grid = self._grid(problem, strategy, theory_hyper)
-            result = cross_validate(
+            result = (alo_validate if splits == "alo" else cross_validate)(
                 problem,
                 grid,
                 splits,
@@ -343,8 +352,10 @@ class TransLassoCV(TransferRegressor):
         g = result.grid
         cells = result.cells_of(tuned)
         keys = [(i, k, j) for k in cells for i in range(len(g.lam1)) for j in range(len(g.lam2))]
-        splits = np.array([[result.err[f, i, k, j] for (i, k, j) in keys] for f in range(result.err.shape[0])])
-        mean = splits.mean(axis=0)
+        alo = getattr(result, "per_sample", False)  # cv="alo": no splits, std = per-sample SE
+        folds = 0 if alo else result.err.shape[0]
+        splits = np.array([[result.err[f, i, k, j] for (i, k, j) in keys] for f in range(folds)])
+        mean = result.mean[tuple(np.array(keys).T)] if alo else splits.mean(axis=0)
         out = {
             "params": [
                 {
@@ -359,10 +370,10 @@ class TransLassoCV(TransferRegressor):
         for name in ("lam1", "lam2", "kappa", "delta_lam"):
             out[f"param_{name}"] = np.array([p[name] for p in out["params"]])
         out["strategy"] = np.array([narrowest_strategy(g.cells[k]) for (_, k, _) in keys])
-        for f in range(splits.shape[0]):
+        for f in range(folds):
             out[f"split{f}_test_mse"] = splits[f]
         out["mean_test_mse"] = mean
-        out["std_test_mse"] = splits.std(axis=0)
+        out["std_test_mse"] = result.se[tuple(np.array(keys).T)] if alo else splits.std(axis=0)
         out["rank_test_mse"] = (np.argsort(np.argsort(mean, kind="stable"), kind="stable") + 1).astype(np.int32)
         return out
 
@@ -389,7 +400,7 @@ class TransLassoCV(TransferRegressor):
             raise ValueError("no CV grid: this model was fitted with tuning='theory'")
         res, g = self._cv, self._cv.grid
         hyper, (i, k, j) = res.select(strategy, self.selection)
-        folds = res.err.shape[0]
+        folds = 1 if getattr(res, "per_sample", False) else res.err.shape[0]
         cells = res.cells_of(strategy)
         n1 = len(g.lam1)
         fits = folds * sum(len(g.lam2) * (1 if g.cells[c] == Cell(0.0, 0.0) else n1) for c in cells)
