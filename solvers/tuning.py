@@ -17,14 +17,10 @@ the target's training data:
 * reference fit x_ref: the sources' fit at λ̂, and its overlap with the sources' truth
   q_s = r_sᵀx_ref/N = y_sᵀA_s x_ref/M − σ̂² df/M (the second term removes the fit's own noise,
   Stein's lemma with the Lasso's df);
-* target: with u = A_t x_ref and b = y_tᵀu/uᵀu (the target regressed on the source fit; x_ref
-  never saw the target's noise), its overlap q_t = r_tᵀx_ref/N = b ||x_ref||²/N and power
-  P_t = b² ||x_ref||²/N + max(mean((y_t − b u)²) − σ̂², 0). In the ratio b the random design's
-  fluctuation along x_ref cancels; only the part of r_t orthogonal to x_ref and the noise remain
-  (y_tᵀu/n and mean(y_t²) − σ̂² each carry the full fluctuation, about √(2/n) relative). Writing
-  x_ref = a r_s + e with e unrelated to r_t, the similarity r_tᵀr_s/√(||r_t||²||r_s||²) is
-  q_t P_s/(q_s √(P_t P_s)), clipped to [0, 1], and 0 if mean(y_t²) ≤ σ̂²; assumes equal noise
-  levels in target and sources;
+* target: its power P_t = mean(y_t²) − σ̂² and overlap q_t = r_tᵀx_ref/N = y_tᵀA_t x_ref/n (x_ref
+  never saw the target's noise). Writing x_ref = a r_s + e with e unrelated to r_t, the
+  similarity r_tᵀr_s/√(||r_t||²||r_s||²) is q_t P_s/(q_s √(P_t P_s)), clipped to [0, 1];
+  assumes equal noise levels in target and sources;
 * model: ``Setting.similarity`` with both densities ρ̂ and unit nonzero variance after dividing the
   response by √v, v = P/ρ̂; its similarity is s c. The data fix only the product s c; the split
   s = c = √(s c) is a modelling choice.
@@ -149,15 +145,10 @@ def setting_from(problem: TransferProblem, src: SourceSummary, pretrain_on_targe
     """``Setting.similarity`` in theory units for the target data of ``problem``, and the response scale v."""
     design, y_c, _ = problem.target_design()
     n, N = design.shape
-    u = design.matvec(src.x_ref)
-    uu = float(u @ u)
-    # y_t regressed on u = A_t x_ref: the design's own fluctuation along x_ref cancels in the ratio b
-    b = float(y_c @ u) / uu if uu > 0 else 0.0
-    xx = float(src.x_ref @ src.x_ref) / N
-    q_t = b * xx
-    power_t = b * b * xx + max(float(np.mean((y_c - b * u) ** 2)) - src.sigma2, 0.0)
+    power_t = float(np.mean(y_c**2)) - src.sigma2
+    q_t = float(y_c @ design.matvec(src.x_ref)) / n
     v = src.power / src.rho
-    if float(np.mean(y_c**2)) <= src.sigma2 or src.overlap <= 0:
+    if power_t <= 0 or src.overlap <= 0:
         sc = 0.0  # no detectable target signal, or a source fit unrelated to its own truth
     else:
         sc = float(np.clip(q_t * src.power / (src.overlap * math.sqrt(power_t * src.power)), 0.0, 1.0))
