@@ -539,6 +539,7 @@ def alo_validate(
     n_jobs=None,
     x1_init=None,
     tol: float = CV_TOL,
+    screen_tol=None,
 ) -> AloResult:
     """Score every point of ``grid`` by ALO (THEORY.md eqs. ALO.6–ALO.8) from fits on all target rows.
 
@@ -565,6 +566,8 @@ def alo_validate(
         Warm starts of stage 1.
     tol : float, default CV_TOL
         Relative duality gap of every fit (per ½||y||², as the CV fits).
+    screen_tol : ignored
+        Every ALO fit is made to ``tol``: its scores are read off the fits themselves.
 
     Returns
     -------
