@@ -32,11 +32,15 @@ from .cv import (
 from .estimator import LinearPredictor, TransLasso, check_transfer_data
 from .tuning import AUTO_CHOICES, auto_strategy, setting_from, summarize_sources, theory_optima, to_data_units
 
-__all__ = ["TransLassoCV", "estimate_setting"]
+__all__ = ["TransLassoCV", "estimate_setting", "KAPPA_LADDER"]
 
 STRATEGIES = tuple(s for s in STRATEGY_NAMES if s != "pretrained")
 TUNINGS = ("theory+cv", "cv", "theory")
 SELECTIONS = ("min", "1se")
+# "theory+cv" searches κ at these multiples of the theory's κ: the theory's κ* is close to proportional
+# to the similarity s·c at fixed λ1, so this is the theory's optimum at similarity 1, 3/4 and 9/16 of
+# the estimate, which saturates on real data (THEORY.md, "Estimating the setting from data")
+KAPPA_LADDER = (1.0, 0.75, 0.5625)
 _SOURCE_PATH = (0.5, 0.002)  # λ1/λ1_max range of the sources-only path that the setting is estimated from
 
 
@@ -122,8 +126,10 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         support, and full whose predicted optimum is within ``auto_tolerance`` of full's. With
         ``tuning="cv"`` it is the CV's choice over every cell of the grid; without sources it is target_only.
     tuning : "theory+cv", "cv" or "theory"
-        "theory+cv": CV over t ∈ ``n_scales`` factors in [1/16, 4] of (λ2, Δλ) at the theory's optimum
-        (λ1, κ and Δλ/λ2 fixed): one warm-started λ2 path per fold. "cv": CV over the strategy's cells of
+        "theory+cv": CV over κ ∈ κ* × :data:`KAPPA_LADDER` (the theory's optimum at similarity 1, 3/4
+        and 9/16 of the estimate, which saturates on real data: THEORY.md §6) × ``n_scales`` factors
+        t ∈ [1/16, 4] of (λ2, Δλ), at the theory's λ1 and Δλ/λ2: one warm-started λ2 path per κ and fold,
+        sharing the fold's stage-1 fit (with κ* = 0, one path of ``3 n_scales + 1`` points). "cv": CV over the strategy's cells of
         :func:`solvers.cv.default_cells` × ``n_lam1`` λ1 × ``n_lam2`` λ2 values (relative to their λ_max,
         down to ``lam_min_ratio``). "theory": the theory's optimum, no CV.
     cv : int or scikit-learn splitter
@@ -178,7 +184,7 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         auto_tolerance=0.02,
         n_lam1=5,
         n_lam2=10,
-        n_scales=13,
+        n_scales=4,
         lam_min_ratio=0.01,
         tol=DEFAULT_TOL,
         cv_tol=CV_TOL,
@@ -339,9 +345,15 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
     def _grid(self, problem: TransferProblem, strategy: str, theory_hyper) -> Grid:
         if self.tuning == "theory+cv" and theory_hyper is not None:
             h = theory_hyper
-            scales = np.geomspace(4.0, 1 / 16, self.n_scales) if self.n_scales > 1 else np.ones(1)
+            centre = Cell.of(h)
+            # the κ ladder (similarity below the estimate, THEORY.md "Estimating the setting from data");
+            # with κ = 0 it is a single cell, and the λ2 path takes its points (plus one, so that a
+            # default grid keeps t = 1, the theory's own λ2)
+            cells = tuple(dict.fromkeys(Cell(centre.kappa * f, centre.u) for f in KAPPA_LADDER))
+            n = self.n_scales if len(cells) > 1 else self.n_scales * len(KAPPA_LADDER) + 1
+            scales = np.geomspace(4.0, 1 / 16, n) if n > 1 else np.ones(1)
             lam2 = h.lam2 if h.lam2 > 0 else problem.A.shape[1] ** -0.5
-            return Grid((h.lam1,), tuple(float(lam2 * t) for t in scales), (Cell.of(h),))
+            return Grid((h.lam1,), tuple(float(lam2 * t) for t in scales), cells)
         design2, y2, _ = problem.target_design()
         lam2_max = max(design2.lam_max(y2), 1e-12)
         lam2 = tuple(float(lam2_max * r) for r in np.geomspace(1.0, self.lam_min_ratio, self.n_lam2))
