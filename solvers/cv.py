@@ -16,8 +16,9 @@ Why it is cheap:
 * every strategy of :mod:`replica.strategies` is a set of cells, so one grid serves them all.
 
 Nothing forms an N × N matrix: each coordinate update costs O(nnz of the column + number of
-datasets). Every fit (each point of each path) is solved to relative duality gap ≤ ``tol``,
-checked (:func:`solvers.design.lasso`).
+datasets). Every fit (each point of each path) is solved to a relative duality gap, checked
+(:func:`solvers.design.lasso`): ``tol`` for stage 1 and for the paths whose errors decide the
+selection, a looser ``screen_tol`` for the rest, which only rank the grid (:func:`cross_validate`).
 
 Data units: :class:`Scaling` maps the user's columns to the theory's convention (design entries
 of mean square 1/N, so rows have mean squared norm 1, THEORY.md §1) before anything is fitted.
@@ -52,6 +53,8 @@ __all__ = [
 ]
 
 CV_TOL = 1e-6
+# stage-2 paths that only rank grid points (cross_validate); as strict as scikit-learn's default tol
+SCREEN_TOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -221,36 +224,51 @@ def _predict(design: Design, y_mean: float, A_val, coefs) -> np.ndarray:
     return pred + (y_mean - design.mu[0] @ coefs)
 
 
-def _fold(problem, grid, train, val, pretrain_on_target, x1s, x1_init, tol):
-    """Errors err[λ1, cell, λ2] on ``val`` of every grid point fitted on ``train``, and the number of fits."""
+def _is_target_only(cell: Cell) -> bool:
+    return cell.kappa == 0 and cell.u == 0
+
+
+def _paths(problem, grid, train, val, x1s, jobs, tol):
+    """Validation errors {(i, k): errors of the first J λ2 points} of the (λ1, cell) paths ``jobs`` =
+    {(i, k): J} fitted on ``train`` to relative gap ``tol``, and the number of fits."""
+    design, y_c, y_mean = problem.target_design(train)
+    A_val, y_val = problem.A[val], problem.y[val]
+    out, fits = {}, 0
+    for (i, k), J in jobs.items():
+        cell = grid.cells[k]
+        x1 = np.zeros(problem.n_features) if _is_target_only(cell) else x1s[:, i]
+        coefs = stage2_path(design, y_c, x1, cell, grid.lam2[:J], tol)
+        out[i, k] = np.mean((y_val[:, None] - _predict(design, y_mean, A_val, coefs)) ** 2, axis=0)
+        fits += J
+    return out, fits
+
+
+def _fold(problem, grid, train, val, pretrain_on_target, x1s, x1_init, tol, path_tol):
+    """Errors err[λ1, cell, λ2] on ``val`` of every grid point fitted on ``train`` (stage 1 to ``tol``,
+    the λ2 paths to ``path_tol``), the number of fits, and the stage-1 path x1s (N, n_λ1)."""
     n1, nc, n2 = len(grid.lam1), len(grid.cells), len(grid.lam2)
     fits = 0
     if grid.uses_stage1 and x1s is None:
         x1s = pretrain_path(problem, grid.lam1, train, True, x1_init, tol)
         fits += n1
-    design, y_c, y_mean = problem.target_design(train)
-    A_val, y_val = problem.A[val], problem.y[val]
+    # the target-only cell does not depend on λ1: one path serves every row
+    jobs = {(i, k): n2 for k, c in enumerate(grid.cells) for i in (range(1) if _is_target_only(c) else range(n1))}
+    errs, path_fits = _paths(problem, grid, train, val, x1s, jobs, path_tol)
     err = np.zeros((n1, nc, n2))
-    for k, cell in enumerate(grid.cells):
-        if cell.kappa == 0 and cell.u == 0:
-            coefs = stage2_path(design, y_c, np.zeros(problem.n_features), cell, grid.lam2, tol)
-            err[:, k] = np.mean((y_val[:, None] - _predict(design, y_mean, A_val, coefs)) ** 2, axis=0)
-            fits += n2
-            continue
-        for i in range(n1):
-            coefs = stage2_path(design, y_c, x1s[:, i], cell, grid.lam2, tol)
-            err[i, k] = np.mean((y_val[:, None] - _predict(design, y_mean, A_val, coefs)) ** 2, axis=0)
-            fits += n2
-    return err, fits
+    for (i, k), e in errs.items():
+        err[slice(None) if _is_target_only(grid.cells[k]) else i, k] = e
+    return err, fits + path_fits, x1s
 
 
 @dataclass
 class CVResult:
-    """Per-fold CV errors ``err[fold, λ1, cell, λ2]`` on ``grid``, and the number of fits."""
+    """Per-fold CV errors ``err[fold, λ1, cell, λ2]`` on ``grid``, the number of fits, and which grid
+    points were fitted to the CV tolerance rather than the screening one (:func:`cross_validate`)."""
 
     grid: Grid
     err: np.ndarray
     fits: int
+    certified: np.ndarray | None = None  # [λ1, cell, λ2]: fitted to the CV tolerance (None: all were)
 
     @property
     def mean(self) -> np.ndarray:
@@ -293,18 +311,50 @@ def cross_validate(
     n_jobs=None,
     x1_init=None,
     tol: float = CV_TOL,
+    screen_tol: float | None = None,
 ) -> CVResult:
     """CV errors of every grid point over ``splits`` = [(train, val), ...] of the target rows (module docstring).
 
     Folds run in parallel with joblib (``n_jobs``), so ``joblib.parallel_backend("dask")`` sends them to a
     Dask cluster. ``x1_init`` (N, len(grid.lam1)): warm starts for stage 1 (e.g. the sources-only path).
+    Stage 1 is fitted to relative duality gap ``tol``. The stage-2 λ2 paths too, unless ``screen_tol`` >
+    ``tol``: then they are first fitted to ``screen_tol`` (gap-checked; it only ranks the grid points, and
+    near interpolation, with the active set close to the number of training rows, coordinate descent
+    needs many times longer for ``tol``), and the path of every strategy's CV-minimal point is refitted
+    to ``tol`` in every fold, up to one λ2 past that point, until the minima are all at such points.
+    ``CVResult.certified`` marks the points fitted to ``tol``.
     """
     x1s, fits = None, 0
     if grid.uses_stage1 and not pretrain_on_target:
         x1s = pretrain_path(problem, grid.lam1, None, False, x1_init, tol)
         fits += len(grid.lam1)
+    screening = screen_tol is not None and screen_tol > tol
+    path_tol = screen_tol if screening else tol
     out = Parallel(n_jobs=n_jobs)(
-        delayed(_fold)(problem, grid, train, val, pretrain_on_target, x1s, x1_init, tol) for train, val in splits
+        delayed(_fold)(problem, grid, train, val, pretrain_on_target, x1s, x1_init, tol, path_tol)
+        for train, val in splits
     )
-    err = np.stack([e for e, _ in out])
-    return CVResult(grid, err, fits + sum(f for _, f in out))
+    err = np.stack([e for e, _, _ in out])
+    fits += sum(f for _, f, _ in out)
+    fold_x1s = [x for _, _, x in out]
+    certified = np.full(err.shape[1:], not screening)
+    result = CVResult(grid, err, fits, certified)
+    names = [name for name in NESTED_ORDER if result.cells_of(name)]
+    while True:
+        jobs = {}
+        for name in names:
+            _, (i, k, j) = result.select(name, "min")
+            J = min(j + 2, len(grid.lam2))
+            if not certified[i, k, :J].all():
+                jobs[i, k] = max(jobs.get((i, k), 0), J)
+        if not jobs:
+            return result
+        refits = Parallel(n_jobs=n_jobs)(
+            delayed(_paths)(problem, grid, train, val, x, jobs, tol) for (train, val), x in zip(splits, fold_x1s)
+        )
+        for f, (errs, n) in enumerate(refits):
+            result.fits += n
+            for (i, k), e in errs.items():
+                rows = slice(None) if _is_target_only(grid.cells[k]) else i
+                err[f, rows, k, : e.size] = e
+                certified[rows, k, : e.size] = True

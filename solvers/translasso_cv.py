@@ -20,6 +20,7 @@ from replica import STRATEGY_NAMES, ConvergenceError
 from .backend import DEFAULT_TOL
 from .cv import (
     CV_TOL,
+    SCREEN_TOL,
     Cell,
     Grid,
     Scaling,
@@ -145,7 +146,12 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
     lam_min_ratio : float
         Smallest penalty of a "cv" grid relative to its λ_max.
     tol, cv_tol : float
-        Relative duality gaps of the refit and of every CV fit (all checked).
+        Relative duality gaps of the refit and of the CV fits whose errors decide (all checked).
+    screen_tol : float
+        Relative duality gap of the CV's stage-2 λ2 paths when they only rank grid points (checked); the
+        path of every strategy's CV-minimal point is then refitted to ``cv_tol`` in every fold, up to one
+        λ2 past it (:func:`solvers.cv.cross_validate`), and ``cv_results_["certified"]`` marks those
+        points. ``screen_tol <= cv_tol`` fits every path to ``cv_tol``.
     n_jobs : int or None
         Folds in parallel (joblib; ``joblib.parallel_backend("dask")`` sends them to a Dask cluster).
     random_state : int or None
@@ -156,7 +162,8 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
     strategy_ : str; hyperparameters_ : replica.Hyperparameters (of the standardized design, response
     in the user's units); coef_, coef_pretrain_, coef_finetune_, intercept_ : in the user's units;
     best_estimator_ : the ``TransLasso`` refitted on all the data; cv_results_ : dict in
-    ``GridSearchCV`` layout with a ``strategy`` column (None with ``tuning="theory"``); setting_ : the
+    ``GridSearchCV`` layout with a ``strategy`` column and a ``certified`` one (fitted to ``cv_tol``, see
+    ``screen_tol``; None with ``tuning="theory"``); setting_ : the
     estimated ``replica.Setting`` (None with ``tuning="cv"`` or without sources); response_scale_ : v;
     predicted_errors_ : strategy → the theory's optimal test MSE in data units (or None);
     predicted_error_ : that of ``strategy_``; n_fits_ : Lasso fits (a path point counts as one); fit_time_ : s.
@@ -188,6 +195,7 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         lam_min_ratio=0.01,
         tol=DEFAULT_TOL,
         cv_tol=CV_TOL,
+        screen_tol=SCREEN_TOL,
         n_jobs=None,
         random_state=None,
     ):
@@ -205,6 +213,7 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         self.lam_min_ratio = lam_min_ratio
         self.tol = tol
         self.cv_tol = cv_tol
+        self.screen_tol = screen_tol
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -225,7 +234,7 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"grid size {name} must be a positive integer, got {value!r}")
-        for name in ("lam_min_ratio", "tol", "cv_tol"):
+        for name in ("lam_min_ratio", "tol", "cv_tol", "screen_tol"):
             value = getattr(self, name)
             if not (isinstance(value, numbers.Real) and 0 < value < 1):
                 raise ValueError(f"{name} must lie in (0, 1), got {value!r}")
@@ -316,6 +325,7 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
                 n_jobs=self.n_jobs,
                 x1_init=x1_init if self.tuning == "theory+cv" else None,
                 tol=self.cv_tol,
+                screen_tol=self.screen_tol,
             )
             fits += result.fits
             tuned = "full" if strategy == "auto" else strategy
@@ -388,6 +398,7 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         for name in ("lam1", "lam2", "kappa", "delta_lam"):
             out[f"param_{name}"] = np.array([p[name] for p in out["params"]])
         out["strategy"] = np.array([narrowest_strategy(g.cells[k]) for (_, k, _) in keys])
+        out["certified"] = np.array([bool(result.certified[key]) for key in keys])
         for f in range(splits.shape[0]):
             out[f"split{f}_test_mse"] = splits[f]
         out["mean_test_mse"] = mean

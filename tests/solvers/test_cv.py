@@ -76,3 +76,24 @@ def test_bad_grid_raises_value_error():
     with pytest.raises(ValueError, match="finite positive"):
         Grid((-1.0,), (0.1,))
     assert Cell(0.5, Cell.of(Hyperparameters(1, 1, 0.5, math.inf)).u).delta_lam(1.0) == math.inf
+
+
+def test_screened_cv_certifies_every_strategy_minimum():
+    # loose paths only rank the grid: each strategy's minimum and its λ2 path up to one point past
+    # it are refitted to tol, and the selections are those of the CV fitted to tol throughout
+    problem = _problem(seed=2, sparse_design=True)
+    lam2_max = float(np.max(np.abs(problem.A.T @ problem.y)))
+    grid = Grid((3.0, 1.0, 0.3), tuple(lam2_max * np.geomspace(1, 0.003, 8)))
+    splits = list(KFold(3, shuffle=True, random_state=0).split(problem.A))
+    exact = cross_validate(problem, grid, splits, tol=1e-9)
+    screened = cross_validate(problem, grid, splits, tol=1e-9, screen_tol=1e-3)
+    assert exact.certified.all() and not screened.certified.all()
+    for s in STRATEGIES:
+        hyper, (i, k, j) = screened.select(s)
+        assert (hyper, (i, k, j)) == exact.select(s), s
+        done = screened.certified[i, k]
+        assert done[: min(j + 2, len(grid.lam2))].all()
+        np.testing.assert_allclose(screened.err[:, i, k, done], exact.err[:, i, k, done], rtol=1e-6)
+    # a loose fit does move the errors (the screening is real), and refits are counted
+    assert np.max(np.abs(screened.err - exact.err)) > 1e-6
+    assert screened.fits > exact.fits

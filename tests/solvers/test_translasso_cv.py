@@ -79,6 +79,7 @@ BAD = {
     "selection": (lambda A, y, S: (A, y, [S]), {"selection": "2se"}, "unknown selection"),
     "grid": (lambda A, y, S: (A, y, [S]), {"n_lam2": -3}, "grid size n_lam2"),
     "cv_string": (lambda A, y, S: (A, y, [S]), {"cv": "loo"}, "unknown cv"),
+    "screen_tol": (lambda A, y, S: (A, y, [S]), {"screen_tol": 0.0}, "screen_tol must lie"),
 }
 
 
@@ -182,6 +183,7 @@ def test_cv_results_layout_and_1se():
     for key in ("mean_test_mse", "std_test_mse", "rank_test_mse", "split0_test_mse", "split2_test_mse", "strategy"):
         assert len(res[key]) == n
     best = res["params"][int(np.argmin(res["mean_test_mse"]))]
+    assert res["certified"][int(np.argmin(res["mean_test_mse"]))]  # the selected point was fitted to cv_tol
     assert best["lam2"] == pytest.approx(m.hyperparameters_.lam2) and res["rank_test_mse"].min() == 1
     one_se = TransLassoCV(**kw, selection="1se").fit(A, y, sources=[S])
     assert one_se.hyperparameters_.lam2 >= m.hyperparameters_.lam2
