@@ -151,7 +151,7 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         Relative duality gap of the CV's stage-2 λ2 paths when they only rank grid points (checked); the
         path of every strategy's CV-minimal point is then refitted to ``cv_tol`` in every fold, up to one
         λ2 past it (:func:`solvers.cv.cross_validate`), and ``cv_results_["certified"]`` marks those
-        points. ``screen_tol <= cv_tol`` fits every path to ``cv_tol``.
+        points. ``screen_tol <= cv_tol`` fits every path to ``cv_tol``. Used by ``tuning="cv"`` only.
     n_jobs : int or None
         Folds in parallel (joblib; ``joblib.parallel_backend("dask")`` sends them to a Dask cluster).
     random_state : int or None
@@ -325,7 +325,8 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
                 n_jobs=self.n_jobs,
                 x1_init=x1_init if self.tuning == "theory+cv" else None,
                 tol=self.cv_tol,
-                screen_tol=self.screen_tol,
+                # the theory+cv family has a few points per fold: screening, then refitting, would cost more
+                screen_tol=self.screen_tol if self.tuning == "cv" else None,
             )
             fits += result.fits
             tuned = "full" if strategy == "auto" else strategy
