@@ -7,6 +7,7 @@ along a small family around the theory's optimum, or on a full grid (``tuning="c
 
 from __future__ import annotations
 
+import math
 import numbers
 import time
 
@@ -22,6 +23,7 @@ from .cv import (
     CV_TOL,
     SCREEN_TOL,
     Cell,
+    CVResult,
     Grid,
     Scaling,
     TransferProblem,
@@ -111,6 +113,23 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
     return setting_from(problem, src, pretrain_on_target)
 
 
+def _ladder_select(result: CVResult, strategy: str, selection: str):
+    """The theory+cv choice: the first rung of the κ ladder (the theory's own κ first) whose best CV error
+    is within one paired standard error (over folds, of its difference to the CV minimum's fold errors)
+    of the minimum, then its λ2 by ``selection`` (THEORY.md §6: the theory is the prior, CV departs from
+    it only on evidence beyond the fold noise)."""
+    g, err = result.grid, result.err
+    i0, k0, j0 = np.unravel_index(int(np.argmin(result.mean)), result.mean.shape)
+    for k in range(len(g.cells)):
+        j = int(np.argmin(result.mean[i0, k]))
+        diff = err[:, i0, k, j] - err[:, i0, k0, j0]
+        if diff.mean() <= (diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else 0.0):
+            break
+    rung = CVResult(Grid(g.lam1, g.lam2, (g.cells[k],)), err[:, :, [k], :], result.fits)
+    hyper, (i, _, j) = rung.select(strategy, selection)
+    return hyper, (i, k, j)
+
+
 class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
     """Two-stage ℓ1 transfer (THEORY.md §2) with the strategy chosen by the theory and tuned by CV.
 
@@ -130,7 +149,8 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         "theory+cv": CV over κ ∈ κ* × :data:`KAPPA_LADDER` (the theory's optimum at similarity 1, 3/4
         and 9/16 of the estimate, which saturates on real data: THEORY.md §6) × ``n_scales`` factors
         t ∈ [1/16, 4] of (λ2, Δλ), at the theory's λ1 and Δλ/λ2: one warm-started λ2 path per κ and fold,
-        sharing the fold's stage-1 fit (with κ* = 0, one path of ``3 n_scales + 1`` points). "cv": CV over the strategy's cells of
+        sharing the fold's stage-1 fit (with κ* = 0, one path of ``3 n_scales + 1`` points); the first κ
+        (the theory's first) within one paired SE of the CV minimum, then its λ2. "cv": CV over the strategy's cells of
         :func:`solvers.cv.default_cells` × ``n_lam1`` λ1 × ``n_lam2`` λ2 values (relative to their λ_max,
         down to ``lam_min_ratio``). "theory": the theory's optimum, no CV.
     cv : int or scikit-learn splitter
@@ -330,7 +350,10 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
             )
             fits += result.fits
             tuned = "full" if strategy == "auto" else strategy
-            hyper, (_, k, _) = result.select(tuned, self.selection)
+            if self.tuning == "theory+cv" and theory_hyper is not None:
+                hyper, (_, k, _) = _ladder_select(result, tuned, self.selection)
+            else:
+                hyper, (_, k, _) = result.select(tuned, self.selection)
             if strategy == "auto":
                 strategy = narrowest_strategy(grid.cells[k])
             self.cv_results_ = self._results(result, tuned)
