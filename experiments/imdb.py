@@ -57,7 +57,7 @@ from solvers.datasets import imdb_transfer, load_imdb, locate_imdb
 DATA_DEFAULT = SHARED_DATA
 # two caches, so that changing ``TransLassoCV()`` reruns only the cheap auto/theory rows
 GRID_TAG = "imdb-grid-v7"
-AUTO_TAG = "imdb-auto-v8"
+AUTO_TAG = "imdb-auto-v9"
 # the committed figures/imdb_runs.csv's columns, in its order (rows of auto/theory_no_cv fill the last four)
 RUN_COLUMNS = (
     "n_target",

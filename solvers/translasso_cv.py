@@ -148,8 +148,8 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
     tuning : "theory+cv", "cv" or "theory"
         "theory+cv": CV over κ ∈ κ* × :data:`KAPPA_LADDER` (the theory's optimum at similarity 1, 3/4
         and 9/16 of the estimate, which saturates on real data: THEORY.md §6) × ``n_scales`` factors
-        t ∈ [1/16, 4] of (λ2, Δλ), at the theory's λ1 and Δλ/λ2: one warm-started λ2 path per κ and fold,
-        sharing the fold's stage-1 fit (with κ* = 0, one path of ``3 n_scales + 1`` points); the first κ
+        t ∈ [1/4, 4] of (λ2, Δλ), at the theory's λ1 and Δλ/λ2: one warm-started λ2 path per κ and fold,
+        sharing the fold's stage-1 fit (with κ* = 0, one path of ``4 n_scales + 1`` factors in [1/16, 4]); the first κ
         (the theory's first) within one paired SE of the CV minimum, then its λ2. "cv": CV over the strategy's cells of
         :func:`solvers.cv.default_cells` × ``n_lam1`` λ1 × ``n_lam2`` λ2 values (relative to their λ_max,
         down to ``lam_min_ratio``). "theory": the theory's optimum, no CV.
@@ -211,7 +211,7 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         auto_tolerance=0.02,
         n_lam1=5,
         n_lam2=10,
-        n_scales=4,
+        n_scales=3,
         lam_min_ratio=0.01,
         tol=DEFAULT_TOL,
         cv_tol=CV_TOL,
@@ -380,12 +380,15 @@ class TransLassoCV(LinearPredictor, RegressorMixin, BaseEstimator):
         if self.tuning == "theory+cv" and theory_hyper is not None:
             h = theory_hyper
             centre = Cell.of(h)
-            # the κ ladder (similarity below the estimate, THEORY.md "Estimating the setting from data");
-            # with κ = 0 it is a single cell, and the λ2 path takes its points (plus one, so that a
-            # default grid keeps t = 1, the theory's own λ2)
+            # the κ ladder (similarity below the estimate, THEORY.md "Estimating the setting from data"),
+            # each rung a λ2 path over [1/4, 4] × the theory's λ2: lower points, near interpolation, cost
+            # most at text scale and were never selected on IMDb. With κ = 0 it is a single cell, and one
+            # path of 4 n_scales + 1 points over [1/16, 4] (13 by default, keeping t = 1) takes their place
             cells = tuple(dict.fromkeys(Cell(centre.kappa * f, centre.u) for f in KAPPA_LADDER))
-            n = self.n_scales if len(cells) > 1 else self.n_scales * len(KAPPA_LADDER) + 1
-            scales = np.geomspace(4.0, 1 / 16, n) if n > 1 else np.ones(1)
+            if len(cells) > 1:
+                scales = np.geomspace(4.0, 1 / 4, self.n_scales) if self.n_scales > 1 else np.ones(1)
+            else:
+                scales = np.geomspace(4.0, 1 / 16, 4 * self.n_scales + 1)
             lam2 = h.lam2 if h.lam2 > 0 else problem.A.shape[1] ** -0.5
             return Grid((h.lam1,), tuple(float(lam2 * t) for t in scales), cells)
         design2, y2, _ = problem.target_design()
