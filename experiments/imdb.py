@@ -14,7 +14,7 @@ by the estimator itself.
 Protocol per (n_t, subsample): n_t reviews drawn at random from the horror training reviews;
 everything runs through :class:`solvers.TransLassoCV` with 5-fold CV on those n_t reviews only:
 
-* ``auto``: ``TransLassoCV()`` (the theory picks the strategy, a 1-D CV tunes it);
+* ``auto``: ``TransLassoCV()`` (the theory picks the strategy, CV tunes κ along its ladder and λ2);
 * ``theory_no_cv``: ``TransLassoCV(tuning="theory")``;
 * every CV-tuned strategy: one ``TransLassoCV(strategy="full", tuning="cv")`` grid (5 λ1 × 15
   (κ, u) cells × 10 λ2), each strategy's best point of its own cells (``TransLassoCV.select``)
