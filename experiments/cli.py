@@ -171,7 +171,16 @@ SWEEPS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "phase_diagram": _grid_experiment("points per axis", "2×2 grids (tests only)"),
     "noise": _grid_experiment("points per axis", "2×2 grid, one α_target (tests only)"),
     "strategies": _grid_experiment("α_target points", "one panel, two α_target, tiny simulations (tests)"),
-    "imdb": _real_data("aclImdb/, aclImdb_v1.tar.gz or aclImdb_labeled.tar.gz"),
+    "imdb": lambda parser: (
+        _real_data("aclImdb/, aclImdb_v1.tar.gz or aclImdb_labeled.tar.gz")(parser),
+        parser.add_argument(
+            "--words",
+            type=int,
+            choices=(2000, 20000),
+            default=2000,
+            help="vocabulary size (default: 2000; 20000: the reduced study, figures/imdb20k_*)",
+        ),
+    ),
     "mnist": _real_data("the MNIST t10k idx files, .gz or not, or a mnist/ folder holding them"),
 }
 

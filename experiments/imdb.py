@@ -3,7 +3,7 @@
 Data (:func:`solvers.datasets.imdb_transfer`): movies are clustered by their reviews into six
 pseudo-genres; the horror cluster (found by the term "horror") is the target, the five other
 clusters (drama, comedy/panned films, classic Hollywood, TV/cartoons, war/documentaries) are
-the sources. Design: 2,000 most frequent words, log1p counts, column mean square 1/2000.
+the sources. Design: 2,000 (or 20,000) most frequent words, log1p counts, column mean square 1/2000.
 Training reviews come from the official train split, the fixed held-out target test set
 (5,903 horror reviews of unseen movies) from the test split.
 
@@ -14,16 +14,21 @@ by the estimator itself.
 Protocol per (n_t, subsample): n_t reviews drawn at random from the horror training reviews;
 everything runs through :class:`solvers.TransLassoCV` with 5-fold CV on those n_t reviews only:
 
-* ``auto``: ``TransLassoCV()`` (the theory picks the strategy, a 1-D CV tunes it);
+* ``auto``: ``TransLassoCV()`` (the theory picks the strategy, CV tunes κ along its ladder and λ2);
 * ``theory_no_cv``: ``TransLassoCV(tuning="theory")``;
 * every CV-tuned strategy: one ``TransLassoCV(strategy="full", tuning="cv")`` grid (5 λ1 × 15
   (κ, u) cells × 10 λ2), each strategy's best point of its own cells (``TransLassoCV.select``)
   refitted on the n_t reviews; its cost is what cross-validating it alone on that grid takes.
 
+The two parts are cached separately (tags ``GRID_TAG``, ``AUTO_TAG``): a change of
+``TransLassoCV()`` reruns only the auto/theory rows. ``--words 20000``: the 20,000-word
+vocabulary, n_t ∈ {200, 1000}, 3 subsamples, only CV-tuned value, support and target-only (one
+grid over those families' cells; the full 4-D grid is too slow there), output ``imdb20k_*``.
+
 Stage 1 pretrains on the sources and the target rows (``pretrain_on_target=True``, the default).
 Each model is scored by test MSE on the held-out horror test set.
 
-Run ``python -m experiments.imdb [--quick] [--data DIR] [--out OUT] [--workers N]``.
+Run ``python -m experiments.imdb [--quick] [--words {2000,20000}] [--data DIR] [--out OUT] [--workers N]``.
 """
 
 from __future__ import annotations
@@ -46,10 +51,13 @@ from experiments import io
 from experiments.cli import SHARED_DATA, data_check, experiment_parser, parse_args, sweep_options
 from experiments.sweep import run_sweep
 from solvers import TransLasso, TransLassoCV
+from solvers.cv import Grid, cell_strategies
 from solvers.datasets import imdb_transfer, load_imdb, locate_imdb
 
 DATA_DEFAULT = SHARED_DATA
-TAG = "imdb-v6"
+# two caches, so that changing ``TransLassoCV()`` reruns only the cheap auto/theory rows
+GRID_TAG = "imdb-grid-v7"
+AUTO_TAG = "imdb-auto-v9"
 # the committed figures/imdb_runs.csv's columns, in its order (rows of auto/theory_no_cv fill the last four)
 RUN_COLUMNS = (
     "n_target",
@@ -69,10 +77,20 @@ RUN_COLUMNS = (
     "rho_hat",
     "similarity_hat",
 )
-FULL = {"n_targets": (100, 200, 500, 1000, 2000), "subsamples": 5, "folds": 5, "n_words": 2000}
-QUICK = {"n_targets": (200,), "subsamples": 1, "folds": 3, "n_words": 2000}
 STRATEGIES = ("full", "value", "support", "trans_lasso", "pretraining_lasso", "target_only")
-METHODS = STRATEGIES + ("auto", "theory_no_cv")
+STRATEGIES_20K = ("value", "support", "target_only")
+FULL = {
+    "n_targets": (100, 200, 500, 1000, 2000),
+    "subsamples": 5,
+    "folds": 5,
+    "n_words": 2000,
+    "strategies": STRATEGIES,
+}
+# 20,000 words: the full 4-D grid takes > 25 min per point, so only these families' cells are searched
+FULL_20K = {"n_targets": (200, 1000), "subsamples": 3, "folds": 5, "n_words": 20000, "strategies": STRATEGIES_20K}
+QUICK = {"n_targets": (200,), "subsamples": 1, "folds": 3, "n_words": 2000, "strategies": STRATEGIES}
+AUTO_METHODS = ("auto", "theory_no_cv")
+METHODS = STRATEGIES + AUTO_METHODS
 
 
 @functools.lru_cache(maxsize=2)
@@ -90,23 +108,36 @@ def subsample(data, n_target: int, index: int, seed: int):
     return data.target.A[rows], data.target.y[rows]
 
 
-def run_point(point: dict) -> dict:
-    """Every method at one (n_target, subsample), through TransLassoCV."""
-    start = time.perf_counter()
-    data = load_study(point["data"], point.get("n_words", 2000))
+class FamiliesCV(TransLassoCV):
+    """``TransLassoCV(strategy="full", tuning="cv")`` with its grid restricted to the cells of ``families``."""
+
+    families = STRATEGIES_20K
+
+    def _grid(self, problem, strategy, theory_hyper):
+        grid = super()._grid(problem, strategy, theory_hyper)
+        cells = tuple(c for c in grid.cells if cell_strategies(c) & set(self.families))
+        return Grid(grid.lam1, grid.lam2, cells)
+
+
+def _cell(point: dict):
+    data = load_study(point["data"], point["n_words"])
     X, y = subsample(data, point["n_target"], point["subsample"], point["seed"])
     sources = [(d.A, d.y) for d in data.sources]
-    X_test, y_test = data.target_test.A, data.target_test.y
     common = dict(cv=point["folds"], random_state=point["seed"] + point["subsample"])
+    X_test, y_test = data.target_test.A, data.target_test.y
+    return X, y, sources, common, lambda model: float(np.mean((model.predict(X_test) - y_test) ** 2))
 
-    def test_mse(model):
-        return float(np.mean((model.predict(X_test) - y_test) ** 2))
 
+def run_grid(point: dict) -> dict:
+    """The CV-tuned ``point["strategies"]`` at one (n_target, subsample): one grid, each strategy's best point."""
+    start = time.perf_counter()
+    X, y, sources, common, test_mse = _cell(point)
+    strategies = tuple(point["strategies"])
+    estimator = TransLassoCV if strategies == STRATEGIES else FamiliesCV
+    grid = estimator(strategy="full", tuning="cv", **common).fit(X, y, sources=sources)
+    grid_seconds = time.perf_counter() - start
     rows = []
-    t0 = time.perf_counter()
-    grid = TransLassoCV(strategy="full", tuning="cv", **common).fit(X, y, sources=sources)
-    grid_seconds = time.perf_counter() - t0
-    for strategy in STRATEGIES:
+    for strategy in strategies:
         hyper, cv_err, fits = grid.select(strategy)
         model = TransLasso(**hyper.as_dict(), fit_intercept=True, standardize=True).fit(X, y, sources=sources)
         rows.append(
@@ -119,7 +150,20 @@ def run_point(point: dict) -> dict:
                 **hyper.as_dict(),
             }
         )
-    for method, kw in (("auto", {}), ("theory_no_cv", {"tuning": "theory"})):
+    return {
+        "rows": rows,
+        "cv_wall_seconds": grid_seconds,
+        "test_variance": float(np.var(load_study(point["data"], point["n_words"]).target_test.y)),
+        "point_seconds": time.perf_counter() - start,
+    }
+
+
+def run_auto(point: dict) -> dict:
+    """``TransLassoCV()`` ("auto") and ``TransLassoCV(tuning="theory")`` at one (n_target, subsample)."""
+    start = time.perf_counter()
+    X, y, sources, common, test_mse = _cell(point)
+    rows = []
+    for method, kw in zip(AUTO_METHODS, ({}, {"tuning": "theory"})):
         model = TransLassoCV(**common, **kw).fit(X, y, sources=sources)
         setting = model.setting_
         rows.append(
@@ -135,12 +179,7 @@ def run_point(point: dict) -> dict:
                 **model.hyperparameters_.as_dict(),
             }
         )
-    return {
-        "rows": rows,
-        "cv_wall_seconds": grid_seconds,
-        "test_variance": float(np.var(y_test)),
-        "point_seconds": time.perf_counter() - start,
-    }
+    return {"rows": rows, "point_seconds": time.perf_counter() - start}
 
 
 def summarize(records: list[dict]) -> list[dict]:
@@ -195,40 +234,58 @@ def plot(summary: list[dict], path: Path, title: str):
     return io.save_figure(fig, path)
 
 
-def main(argv=None):
-    args = parse_args(experiment_parser("imdb", __doc__.split("\n\n")[0]), argv, checks=[data_check(locate_imdb)])
-    config = QUICK if args.quick else FULL
-    points = [
+def study_points(config: dict, data: Path, seed: int) -> list[dict]:
+    """The (n_target, subsample) points of ``config``; the CV-tuned sweep adds its strategies."""
+    return [
         {
-            "data": str(args.data.resolve()),
+            "data": str(data.resolve()),
             "n_target": n,
             "subsample": s,
-            "seed": args.seed,
+            "seed": seed,
             "folds": config["folds"],
             "n_words": config["n_words"],
         }
         for n in config["n_targets"]
         for s in range(config["subsamples"])
     ]
-    results = run_sweep(run_point, points, tag=TAG, desc="imdb", **sweep_options(args))
+
+
+def run_grid_sweep(config: dict, points: list[dict], options: dict) -> list[dict]:
+    """The cached CV-tuned part (independent of ``TransLassoCV()``'s defaults: run it first, or alone)."""
+    grid_points = [p | {"strategies": list(config["strategies"])} for p in points]
+    return run_sweep(run_grid, grid_points, tag=GRID_TAG, desc="imdb grid", **options)
+
+
+def main(argv=None):
+    args = parse_args(experiment_parser("imdb", __doc__.split("\n\n")[0]), argv, checks=[data_check(locate_imdb)])
+    config = QUICK if args.quick else FULL_20K if args.words == 20000 else FULL
+    prefix = "imdb20k" if config["n_words"] == 20000 else "imdb"
+    points = study_points(config, args.data, args.seed)
+    options = sweep_options(args)
+    grids = run_grid_sweep(config, points, options)
+    autos = run_sweep(run_auto, points, tag=AUTO_TAG, desc="imdb auto", **options)
     records = [
         {"n_target": p["n_target"], "subsample": p["subsample"], **row, "point_seconds": res["point_seconds"]}
-        for p, res in zip(points, results)
+        for p, grid, auto in zip(points, grids, autos)
+        for res in (grid, auto)
         for row in res["rows"]
     ]
     summary = summarize(records)
-    io.write_csv(args.out / "imdb_runs.csv", records, fieldnames=RUN_COLUMNS)
-    io.write_csv(args.out / "imdb_summary.csv", summary)
+    io.write_csv(args.out / f"{prefix}_runs.csv", records, fieldnames=RUN_COLUMNS)
+    io.write_csv(args.out / f"{prefix}_summary.csv", summary)
     io.write_json(
-        args.out / "imdb_meta.json",
+        args.out / f"{prefix}_meta.json",
         {
-            "cv_wall_seconds": {str(p["n_target"]): r["cv_wall_seconds"] for p, r in zip(points, results)},
-            "test_variance": results[0]["test_variance"],
+            "cv_wall_seconds": {
+                f"{p['n_target']}/{p['subsample']}": r["cv_wall_seconds"] for p, r in zip(points, grids)
+            },
+            "test_variance": grids[0]["test_variance"],
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
         },
     )
-    paths = plot(summary, args.out / "imdb_test_mse", "IMDb: horror target, 5 source pseudo-genres")
-    print("wrote", *map(str, paths), args.out / "imdb_summary.csv")
+    words = f"{config['n_words']:,} words"
+    paths = plot(summary, args.out / f"{prefix}_test_mse", f"IMDb ({words}): horror target, 5 source pseudo-genres")
+    print("wrote", *map(str, paths), args.out / f"{prefix}_summary.csv")
     for r in summary:
         print(
             f"n_t={r['n_target']:5d} {r['method']:18s} test MSE {r['test_mse_mean']:.3f} ± {r['test_mse_se']:.3f}"

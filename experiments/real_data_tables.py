@@ -7,10 +7,13 @@ Run ``python -m experiments.real_data_tables [DIR]`` (default ``figures/``) afte
 from __future__ import annotations
 
 import csv
+import math
 import sys
 from pathlib import Path
 
-from experiments.imdb import METHODS
+import numpy as np
+
+from experiments.imdb import AUTO_METHODS, METHODS
 
 
 def _read(path: Path) -> list[dict]:
@@ -59,6 +62,36 @@ def imdb_tables(summary: list[dict]) -> str:
     return "\n".join(out)
 
 
+def auto_vs_best(runs: list[dict]) -> str:
+    """Issue 13's acceptance 3: per n_t, "auto" against the CV-tuned strategy of lowest mean test MSE,
+    paired over subsamples, and the ratio of their CV fits."""
+    out = [
+        "| n_t | auto | best CV-tuned | auto − best (paired) | within one SE | fits auto / best |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in sorted({int(r["n_target"]) for r in runs}):
+        rows = [r for r in runs if int(r["n_target"]) == n]
+        mse = {}
+        for r in rows:
+            mse.setdefault(r["method"], {})[int(r["subsample"])] = float(r["test_mse"])
+        tuned = [m for m in mse if m not in AUTO_METHODS]
+        best = min(tuned, key=lambda m: np.mean(list(mse[m].values())))
+        subs = sorted(mse["auto"])
+        auto, ref = np.array([mse["auto"][s] for s in subs]), np.array([mse[best][s] for s in subs])
+        fits = {m: np.mean([float(r["cv_fits"]) for r in rows if r["method"] == m]) for m in ("auto", best)}
+
+        def se(x):
+            return x.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else float("nan")
+
+        diff = auto - ref
+        out.append(
+            f"| {n} | {auto.mean():.3f} ± {se(auto):.3f} | {best} {ref.mean():.3f} ± {se(ref):.3f} | "
+            f"{diff.mean():+.3f} ± {se(diff):.3f} | {'yes' if diff.mean() <= se(diff) else 'no'} | "
+            f"{fits['auto']:.0f} / {fits[best]:.0f} = {fits['auto'] / fits[best]:.3f} |"
+        )
+    return "\n".join(out)
+
+
 def mnist_table(summary: list[dict]) -> str:
     out = [
         "| prior | n_t | design | strategy | replica ε (theory-opt) | finite, theory-opt | rel. dev. | "
@@ -81,8 +114,10 @@ def mnist_table(summary: list[dict]) -> str:
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     root = Path(argv[0]) if argv else Path("figures")
-    if (root / "imdb_summary.csv").is_file():
-        print(imdb_tables(_read(root / "imdb_summary.csv")), "\n")
+    for prefix in ("imdb", "imdb20k"):
+        if (root / f"{prefix}_summary.csv").is_file():
+            print(imdb_tables(_read(root / f"{prefix}_summary.csv")), "\n")
+            print(auto_vs_best(_read(root / f"{prefix}_runs.csv")), "\n")
     if (root / "mnist_summary.csv").is_file():
         print(mnist_table(_read(root / "mnist_summary.csv")))
 

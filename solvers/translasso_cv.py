@@ -7,6 +7,7 @@ along a small family around the theory's optimum, or on a full grid (``tuning="c
 
 from __future__ import annotations
 
+import math
 import numbers
 import time
 
@@ -22,6 +23,7 @@ from .cv import (
     CV_TOL,
     SCREEN_TOL,
     Cell,
+    CVResult,
     Grid,
     Scaling,
     TransferProblem,
@@ -33,11 +35,15 @@ from .cv import (
 from .estimator import TransferRegressor, TransLasso, check_transfer_data
 from .tuning import AUTO_CHOICES, auto_strategy, setting_from, summarize_sources, theory_optima, to_data_units
 
-__all__ = ["TransLassoCV", "estimate_setting"]
+__all__ = ["TransLassoCV", "estimate_setting", "KAPPA_LADDER"]
 
 STRATEGIES = tuple(s for s in STRATEGY_NAMES if s != "pretrained")
 TUNINGS = ("theory+cv", "cv", "theory")
 SELECTIONS = ("min", "1se")
+# "theory+cv" searches κ at these multiples of the theory's κ: the theory's κ* is close to proportional
+# to the similarity s·c at fixed λ1, so this is the theory's optimum at similarity 1, 3/4 and 9/16 of
+# the estimate, which saturates on real data (THEORY.md, "Estimating the setting from data")
+KAPPA_LADDER = (1.0, 0.75, 0.5625)
 _SOURCE_PATH = (0.5, 0.002)  # λ1/λ1_max range of the sources-only path that the setting is estimated from
 
 
@@ -105,6 +111,23 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
     return setting_from(problem, src, pretrain_on_target)
 
 
+def _ladder_select(result: CVResult, strategy: str, selection: str):
+    """The theory+cv choice: the first rung of the κ ladder (the theory's own κ first) whose best CV error
+    is within one paired standard error (over folds, of its difference to the CV minimum's fold errors)
+    of the minimum, then its λ2 by ``selection`` (THEORY.md §6: the theory is the prior, CV departs from
+    it only on evidence beyond the fold noise)."""
+    g, err = result.grid, result.err
+    i0, k0, j0 = np.unravel_index(int(np.argmin(result.mean)), result.mean.shape)
+    for k in range(len(g.cells)):
+        j = int(np.argmin(result.mean[i0, k]))
+        diff = err[:, i0, k, j] - err[:, i0, k0, j0]
+        if diff.mean() <= (diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else 0.0):
+            break
+    rung = CVResult(Grid(g.lam1, g.lam2, (g.cells[k],)), err[:, :, [k], :], result.fits)
+    hyper, (i, _, j) = rung.select(strategy, selection)
+    return hyper, (i, k, j)
+
+
 class TransLassoCV(TransferRegressor):
     """Two-stage ℓ1 transfer (THEORY.md §2) with the strategy chosen by the theory and tuned by CV.
 
@@ -121,8 +144,11 @@ class TransLassoCV(TransferRegressor):
         support, and full whose predicted optimum is within ``auto_tolerance`` of full's. With
         ``tuning="cv"`` it is the CV's choice over every cell of the grid; without sources it is target_only.
     tuning : "theory+cv", "cv" or "theory"
-        "theory+cv": CV over t ∈ ``n_scales`` factors in [1/16, 4] of (λ2, Δλ) at the theory's optimum
-        (λ1, κ and Δλ/λ2 fixed): one warm-started λ2 path per fold. "cv": CV over the strategy's cells of
+        "theory+cv": CV over κ ∈ κ* × :data:`KAPPA_LADDER` (the theory's optimum at similarity 1, 3/4
+        and 9/16 of the estimate, which saturates on real data: THEORY.md §6) × ``n_scales`` factors
+        t ∈ [1/4, 4] of (λ2, Δλ), at the theory's λ1 and Δλ/λ2: one warm-started λ2 path per κ and fold,
+        sharing the fold's stage-1 fit (with κ* = 0, one path of ``4 n_scales + 1`` factors in [1/16, 4]); the first κ
+        (the theory's first) within one paired SE of the CV minimum, then its λ2. "cv": CV over the strategy's cells of
         :func:`solvers.cv.default_cells` × ``n_lam1`` λ1 × ``n_lam2`` λ2 values (relative to their λ_max,
         down to ``lam_min_ratio``). "theory": the theory's optimum, no CV.
     cv : int, scikit-learn splitter or "alo"
@@ -148,7 +174,7 @@ class TransLassoCV(TransferRegressor):
         Relative duality gap of the CV's stage-2 λ2 paths when they only rank grid points (checked); the
         path of every strategy's CV-minimal point is then refitted to ``cv_tol`` in every fold, up to one
         λ2 past it (:func:`solvers.cv.cross_validate`), and ``cv_results_["certified"]`` marks those
-        points. ``screen_tol <= cv_tol`` fits every path to ``cv_tol``.
+        points. ``screen_tol <= cv_tol`` fits every path to ``cv_tol``. Used by ``tuning="cv"`` only.
     n_jobs : int or None
         Folds in parallel (joblib; ``joblib.parallel_backend("dask")`` sends them to a Dask cluster).
     random_state : int or None
@@ -188,7 +214,7 @@ class TransLassoCV(TransferRegressor):
         auto_tolerance=0.02,
         n_lam1=5,
         n_lam2=10,
-        n_scales=13,
+        n_scales=3,
         lam_min_ratio=0.01,
         tol=DEFAULT_TOL,
         cv_tol=CV_TOL,
@@ -311,11 +337,15 @@ class TransLassoCV(TransferRegressor):
                 n_jobs=self.n_jobs,
                 x1_init=x1_init if self.tuning == "theory+cv" else None,
                 tol=self.cv_tol,
-                screen_tol=self.screen_tol,
+                # the theory+cv family has a few points per fold: screening, then refitting, would cost more
+                screen_tol=self.screen_tol if self.tuning == "cv" else None,
             )
             fits += result.fits
             tuned = "full" if strategy == "auto" else strategy
-            hyper, (_, k, _) = result.select(tuned, self.selection)
+            if self.tuning == "theory+cv" and theory_hyper is not None:
+                hyper, (_, k, _) = _ladder_select(result, tuned, self.selection)
+            else:
+                hyper, (_, k, _) = result.select(tuned, self.selection)
             if strategy == "auto":
                 strategy = narrowest_strategy(grid.cells[k])
             self.cv_results_ = self._results(result, tuned)
@@ -341,9 +371,18 @@ class TransLassoCV(TransferRegressor):
     def _grid(self, problem: TransferProblem, strategy: str, theory_hyper) -> Grid:
         if self.tuning == "theory+cv" and theory_hyper is not None:
             h = theory_hyper
-            scales = np.geomspace(4.0, 1 / 16, self.n_scales) if self.n_scales > 1 else np.ones(1)
+            centre = Cell.of(h)
+            # the κ ladder (similarity below the estimate, THEORY.md "Estimating the setting from data"),
+            # each rung a λ2 path over [1/4, 4] × the theory's λ2: lower points, near interpolation, cost
+            # most at text scale and were never selected on IMDb. With κ = 0 it is a single cell, and one
+            # path of 4 n_scales + 1 points over [1/16, 4] (13 by default, keeping t = 1) takes their place
+            cells = tuple(dict.fromkeys(Cell(centre.kappa * f, centre.u) for f in KAPPA_LADDER))
+            if len(cells) > 1:
+                scales = np.geomspace(4.0, 1 / 4, self.n_scales) if self.n_scales > 1 else np.ones(1)
+            else:
+                scales = np.geomspace(4.0, 1 / 16, 4 * self.n_scales + 1)
             lam2 = h.lam2 if h.lam2 > 0 else problem.A.shape[1] ** -0.5
-            return Grid((h.lam1,), tuple(float(lam2 * t) for t in scales), (Cell.of(h),))
+            return Grid((h.lam1,), tuple(float(lam2 * t) for t in scales), cells)
         design2, y2, _ = problem.target_design()
         lam2_max = max(design2.lam_max(y2), 1e-12)
         lam2 = tuple(float(lam2_max * r) for r in np.geomspace(1.0, self.lam_min_ratio, self.n_lam2))

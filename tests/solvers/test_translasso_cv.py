@@ -202,3 +202,26 @@ def test_library_never_imports_experiments():
                 elif isinstance(node, ast.ImportFrom) and node.level == 0:
                     names = [node.module or ""]
                 assert not any(n.split(".")[0] == "experiments" for n in names), f"{path} imports {names}"
+
+
+def test_theory_cv_family_is_the_kappa_ladder_times_the_lam2_scales():
+    """ "theory+cv": κ* × KAPPA_LADDER × n_scales λ2 factors at the theory's λ1 (THEORY.md §6); κ* = 0: one path."""
+    from solvers.translasso_cv import KAPPA_LADDER
+
+    (A, y), S = _problem(4, N=100).data
+    for strategy in ("value", "support"):
+        theory = TransLassoCV(strategy=strategy, tuning="theory").fit(A, y, sources=[S]).hyperparameters_
+        m = TransLassoCV(strategy=strategy, cv=3, n_scales=3, random_state=0).fit(A, y, sources=[S])
+        res = m.cv_results_
+        kappas = np.unique(res["param_kappa"])
+        lam2 = np.unique(res["param_lam2"])
+        assert np.all(res["param_lam1"] == theory.lam1)
+        if strategy == "value":
+            np.testing.assert_allclose(np.sort(kappas), np.sort(theory.kappa * np.array(KAPPA_LADDER)))
+            np.testing.assert_allclose(np.sort(lam2)[::-1], theory.lam2 * np.array([4.0, 1.0, 0.25]))
+        else:
+            assert kappas.tolist() == [0.0] and len(lam2) == 4 * 3 + 1
+            assert np.isclose(lam2, theory.lam2).any()  # the theory's own λ2 stays on the path
+        assert len(res["params"]) == len(kappas) * len(lam2)
+        best = res["params"][int(np.argmin(res["mean_test_mse"]))]
+        assert best["kappa"] == m.hyperparameters_.kappa and best["lam2"] == m.hyperparameters_.lam2
