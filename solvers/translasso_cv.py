@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
-from replica import STRATEGY_NAMES, ConvergenceError
+from replica import STRATEGY_NAMES, ConvergenceError, Hyperparameters
 
 from .alo import alo_validate
 from .backend import DEFAULT_TOL
@@ -182,8 +182,9 @@ class TransLassoCV(TransferRegressor):
 
     Attributes
     ----------
-    strategy_ : str; hyperparameters_ : replica.Hyperparameters (of the standardized design, response
-    in the user's units); coef_, coef_pretrain_, coef_finetune_, intercept_ : in the user's units;
+    strategy_ : str; hyperparameters_ : replica.Hyperparameters (of the design ``best_estimator_`` fits:
+    the scaled one, or the user's own with ``fit_intercept=False, standardize=False``; response in the
+    user's units); coef_, coef_pretrain_, coef_finetune_, intercept_ : in the user's units;
     best_estimator_ : the ``TransLasso`` refitted on all the data; cv_results_ : dict in
     ``GridSearchCV`` layout with a ``strategy`` column and a ``certified`` one (fitted to ``cv_tol``, see
     ``screen_tol``; None with ``tuning="theory"``); setting_ : the
@@ -292,7 +293,7 @@ class TransLassoCV(TransferRegressor):
         self._check_params()
         X, y, checked = self._check_data(X, y, sources)
         splits = self._splits(X) if self.tuning != "theory" else None
-        problem, _ = _problem(X, y, checked, bool(self.fit_intercept), bool(self.standardize))
+        problem, self._scaling = _problem(X, y, checked, bool(self.fit_intercept), bool(self.standardize))
         fits = 0
         strategy = self.strategy
         self.setting_, self.response_scale_, self.predicted_errors_ = None, None, None
@@ -351,7 +352,7 @@ class TransLassoCV(TransferRegressor):
             self.cv_results_ = self._results(result, tuned)
             self._cv = result
         self.strategy_ = strategy
-        self.hyperparameters_ = hyper
+        self.hyperparameters_ = hyper = self._refit_units(hyper)
         self.predicted_error_ = None if self.predicted_errors_ is None else self.predicted_errors_.get(strategy)
         self.best_estimator_ = TransLasso(
             **hyper.as_dict(),
@@ -367,6 +368,15 @@ class TransLassoCV(TransferRegressor):
         self.n_fits_ = fits
         self.fit_time_ = time.perf_counter() - t0
         return self
+
+    def _refit_units(self, hyper: Hyperparameters) -> Hyperparameters:
+        """``hyper`` of the scaled design for the refit's design: TransLasso without intercepts or
+        standardization fits the user's design itself, where a common column divisor c turns the
+        penalties into c times the tuned ones (κ is unchanged)."""
+        if self.fit_intercept or self.standardize:
+            return hyper
+        c = float(self._scaling.divisors[0])
+        return Hyperparameters(c * hyper.lam1, c * hyper.lam2, hyper.kappa, c * hyper.delta_lam)
 
     def _grid(self, problem: TransferProblem, strategy: str, theory_hyper) -> Grid:
         if self.tuning == "theory+cv" and theory_hyper is not None:
@@ -439,7 +449,7 @@ class TransLassoCV(TransferRegressor):
         Returns
         -------
         hyperparameters : replica.Hyperparameters
-            The selected point.
+            The selected point, in the units of ``hyperparameters_``.
         mean_mse : float
             Its mean CV MSE.
         fits : int
@@ -457,4 +467,4 @@ class TransLassoCV(TransferRegressor):
         fits = folds * sum(len(g.lam2) * (1 if g.cells[c] == Cell(0.0, 0.0) else n1) for c in cells)
         if strategy != "target_only":
             fits += n1 * (folds if self.pretrain_on_target else 1)
-        return hyper, float(res.mean[i, k, j]), fits
+        return self._refit_units(hyper), float(res.mean[i, k, j]), fits

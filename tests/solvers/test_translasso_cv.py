@@ -140,6 +140,21 @@ def test_three_scalings_give_the_same_choices():
     assert errors.max() <= 1.05 * errors.min(), out
 
 
+@pytest.mark.parametrize("fit_intercept, standardize", [(False, False), (True, False), (True, True)])
+def test_common_design_factor_changes_nothing_but_the_units(fit_intercept, standardize):
+    """Scaling the whole design by c gives the same predictions and c-times-smaller coefficients,
+    including without intercepts or standardization, where the refit sees the user's own design."""
+    (A, y), (As, ys) = _problem(3, N=80).data
+    kw = dict(cv=3, random_state=0, fit_intercept=fit_intercept, standardize=standardize)
+    one = TransLassoCV(**kw).fit(A, y, sources=[(As, ys)])
+    ten = TransLassoCV(**kw).fit(10 * A, y, sources=[(10 * As, ys)])
+    assert one.strategy_ == ten.strategy_
+    np.testing.assert_allclose(10 * ten.coef_, one.coef_, rtol=0, atol=1e-4 * np.abs(one.coef_).max())
+    scale = np.abs(one.predict(A)).max()  # both fits are exact to the solver's gap, not bit for bit
+    np.testing.assert_allclose(ten.predict(10 * A), one.predict(A), rtol=0, atol=1e-4 * scale)
+    np.testing.assert_allclose(ten.best_estimator_.predict(10 * A), ten.predict(10 * A))
+
+
 def _negative(seed, N, cv=5):
     """Target and source with independent truths (density 0.1 each)."""
     rng = np.random.default_rng(seed)
