@@ -1,7 +1,7 @@
 """Every figure of ``figures/`` and every number of the README's Results section, in one command.
 
 Runs, in this order, ``landscape``, ``strategies``, ``phase_diagram``, ``noise`` (the theory
-figures), ``imdb`` and ``mnist`` (the real-data studies), each with the given ``--quick``,
+figures), ``imdb``, ``imdb20k`` (``imdb --words 20000``) and ``mnist`` (the real-data studies), each with the given ``--quick``,
 ``--out``, ``--workers``, ``--scheduler`` and its own cache folder under ``--cache``, then prints
 the numbers of the Results section (``experiments.theory_summary``) from the CSVs just written.
 One progress bar per experiment. Interrupted, it resumes: every finished point is cached.
@@ -21,7 +21,9 @@ import time
 from experiments import sweep
 
 THEORY = ("landscape", "strategies", "phase_diagram", "noise")
-REAL_DATA = ("imdb", "mnist")
+REAL_DATA = ("imdb", "imdb20k", "mnist")
+# experiments that are another experiment's module run with extra options
+VARIANTS = {"imdb20k": ("imdb", ["--words", "20000"])}
 
 
 def _real_data_present(args) -> None:
@@ -41,6 +43,7 @@ def experiment_argv(args, name: str) -> list[str]:
     argv = ["--out", str(args.out), "--cache", str(args.cache / name), "--workers", str(args.workers)]
     argv += ["--quick"] * args.quick + ["--no-progress"] * args.no_progress
     argv += ["--scheduler", args.scheduler] if args.scheduler else []
+    argv += VARIANTS[name][1] if name in VARIANTS else []
     return argv + (["--data", str(args.data)] if name in REAL_DATA else [])
 
 
@@ -50,7 +53,7 @@ def main(argv=None) -> dict[str, float]:
     names = THEORY + (() if args.theory_only else REAL_DATA)
     seconds = {}
     for name in names:
-        module = importlib.import_module(f"experiments.{name}")
+        module = importlib.import_module(f"experiments.{VARIANTS.get(name, (name,))[0]}")
         start = time.perf_counter()
         with sweep.progress_group(name, disable=args.no_progress):
             module.main(experiment_argv(args, name))

@@ -89,6 +89,7 @@ FULL = {
 # 20,000 words: the full 4-D grid takes > 25 min per point, so only these families' cells are searched
 FULL_20K = {"n_targets": (200, 1000), "subsamples": 3, "folds": 5, "n_words": 20000, "strategies": STRATEGIES_20K}
 QUICK = {"n_targets": (200,), "subsamples": 1, "folds": 3, "n_words": 2000, "strategies": STRATEGIES}
+QUICK_20K = QUICK | {"n_words": 20000, "strategies": STRATEGIES_20K}
 AUTO_METHODS = ("auto", "theory_no_cv")
 METHODS = STRATEGIES + AUTO_METHODS
 
@@ -258,7 +259,10 @@ def run_grid_sweep(config: dict, points: list[dict], options: dict) -> list[dict
 
 def main(argv=None):
     args = parse_args(experiment_parser("imdb", __doc__.split("\n\n")[0]), argv, checks=[data_check(locate_imdb)])
-    config = QUICK if args.quick else FULL_20K if args.words == 20000 else FULL
+    if args.words == 20000:
+        config = QUICK_20K if args.quick else FULL_20K
+    else:
+        config = QUICK if args.quick else FULL
     prefix = "imdb20k" if config["n_words"] == 20000 else "imdb"
     points = study_points(config, args.data, args.seed)
     options = sweep_options(args)

@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import SHARED_DATA
 from tests.experiments.test_experiments_smoke import FIGURES, committed_columns
 
-REAL_DATA_FILES = ("imdb_", "mnist_")
+REAL_DATA_FILES = ("imdb_", "imdb20k_", "mnist_")
 
 
 @pytest.mark.slow
