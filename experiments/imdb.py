@@ -138,9 +138,15 @@ def run_grid(point: dict) -> dict:
     grid = estimator(strategy="full", tuning="cv", **common).fit(X, y, sources=sources)
     grid_seconds = time.perf_counter() - start
     rows = []
+    # strategies that select the same point share its refit; the grid's own best point is refitted already
+    models = {grid.hyperparameters_: grid.best_estimator_}
     for strategy in strategies:
         hyper, cv_err, fits = grid.select(strategy)
-        model = TransLasso(**hyper.as_dict(), fit_intercept=True, standardize=True).fit(X, y, sources=sources)
+        if hyper not in models:
+            models[hyper] = TransLasso(**hyper.as_dict(), fit_intercept=True, standardize=True).fit(
+                X, y, sources=sources
+            )
+        model = models[hyper]
         rows.append(
             {
                 "method": strategy,

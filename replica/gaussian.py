@@ -73,7 +73,8 @@ def _ndtr(x):
 def threshold_moments(mu, tau, lam):
     """(P, S1, S2, ∂P/∂μ, ∂P/∂τ, ∂S1/∂τ, P_in, C1, C2) for one h ~ N(mu, tau²), lam ≥ 0 or ∞.
 
-    The soft moments of :func:`soft_moments`, the derivatives of :func:`soft_moments_d`, and the
+    The soft moments of :func:`soft_moments`, their derivatives not already among them (∂S1/∂μ = P,
+    ∂S2/∂μ = 2 S1, ∂S2/∂τ = 2τP; zero at τ = 0 and lam = ∞), and the
     clip moments P_in = P(|h| ≤ lam), C1 = E[clip(h)], C2 = E[clip(h)²] (clip(h) = h − soft(h; lam),
     see :func:`clip_moments_1`) from the same error functions. P_in = 1 − P is accurate to absolute
     rounding only, which is what the stage-2 sums that use it need (THEORY.md §3 "Stage 2").
@@ -108,16 +109,6 @@ def threshold_moments(mu, tau, lam):
         lam * (Qp - Qm) + mu * P_in + tau * Ez,
         lam * lam * P + mu * mu * P_in + 2.0 * mu * tau * Ez + t2 * Ez2,
     )
-
-
-@njit(cache=True, inline="always")
-def soft_moments_d(mu, tau, lam):
-    """(P, S1, S2, ∂P/∂μ, ∂P/∂τ, ∂S1/∂τ) for one h ~ N(mu, tau²): the moments of
-    :func:`soft_moments` and the derivatives not already among them (∂S1/∂μ = P,
-    ∂S2/∂μ = 2 S1, ∂S2/∂τ = 2τP). The derivatives are zero where the moments are not
-    differentiable (τ = 0) or vanish (lam = ∞)."""
-    P, S1, S2, P_mu, P_tau, S1_tau, _, _, _ = threshold_moments(mu, tau, lam)
-    return P, S1, S2, P_mu, P_tau, S1_tau
 
 
 @njit(cache=True, inline="always")

@@ -2,7 +2,7 @@
 
 Per mixture component, h1 ~ N(a, s²); given h1, u = m̂2 r^(1) + ξ2 is Gaussian with mean
 linear in h1, and h2 = u + m̂21 x1(h1). The inner expectation over h2 is closed form
-(:func:`replica.gaussian.soft_moments_d`); the outer one over h1 is the composite
+(:func:`replica.gaussian.threshold_moments`); the outer one over h1 is the composite
 Gauss–Legendre rule of :mod:`replica.quadrature`, split at h1 = ±λ1 and at the crossings of ±λ2
 (THEORY.md §4), summed in :func:`stage2_sums`. :func:`stage2_T` is the whole map in solver
 coordinates with its Jacobian; the compiled functions take their parameters as one

@@ -26,9 +26,10 @@ from scipy import linalg, sparse
 from sklearn.base import clone
 
 from replica import Hyperparameters
+from replica.gaussian import soft
 
 from .backend import duality_gap
-from .cv import CV_TOL, CVResult, Grid, Scaling, TransferProblem, pretrain_path, stage2_path
+from .cv import CV_TOL, CVResult, Grid, Scaling, TransferProblem, finetune_path, pretrain_path
 from .design import Design
 from .estimator import _stack, check_transfer_data, fit_two_stage, stage2_weights
 
@@ -228,10 +229,6 @@ def _starts(pre):
     return np.concatenate([[0], np.cumsum([A.shape[0] for A, _ in pre])[:-1]]).astype(int)
 
 
-def _soft(h, lam):
-    return np.sign(h) * np.maximum(np.abs(h) - lam, 0.0)
-
-
 def jump_response(X, stage1: Stage1, lam2, delta_lam, coef_finetune, residual_finetune, n_active) -> float:
     """Mean-field jump part of R21 (THEORY.md eq. ALO.6): (1/N) Σ_j K_b(|h1_j| − λ1) sign(h1_j) Δx2_j.
 
@@ -247,7 +244,7 @@ def jump_response(X, stage1: Stage1, lam2, delta_lam, coef_finetune, residual_fi
     if h1 is None or delta_lam == 0 or q2 <= 0:
         return 0.0
     h2 = q2 * coef_finetune + np.asarray(X.T @ residual_finetune).ravel()
-    jump = (_soft(h2, lam2) - (_soft(h2, lam2 + delta_lam) if np.isfinite(delta_lam) else 0.0)) / q2
+    jump = (soft(h2, lam2) - soft(h2, lam2 + delta_lam)) / q2  # soft(h, ∞) = 0
     b = 1.06 * np.std(h1) * N ** (-0.2)
     if b == 0:
         return 0.0
@@ -377,7 +374,7 @@ def _set_changes(X, S2, w, B2, F2, beta, r2, e, h2):
         qi = q[None, :] - P**2 / omh[:, None]
         # a column that lives on row i alone (qi = 0 up to round-off) is zero without row i: it cannot enter
         alive = qi > 1e-6 * q[None, :]
-        t = np.where(alive, _soft(gi, w[Sc][None, :]) / np.where(alive, qi, 1.0), 0.0)
+        t = np.where(alive, soft(gi, w[Sc][None, :]) / np.where(alive, qi, 1.0), 0.0)
         delta -= np.sum(t * P, axis=1) / omh
     return delta
 
@@ -591,11 +588,11 @@ def alo_validate(
     err = np.zeros((A.shape[0], n1, len(grid.cells), n2))
     design, y_c, _ = problem.target_design()
     fits = 0
-    cells = [(k, c) for k, c in enumerate(grid.cells) if c.kappa != 0 or c.u != 0]
+    cells = [(k, c) for k, c in enumerate(grid.cells) if not c.is_target_only]
 
     def score(k, i, stage1, x1, cell):
         nonlocal fits
-        z = stage2_path(design, y_c, x1, cell, grid.lam2, tol) - cell.kappa * x1[:, None]
+        z = finetune_path(design, y_c, x1, cell, grid.lam2, tol)
         fits += n2
         points = [(lam2, cell.kappa, cell.delta_lam(lam2), z[:, j]) for j, lam2 in enumerate(grid.lam2)]
         res = alo_points(A, y, stage1, points, intercept=intercept)
@@ -606,11 +603,11 @@ def alo_validate(
         err[:, i, k, :] = e2[:, None, :]
 
     for k, cell in enumerate(grid.cells):
-        if cell.kappa == 0 and cell.u == 0:  # target only: stage 1 plays no part
+        if cell.is_target_only:
             zeros = np.zeros(A.shape[0])
             null = Stage1(np.zeros(N), zeros, zeros, zeros, None, None, intercept)
             score(k, slice(None), null, np.zeros(N), cell)
-    if cells:
+    if grid.uses_stage1:
         x1s = pretrain_path(problem, grid.lam1, None, pretrain_on_target, x1_init, tol)
         fits += n1
         for i, lam1 in enumerate(grid.lam1):

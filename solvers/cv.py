@@ -47,6 +47,7 @@ __all__ = [
     "cell_strategies",
     "narrowest_strategy",
     "pretrain_path",
+    "finetune_path",
     "stage2_path",
     "cross_validate",
     "CVResult",
@@ -142,6 +143,11 @@ class Cell:
     def delta_lam(self, lam2: float) -> float:
         return delta_from_u(self.u, lam2)
 
+    @property
+    def is_target_only(self) -> bool:
+        """No transfer (κ = 0, Δλ = 0): stage 1 plays no part."""
+        return self.kappa == 0 and self.u == 0
+
     def off_support_factor(self) -> float:
         """(λ2 + Δλ)/λ2: the penalty factor off supp x1 (∞ when Δλ = ∞)."""
         return 1.0 + delta_from_u(self.u, 1.0)
@@ -194,7 +200,7 @@ class Grid:
 
     @property
     def uses_stage1(self) -> bool:
-        return any(c.kappa != 0 or c.u != 0 for c in self.cells)
+        return not all(c.is_target_only for c in self.cells)
 
 
 def pretrain_path(problem: TransferProblem, lam1, rows=None, pretrain_on_target=True, init=None, tol=CV_TOL):
@@ -209,12 +215,16 @@ def pretrain_path(problem: TransferProblem, lam1, rows=None, pretrain_on_target=
     return out
 
 
-def stage2_path(design: Design, y_c, x1, cell: Cell, lam2, tol=CV_TOL) -> np.ndarray:
-    """Final estimators κ x1 + x2 (N, n_λ2) on ``design`` along the decreasing λ2 grid at fixed (κ, u)."""
+def finetune_path(design: Design, y_c, x1, cell: Cell, lam2, tol=CV_TOL) -> np.ndarray:
+    """Fine-tuned x2 (N, n_λ2) on ``design`` along the decreasing λ2 grid at fixed (κ, u)."""
     unit = np.where(x1 != 0, 1.0, cell.off_support_factor())
     y_res = y_c - cell.kappa * design.matvec(x1) if cell.kappa != 0 else y_c
-    z = lasso_path(design, y_res, unit, lam2, None, tol)
-    return cell.kappa * x1[:, None] + z
+    return lasso_path(design, y_res, unit, lam2, None, tol)
+
+
+def stage2_path(design: Design, y_c, x1, cell: Cell, lam2, tol=CV_TOL) -> np.ndarray:
+    """Final estimators κ x1 + x2 (N, n_λ2) of :func:`finetune_path`."""
+    return cell.kappa * x1[:, None] + finetune_path(design, y_c, x1, cell, lam2, tol)
 
 
 def _predict(design: Design, y_mean: float, A_val, coefs) -> np.ndarray:
@@ -222,10 +232,6 @@ def _predict(design: Design, y_mean: float, A_val, coefs) -> np.ndarray:
     pred = A_val @ coefs
     pred = pred.toarray() if sparse.issparse(pred) else np.asarray(pred)
     return pred + (y_mean - design.mu[0] @ coefs)
-
-
-def _is_target_only(cell: Cell) -> bool:
-    return cell.kappa == 0 and cell.u == 0
 
 
 def _paths(problem, grid, train, val, x1s, jobs, tol):
@@ -236,7 +242,7 @@ def _paths(problem, grid, train, val, x1s, jobs, tol):
     out, fits = {}, 0
     for (i, k), J in jobs.items():
         cell = grid.cells[k]
-        x1 = np.zeros(problem.n_features) if _is_target_only(cell) else x1s[:, i]
+        x1 = np.zeros(problem.n_features) if cell.is_target_only else x1s[:, i]
         coefs = stage2_path(design, y_c, x1, cell, grid.lam2[:J], tol)
         out[i, k] = np.mean((y_val[:, None] - _predict(design, y_mean, A_val, coefs)) ** 2, axis=0)
         fits += J
@@ -252,11 +258,11 @@ def _fold(problem, grid, train, val, pretrain_on_target, x1s, x1_init, tol, path
         x1s = pretrain_path(problem, grid.lam1, train, True, x1_init, tol)
         fits += n1
     # the target-only cell does not depend on λ1: one path serves every row
-    jobs = {(i, k): n2 for k, c in enumerate(grid.cells) for i in (range(1) if _is_target_only(c) else range(n1))}
+    jobs = {(i, k): n2 for k, c in enumerate(grid.cells) for i in (range(1) if c.is_target_only else range(n1))}
     errs, path_fits = _paths(problem, grid, train, val, x1s, jobs, path_tol)
     err = np.zeros((n1, nc, n2))
     for (i, k), e in errs.items():
-        err[slice(None) if _is_target_only(grid.cells[k]) else i, k] = e
+        err[slice(None) if grid.cells[k].is_target_only else i, k] = e
     return err, fits + path_fits, x1s
 
 
@@ -269,6 +275,7 @@ class CVResult:
     err: np.ndarray
     fits: int
     certified: np.ndarray | None = None  # [λ1, cell, λ2]: fitted to the CV tolerance (None: all were)
+    per_sample = False  # True: err's first axis is target rows scored by ALO, not folds (solvers.alo)
 
     @property
     def mean(self) -> np.ndarray:
@@ -355,6 +362,6 @@ def cross_validate(
         for f, (errs, n) in enumerate(refits):
             result.fits += n
             for (i, k), e in errs.items():
-                rows = slice(None) if _is_target_only(grid.cells[k]) else i
+                rows = slice(None) if grid.cells[k].is_target_only else i
                 err[f, rows, k, : e.size] = e
                 certified[rows, k, : e.size] = True

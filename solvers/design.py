@@ -23,11 +23,10 @@ from numba import njit
 from scipy import sparse
 from scipy.sparse import linalg as sparse_linalg
 
-from .backend import SolverError, duality_gap
+from .backend import _GAP_FLOOR, SolverError, duality_gap
 
 __all__ = ["Design", "lasso", "lasso_path"]
 
-_GAP_FLOOR = 1e-10
 _MAX_ROUNDS = 200
 
 

@@ -411,10 +411,10 @@ class TransLassoCV(TransferRegressor):
         g = result.grid
         cells = result.cells_of(tuned)
         keys = [(i, k, j) for k in cells for i in range(len(g.lam1)) for j in range(len(g.lam2))]
-        alo = getattr(result, "per_sample", False)  # cv="alo": no splits, std = per-sample SE
+        alo = result.per_sample  # cv="alo": no splits, std = per-sample SE
         folds = 0 if alo else result.err.shape[0]
         splits = np.array([[result.err[f, i, k, j] for (i, k, j) in keys] for f in range(folds)])
-        mean = result.mean[tuple(np.array(keys).T)] if alo else splits.mean(axis=0)
+        mean = result.mean[tuple(np.array(keys).T)]
         out = {
             "params": [
                 {
@@ -461,10 +461,10 @@ class TransLassoCV(TransferRegressor):
             raise ValueError("no CV grid: this model was fitted with tuning='theory'")
         res, g = self._cv, self._cv.grid
         hyper, (i, k, j) = res.select(strategy, self.selection)
-        folds = 1 if getattr(res, "per_sample", False) else res.err.shape[0]
+        folds = 1 if res.per_sample else res.err.shape[0]
         cells = res.cells_of(strategy)
         n1 = len(g.lam1)
-        fits = folds * sum(len(g.lam2) * (1 if g.cells[c] == Cell(0.0, 0.0) else n1) for c in cells)
+        fits = folds * sum(len(g.lam2) * (1 if g.cells[c].is_target_only else n1) for c in cells)
         if strategy != "target_only":
             fits += n1 * (folds if self.pretrain_on_target else 1)
         return self._refit_units(hyper), float(res.mean[i, k, j]), fits

@@ -58,11 +58,9 @@ class SourceSummary:
     rho: float
     power: float
     overlap: float
-    lam1_ref: float
     x_ref: np.ndarray
     path: np.ndarray
     n_rows: int
-    n_features: int
 
 
 def summarize_sources(problem: TransferProblem, lam1) -> SourceSummary:
@@ -84,8 +82,8 @@ def summarize_sources(problem: TransferProblem, lam1) -> SourceSummary:
         sigma2, i = _sure_fixed_point(np.array(rss), np.array(df), M - K)
         if df[-1] > (M - K) / 3 or (i is not None and len(rss) - 1 - i >= 2):
             break
+    # (σ², i) of the loop's last pass, which saw the whole path
     X, rss, df = np.column_stack(X), np.array(rss), np.array(df)
-    sigma2, i = _sure_fixed_point(rss, df, M - K)
     if i is None:
         raise ValueError(f"cannot estimate the noise: {M} source rows, at least {df.min()} nonzeros on the lam1 path")
     if df[i] == 0:
@@ -98,11 +96,9 @@ def summarize_sources(problem: TransferProblem, lam1) -> SourceSummary:
         rho=_density(M / N, sigma2, power, float(lam1[i]), float(df[i] / N)),
         power=power,
         overlap=float(y_c @ design.matvec(X[:, i]) / M - sigma2 * df[i] / M),
-        lam1_ref=float(lam1[i]),
         x_ref=X[:, i],
         path=X,
         n_rows=M,
-        n_features=N,
     )
 
 
