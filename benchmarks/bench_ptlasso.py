@@ -10,8 +10,9 @@ set (5,903 reviews). Both sides see the same training rows: a paired comparison 
   Its records are kept in ``--ptlasso-records`` (default ``benchmarks/bench_ptlasso_runs.json``)
   and reused for a cell already run with the same mode, folds and seed.
 * our side runs in-process: ``TransLassoCV()`` at its defaults (only the folds are seeded,
-  ``random_state=0``), and with ``--reference`` the CV-tuned
-  ``TransLassoCV(strategy="full", tuning="cv")`` on the same folds.
+  ``random_state`` = the first of ``--fold-seeds``, default 0; the others refit it on other folds, and
+  the summary also averages its test MSE over them), and with ``--reference`` the CV-tuned
+  ``TransLassoCV(strategy="full", tuning="cv")`` on the first seed's folds.
 
 Run: ``python benchmarks/bench_ptlasso.py --venv /work/venvs/ptlasso --n-targets 100 500
 --subsamples 0 1 2``. Updates ``benchmarks/bench_ptlasso.json`` (one record per cell, replaced when re-run; the .md is
@@ -79,23 +80,29 @@ def ptlasso_record(records: list[dict], n_target: int, index: int, mode: str, fo
     return next((r for r in records if all(r.get(k) == v for k, v in key.items())), None)
 
 
-def ours(data, n_target: int, index: int, seed: int, names) -> dict:
-    """Test MSE, fit seconds and the choice of every ``OURS`` estimator named in ``names`` on one cell."""
+def ours(data, n_target: int, index: int, seed: int, names, fold_seeds=(0,)) -> dict:
+    """Test MSE, fit seconds and the choice of every ``OURS`` estimator named in ``names`` on one cell,
+    its folds seeded by ``fold_seeds[0]``; ``TransLassoCV()``'s test MSE at every seed of ``fold_seeds``."""
     X, y = subsample(data, n_target, index, seed)
     sources = [(d.A, d.y) for d in data.sources]
     X_test, y_test = data.target_test.A, data.target_test.y
     out = {}
     for name in names:
-        t0 = time.perf_counter()
-        model = TransLassoCV(random_state=0, **OURS[name]).fit(X, y, sources=sources)
-        seconds = time.perf_counter() - t0
-        out[name] = {
-            "test_mse": float(np.mean((y_test - model.predict(X_test)) ** 2)),
-            "seconds": seconds,
-            "strategy": model.strategy_,
-            "n_fits": model.n_fits_,
-            **model.hyperparameters_.as_dict(),
-        }
+        scores = []
+        for r in fold_seeds if name == "TransLassoCV()" else fold_seeds[:1]:
+            t0 = time.perf_counter()
+            model = TransLassoCV(random_state=r, **OURS[name]).fit(X, y, sources=sources)
+            seconds = time.perf_counter() - t0
+            scores.append(float(np.mean((y_test - model.predict(X_test)) ** 2)))
+            if len(scores) == 1:
+                out[name] = {
+                    "test_mse": scores[0],
+                    "seconds": seconds,
+                    "strategy": model.strategy_,
+                    "n_fits": model.n_fits_,
+                    **model.hyperparameters_.as_dict(),
+                }
+        out[name]["fold_seeds"] = {str(r): e for r, e in zip(fold_seeds, scores)}
     return out
 
 
@@ -106,12 +113,21 @@ def paired_summary(cells: list[dict], name: str = "TransLassoCV()") -> dict:
         rows = [c for c in cells if c["n_target"] == n_t and name in c["ours"]]
         if not rows:
             continue
-        diff = np.array([c["ours"][name]["test_mse"] - c["ptlasso"]["test_mse_own_alpha"] for c in rows])
-        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+        peer = np.array([c["ptlasso"]["test_mse_own_alpha"] for c in rows])
+        diff = np.array([c["ours"][name]["test_mse"] for c in rows]) - peer
+        seeds = [c["ours"][name].get("fold_seeds") or {"": c["ours"][name]["test_mse"]} for c in rows]
+        averaged = np.array([np.mean(list(f.values())) for f in seeds]) - peer
+
+        def se(x):
+            return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+
         summary[n_t] = {
             "cells": len(rows),
             "mean_diff": float(diff.mean()),
-            "se": se,
+            "se": se(diff),
+            "fold_seeds": min(len(f) for f in seeds),
+            "mean_diff_over_fold_seeds": float(averaged.mean()),
+            "se_over_fold_seeds": se(averaged),
             "ours_seconds": float(sum(c["ours"][name]["seconds"] for c in rows)),
             "ptlasso_seconds": float(sum(c["ptlasso"]["fit_seconds"] for c in rows)),
         }
@@ -128,6 +144,13 @@ def main(argv=None):
     ap.add_argument("--mode", choices=("full", "target"), default="target")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--ptlasso-seed", type=int, default=0)
+    ap.add_argument(
+        "--fold-seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="random_state of TransLassoCV()'s folds (the first is reported)",
+    )
     ap.add_argument("--reference", action="store_true", help='also fit TransLassoCV(strategy="full", tuning="cv")')
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_ptlasso"))
     ap.add_argument("--ptlasso-records", type=Path, default=ROOT / "benchmarks" / "bench_ptlasso_runs.json")
@@ -152,7 +175,12 @@ def main(argv=None):
                 args.ptlasso_records.write_text(json.dumps(stored, indent=1))
             cells = [c for c in cells if (c["n_target"], c["subsample"]) != (n_t, s)]
             cells.append(
-                {"n_target": n_t, "subsample": s, "ours": ours(data, n_t, s, args.seed, names), "ptlasso": peer}
+                {
+                    "n_target": n_t,
+                    "subsample": s,
+                    "ours": ours(data, n_t, s, args.seed, names, tuple(args.fold_seeds)),
+                    "ptlasso": peer,
+                }
             )
             args.out.write_text(json.dumps(cells, indent=1))
             mine = {k: round(v["test_mse"], 4) for k, v in cells[-1]["ours"].items()}

@@ -186,7 +186,7 @@ def hybrid(T: Callable, y0, tol: float = TOL):
     """Powell's hybrid method on F(y) = T(y) − y, from y0.
 
     Returns (y, residual, evaluations, J) with J MINPACK's final Jacobian estimate of F (None if
-    y0 already solved the equations).
+    y0 already solved the equations, or if the estimate is not finite).
     """
     calls = 0
 
@@ -205,7 +205,10 @@ def hybrid(T: Callable, y0, tol: float = TOL):
     n = y0.size
     R = np.zeros((n, n))
     R[np.triu_indices(n)] = sol.r
-    return sol.x, res, calls + 2, sol.fjac.T @ R
+    # MINPACK's final factors can be non-finite (seen on estimated IMDb settings): no usable Jacobian then
+    with np.errstate(invalid="ignore", over="ignore"):
+        J = sol.fjac.T @ R
+    return sol.x, res, calls + 2, J if np.all(np.isfinite(J)) else None
 
 
 def continuation(T_of: Callable, path, y0, tol: float = TOL, max_splits: int = 12):

@@ -547,7 +547,7 @@ def alo_validate(
     scores a whole λ2 path at once. ``fits`` counts those Lasso fits (the ALO algebra is not a fit).
     A point whose fit interpolates a row (leverage 1), or whose mean leverage in either stage
     ((|S| + intercepts) / rows) exceeds ``MAX_MEAN_LEVERAGE`` = 0.75, scores ∞: near-saturated
-    fits are beyond ALO (THEORY.md section ALO, "When it must fail").
+    fits are beyond ALO (THEORY.md section ALO, "When it must fail"); if no point is left, ValueError.
 
     Parameters
     ----------
@@ -614,4 +614,9 @@ def alo_validate(
             s1 = stage1_factor(A, y, problem.sources, x1s[:, i], lam1, pretrain_on_target, intercept)
             for k, cell in cells:
                 score(k, slice(i, i + 1), s1, s1.coef, cell)
+    if not np.isfinite(err.mean(axis=0)).any():
+        raise ValueError(
+            f"ALO cannot score any point of this grid: every fit interpolates a row or has mean leverage above "
+            f"{MAX_MEAN_LEVERAGE} ({A.shape[0]} target rows, {N} features); use K-fold cross-validation"
+        )
     return AloResult(grid, err, fits)

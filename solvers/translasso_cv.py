@@ -33,7 +33,15 @@ from .cv import (
     narrowest_strategy,
 )
 from .estimator import TransferRegressor, TransLasso, check_transfer_data
-from .tuning import AUTO_CHOICES, auto_strategy, setting_from, summarize_sources, theory_optima, to_data_units
+from .tuning import (
+    AUTO_CHOICES,
+    auto_strategy,
+    kappa_calibration,
+    setting_from,
+    summarize_sources,
+    theory_optima,
+    to_data_units,
+)
 
 __all__ = ["TransLassoCV", "estimate_setting", "KAPPA_LADDER"]
 
@@ -111,21 +119,40 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
     return setting_from(problem, src, pretrain_on_target)
 
 
-def _ladder_select(result: CVResult, strategy: str, selection: str):
-    """The theory+cv choice: the first rung of the κ ladder (the theory's own κ first) whose best CV error
-    is within one paired standard error (over folds, of its difference to the CV minimum's fold errors)
-    of the minimum, then its λ2 by ``selection`` (THEORY.md §6: the theory is the prior, CV departs from
-    it only on evidence beyond the fold noise)."""
+def _centre_lam2(h: Hyperparameters, problem: TransferProblem) -> float:
+    """The theory+cv family's λ2 centre: the theory's λ2, or 1/√N where the theory takes λ2 = 0."""
+    return h.lam2 if h.lam2 > 0 else problem.A.shape[1] ** -0.5
+
+
+def _ladder_select(result: CVResult, strategy: str, selection: str, lam2: float):
+    """The theory+cv choice (THEORY.md §6: the theory is the prior, CV departs from it only on evidence
+    beyond the fold noise). Points are taken in order of their distance from the theory's point
+    (|log κ/κ*| + |log λ2/``lam2``|, the larger λ2 first on ties: the ladder's κ rungs before other λ2
+    scales); the first whose CV error is within one paired standard error of the CV minimum (the SE
+    over folds of the fold-wise difference of the two points' errors) is chosen. With
+    ``selection="1se"``, that point's κ, then its λ2 by the one-SE rule."""
     g, err = result.grid, result.err
     i0, k0, j0 = np.unravel_index(int(np.argmin(result.mean)), result.mean.shape)
-    for k in range(len(g.cells)):
-        j = int(np.argmin(result.mean[i0, k]))
-        diff = err[:, i0, k, j] - err[:, i0, k0, j0]
-        if diff.mean() <= (diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else 0.0):
-            break
-    rung = CVResult(Grid(g.lam1, g.lam2, (g.cells[k],)), err[:, :, [k], :], result.fits)
-    hyper, (i, _, j) = rung.select(strategy, selection)
-    return hyper, (i, k, j)
+    kappa0 = g.cells[0].kappa
+
+    def distance(point):
+        k, j = point
+        rung = abs(math.log(g.cells[k].kappa / kappa0)) if kappa0 > 0 else 0.0
+        return rung + abs(math.log(g.lam2[j] / lam2)), -g.lam2[j]
+
+    best = err[:, i0, k0, j0]
+    k, j = next(
+        (k, j)
+        for k, j in sorted(np.ndindex(len(g.cells), len(g.lam2)), key=distance)
+        if (diff := err[:, i0, k, j] - best).mean()
+        <= (diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else 0.0)
+    )
+    if selection == "1se":
+        rung = CVResult(Grid(g.lam1, g.lam2, (g.cells[k],)), err[:, :, [k], :], result.fits)
+        hyper, (i0, _, j) = rung.select(strategy, selection)
+        return hyper, (i0, k, j)
+    cell, lam = g.cells[k], g.lam2[j]
+    return Hyperparameters(g.lam1[i0], lam, cell.kappa, cell.delta_lam(lam)), (int(i0), k, j)
 
 
 class TransLassoCV(TransferRegressor):
@@ -147,10 +174,12 @@ class TransLassoCV(TransferRegressor):
         "theory+cv": CV over κ ∈ κ* × :data:`KAPPA_LADDER` (the theory's optimum at similarity 1, 3/4
         and 9/16 of the estimate, which saturates on real data: THEORY.md §6) × ``n_scales`` factors
         t ∈ [1/4, 4] of (λ2, Δλ), at the theory's λ1 and Δλ/λ2: one warm-started λ2 path per κ and fold,
-        sharing the fold's stage-1 fit (with κ* = 0, one path of ``4 n_scales + 1`` factors in [1/16, 4]); the first κ
-        (the theory's first) within one paired SE of the CV minimum, then its λ2. "cv": CV over the strategy's cells of
+        sharing the fold's stage-1 fit (with κ* = 0, one path of ``4 n_scales + 1`` factors in [1/16, 4]).
+        κ* is the theory's κ times its calibration on the data (``kappa_calibration_``). The choice is the
+        point nearest the theory's (in |log κ/κ*| + |log λ2/λ2*|, so κ rungs before λ2 scales) whose CV
+        error is within one paired SE of the CV minimum. "cv": CV over the strategy's cells of
         :func:`solvers.cv.default_cells` × ``n_lam1`` λ1 × ``n_lam2`` λ2 values (relative to their λ_max,
-        down to ``lam_min_ratio``). "theory": the theory's optimum, no CV.
+        down to ``lam_min_ratio``). "theory": the theory's optimum (κ calibrated), no CV.
     cv : int, scikit-learn splitter or "alo"
         Folds of the target rows (an int: shuffled ``KFold`` seeded by ``random_state``). "alo": no
         folds; every grid point is fitted once on all target rows (warm-started along λ2) and scored
@@ -159,7 +188,8 @@ class TransLassoCV(TransferRegressor):
         ``split*`` columns, ``mean_test_mse`` is the ALO MSE and ``std_test_mse`` its per-sample
         standard error sd(e_i²)/√n, which ``selection="1se"`` uses.
     selection : "min" or "1se"
-        The CV minimum, or the largest λ2 within one standard error of it (at its λ1 and cell), as glmnet.
+        The CV minimum (with "theory+cv": the theory-nearest point within one paired SE of it), or the
+        largest λ2 within one standard error of the minimum (at its λ1 and cell), as glmnet.
     pretrain_on_target, fit_intercept, standardize : bool
         Target rows in stage 1; per-dataset intercepts; column standardization (see above).
     auto_tolerance : float
@@ -190,7 +220,9 @@ class TransLassoCV(TransferRegressor):
     ``screen_tol``; None with ``tuning="theory"``); setting_ : the
     estimated ``replica.Setting`` (None with ``tuning="cv"`` or without sources); response_scale_ : v;
     predicted_errors_ : strategy → the theory's optimal test MSE in data units (or None);
-    predicted_error_ : that of ``strategy_``; n_fits_ : Lasso fits (a path point counts as one); fit_time_ : s.
+    predicted_error_ : that of ``strategy_``; kappa_calibration_ : the factor applied to the theory's κ
+    (:func:`solvers.tuning.kappa_calibration`; None with ``tuning="cv"``); n_fits_ : Lasso fits (a path
+    point counts as one); fit_time_ : s.
 
     Examples
     --------
@@ -296,7 +328,7 @@ class TransLassoCV(TransferRegressor):
         problem, self._scaling = _problem(X, y, checked, bool(self.fit_intercept), bool(self.standardize))
         fits = 0
         strategy = self.strategy
-        self.setting_, self.response_scale_, self.predicted_errors_ = None, None, None
+        self.setting_, self.response_scale_, self.predicted_errors_, self.kappa_calibration_ = None, None, None, None
         theory_hyper, x1_init = None, None
         if self.tuning != "cv" and checked:
             lam1_path = _source_lam1(problem, 12)
@@ -317,9 +349,12 @@ class TransLassoCV(TransferRegressor):
                 strategy = auto_strategy(eps2, self.auto_tolerance)
             self.setting_, self.response_scale_ = setting, v
             self.predicted_errors_ = {name: v * e for name, e in eps2.items() if name != "pretrained"}
-            theory_hyper = to_data_units(optima[strategy].hyperparameters, v)
-            near = int(np.argmin(np.abs(np.log(lam1_path / theory_hyper.lam1))))
+            h = to_data_units(optima[strategy].hyperparameters, v)
+            near = int(np.argmin(np.abs(np.log(lam1_path / h.lam1))))
             x1_init = src.path[:, [near]]
+            sc = float(setting.covs[0, 0, 1] * setting.weights[0] / setting.target_density)
+            self.kappa_calibration_ = kappa_calibration(problem, src, near, sc)
+            theory_hyper = Hyperparameters(h.lam1, h.lam2, h.kappa * self.kappa_calibration_, h.delta_lam)
         elif strategy == "auto" and not checked and self.tuning != "cv":
             strategy = "target_only"
         if self.tuning == "theory" and theory_hyper is None:
@@ -344,7 +379,7 @@ class TransLassoCV(TransferRegressor):
             fits += result.fits
             tuned = "full" if strategy == "auto" else strategy
             if self.tuning == "theory+cv" and theory_hyper is not None:
-                hyper, (_, k, _) = _ladder_select(result, tuned, self.selection)
+                hyper, (_, k, _) = _ladder_select(result, tuned, self.selection, _centre_lam2(theory_hyper, problem))
             else:
                 hyper, (_, k, _) = result.select(tuned, self.selection)
             if strategy == "auto":
@@ -391,7 +426,7 @@ class TransLassoCV(TransferRegressor):
                 scales = np.geomspace(4.0, 1 / 4, self.n_scales) if self.n_scales > 1 else np.ones(1)
             else:
                 scales = np.geomspace(4.0, 1 / 16, 4 * self.n_scales + 1)
-            lam2 = h.lam2 if h.lam2 > 0 else problem.A.shape[1] ** -0.5
+            lam2 = _centre_lam2(h, problem)
             return Grid((h.lam1,), tuple(float(lam2 * t) for t in scales), cells)
         design2, y2, _ = problem.target_design()
         lam2_max = max(design2.lam_max(y2), 1e-12)

@@ -25,6 +25,9 @@ the target's training data:
   response by √v, v = P/ρ̂; its similarity is s c. The data fix only the product s c; the split
   s = c = √(s c) is a modelling choice.
 
+The theory's κ is then calibrated on the data (:func:`kappa_calibration`): multiplied by the
+target's observed calibration slope on a sources' fit over the slope the theory predicts for it.
+
 Penalties scale with √v and κ does not: the theory's optimum (λ1, λ2, κ, Δλ) in response units is
 (√v λ1, √v λ2, κ, √v Δλ), and its predicted errors ε are v ε in the data's units.
 """
@@ -44,7 +47,15 @@ from replica.strategy_optima import optimize_strategies
 from .cv import TransferProblem
 from .design import lasso_path
 
-__all__ = ["SourceSummary", "summarize_sources", "setting_from", "theory_optima", "auto_strategy", "AUTO_CHOICES"]
+__all__ = [
+    "SourceSummary",
+    "summarize_sources",
+    "setting_from",
+    "kappa_calibration",
+    "theory_optima",
+    "auto_strategy",
+    "AUTO_CHOICES",
+]
 
 # the "auto" rule's candidates, in order of preference (fewest knobs first)
 AUTO_CHOICES = ("target_only", "value", "support", "full")
@@ -60,6 +71,7 @@ class SourceSummary:
     overlap: float
     x_ref: np.ndarray
     path: np.ndarray
+    path_slope: np.ndarray  # the sources' calibration slope along the path (kappa_calibration)
     n_rows: int
 
 
@@ -72,12 +84,15 @@ def summarize_sources(problem: TransferProblem, lam1) -> SourceSummary:
     K = len(problem.sources) if problem.fit_intercept else 0
     # the path stops once SURE has risen twice past its minimum, or the fit nears interpolation:
     # smaller penalties only cost (coordinate descent crawls there) and cannot be selected
-    X, rss, df = [], [], []
+    X, rss, df, cross, spread = [], [], [], [], []
     x = None
     for lam in lam1:
         x = lasso_path(design, y_c, np.ones(N), [lam], x)[:, 0]
         X.append(x)
-        rss.append(float(np.sum((y_c - design.matvec(x)) ** 2)))
+        u = design.matvec(x)
+        cross.append(float(y_c @ u) / M)
+        spread.append(float(u @ u) / M)
+        rss.append(float(np.sum((y_c - u) ** 2)))
         df.append(int(np.count_nonzero(x)))
         sigma2, i = _sure_fixed_point(np.array(rss), np.array(df), M - K)
         if df[-1] > (M - K) / 3 or (i is not None and len(rss) - 1 - i >= 2):
@@ -91,13 +106,16 @@ def summarize_sources(problem: TransferProblem, lam1) -> SourceSummary:
     power = float(np.mean(y_c**2)) - sigma2
     if power <= 0:
         raise ValueError("estimated source signal power is not positive: the sources look like pure noise")
+    overlap = np.array(cross) - sigma2 * df / M  # r_sᵀx/N along the path (Stein)
+    spread = np.array(spread)
     return SourceSummary(
         sigma2=sigma2,
         rho=_density(M / N, sigma2, power, float(lam1[i]), float(df[i] / N)),
         power=power,
-        overlap=float(y_c @ design.matvec(X[:, i]) / M - sigma2 * df[i] / M),
+        overlap=float(overlap[i]),
         x_ref=X[:, i],
         path=X,
+        path_slope=np.divide(overlap, spread, out=np.zeros_like(spread), where=spread > 0),
         n_rows=M,
     )
 
@@ -152,6 +170,24 @@ def setting_from(problem: TransferProblem, src: SourceSummary, pretrain_on_targe
     rho = min(src.rho, 1.0 / (2.0 - s))
     sigma = math.sqrt(src.sigma2 / v)
     return Setting.similarity(n / N, src.n_rows / N, sigma, sigma, rho, s, s, pretrain_on_target), v
+
+
+def kappa_calibration(problem: TransferProblem, src: SourceSummary, j: int, similarity: float) -> float:
+    """The factor that calibrates the theory's κ on the data (THEORY.md §6, "Calibrating κ").
+
+    κ multiplies the prediction u = A_t x of a pretrained fit on the target rows. Its best value
+    without fine-tuning is the target's calibration slope y_tᵀu/uᵀu, which the theory predicts to be
+    the similarity times the sources' own slope (r_sᵀx/N)/(||A_s x||²/M) (x = a r_s + e, e unrelated
+    to r_t). Returns observed/predicted for the sources' fit x = x(λ_j) of the path; 1 where either
+    is undefined (an empty fit, no similarity). Designs alike (the theory's assumption) give 1 up to
+    sampling noise; a target whose rows vary more along x than the sources' give less."""
+    x, slope_s = src.path[:, j], float(src.path_slope[j])
+    if not np.any(x) or similarity <= 0 or slope_s <= 0:
+        return 1.0
+    design, y_c, _ = problem.target_design()
+    u = design.matvec(x)
+    spread = float(u @ u)
+    return float(y_c @ u) / spread / (similarity * slope_s) if spread > 0 else 1.0
 
 
 def theory_optima(setting: Setting, strategies) -> dict:

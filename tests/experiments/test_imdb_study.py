@@ -32,16 +32,24 @@ def test_words_option(tmp_path):
 
 
 def test_auto_vs_best_pairs_subsamples_and_picks_the_lowest_mean():
-    mse = {"value": [5.0, 5.2, 5.4], "support": [6.0, 6.1, 6.2], "auto": [5.1, 5.1, 5.6], "theory_no_cv": [4, 4, 4]}
-    fits = {"value": 1000, "support": 800, "auto": 80, "theory_no_cv": 11}
+    mse = {
+        "value": [5.0, 5.2, 5.4],
+        "support": [6.0, 6.1, 6.2],
+        "auto": [5.1, 5.1, 5.6],
+        "auto_alo": [5.3, 5.5, 5.6],
+        "theory_no_cv": [4, 4, 4],
+    }
+    fits = {"value": 1000, "support": 800, "auto": 80, "auto_alo": 20, "theory_no_cv": 11}
     runs = [
         {"n_target": "200", "subsample": str(s), "method": m, "test_mse": str(v[s]), "cv_fits": str(fits[m])}
         for m, v in mse.items()
         for s in range(3)
     ]
-    line = auto_vs_best(runs).splitlines()[-1]
-    diff = np.array(mse["auto"]) - np.array(mse["value"])
-    se = diff.std(ddof=1) / math.sqrt(3)
-    assert "| value 5.200 ±" in line  # theory_no_cv is not a CV-tuned strategy
-    assert f"{diff.mean():+.3f} ± {se:.3f}" in line and "80 / 1000 = 0.080" in line
-    assert ("| yes |" in line) == (diff.mean() <= se)
+    lines = auto_vs_best(runs).splitlines()[2:]
+    assert [line.split(" | ")[1] for line in lines] == ["auto", "auto_alo"]
+    for line, method in zip(lines, ("auto", "auto_alo")):
+        diff = np.array(mse[method]) - np.array(mse["value"])
+        se = diff.std(ddof=1) / math.sqrt(3)
+        assert "| value 5.200 ±" in line  # theory_no_cv is not a CV-tuned strategy
+        assert f"{diff.mean():+.3f} ± {se:.3f}" in line and f"{fits[method]} / 1000 = {fits[method] / 1000:.3f}" in line
+        assert ("| yes |" in line) == (diff.mean() <= se)

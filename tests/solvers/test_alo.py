@@ -9,6 +9,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from replica import Hyperparameters
 from solvers import TransLasso, TransLassoCV, alo_points, fit_two_stage, loo_error, stage1_factor
+from solvers.alo import alo_validate
+from solvers.cv import Cell, Grid, TransferProblem
 
 # Measured in benchmarks/alo_accuracy.md ("Small-N property"): over the 178 of 200 random draws
 # of these inputs with max leverage ≤ 0.6, |ALO/exact − 1| had median 0.037, 99th percentile 0.26
@@ -309,3 +311,13 @@ def test_step_drops_a_feature_that_lives_on_the_deleted_row():
     alo = loo_error(est, A, y, sources=[source])
     assert abs(fixed.residuals[0] - exact.residuals[0]) > 10 * abs(exact.residuals[0])
     assert alo.residuals[0] == pytest.approx(exact.residuals[0], rel=0.2)
+
+
+def test_alo_refuses_a_grid_it_cannot_score():
+    """Every point near saturation (20 rows, ~20 nonzeros): no silent pick among infinite scores."""
+    rng = np.random.default_rng(0)
+    A, As = rng.standard_normal((20, 200)) / np.sqrt(200), rng.standard_normal((100, 200)) / np.sqrt(200)
+    r = rng.standard_normal(200)
+    problem = TransferProblem(A, A @ r + 0.1 * rng.standard_normal(20), [(As, As @ r)], True)
+    with pytest.raises(ValueError, match="ALO cannot score"):
+        alo_validate(problem, Grid((1e-3,), (1e-3, 1e-4), (Cell(0.0, 0.0),)))
