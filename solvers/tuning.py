@@ -178,8 +178,9 @@ def kappa_calibration(problem: TransferProblem, src: SourceSummary, j: int, simi
     κ multiplies the prediction u = A_t x of a pretrained fit on the target rows. Its best value
     without fine-tuning is the target's calibration slope y_tᵀu/uᵀu, which the theory predicts to be
     the similarity times the sources' own slope (r_sᵀx/N)/(||A_s x||²/M) (x = a r_s + e, e unrelated
-    to r_t). Returns observed/predicted for the sources' fit x = x(λ_j) of the path; 1 where either
-    is undefined (an empty fit, no similarity). Designs alike (the theory's assumption) give 1 up to
+    to r_t). Returns observed/predicted for the sources' fit x = x(λ_j) of the path, clipped at 0 (a
+    target slope ≤ 0 leaves no value to transfer, as a similarity ≤ 0 does); 1 where either is
+    undefined (an empty fit, no similarity). Designs alike (the theory's assumption) give 1 up to
     sampling noise; a target whose rows vary more along x than the sources' give less."""
     x, slope_s = src.path[:, j], float(src.path_slope[j])
     if not np.any(x) or similarity <= 0 or slope_s <= 0:
@@ -187,7 +188,7 @@ def kappa_calibration(problem: TransferProblem, src: SourceSummary, j: int, simi
     design, y_c, _ = problem.target_design()
     u = design.matvec(x)
     spread = float(u @ u)
-    return float(y_c @ u) / spread / (similarity * slope_s) if spread > 0 else 1.0
+    return max(float(y_c @ u) / spread / (similarity * slope_s), 0.0) if spread > 0 else 1.0
 
 
 def theory_optima(setting: Setting, strategies) -> dict:

@@ -268,6 +268,17 @@ def _scaled_copy(b, N, seed):
     return A, A @ (b * r) + 0.3 * rng.standard_normal(N // 2), As, As @ r + 0.3 * rng.standard_normal(2 * N)
 
 
+def test_kappa_calibration_is_never_negative():
+    """An unrelated source whose fit the target's noise correlates with negatively: no negative κ."""
+    rng = np.random.default_rng(3)
+    N = 200
+    r, r_s = (np.where(rng.random(N) < 0.1, rng.standard_normal(N), 0.0) for _ in range(2))
+    A, As = rng.standard_normal((100, N)) / np.sqrt(N), rng.standard_normal((400, N)) / np.sqrt(N)
+    y, ys = A @ r + 0.3 * rng.standard_normal(100), As @ r_s + 0.3 * rng.standard_normal(400)
+    model = TransLassoCV(strategy="value", tuning="theory").fit(A, y, sources=[(As, ys)])
+    assert model.kappa_calibration_ == 0.0 and model.hyperparameters_.kappa == 0.0
+
+
 @pytest.mark.parametrize("b", [1.0, 0.6])
 def test_kappa_calibration_recovers_a_scaled_target(b):
     """κ's calibration factor is the target's slope over the theory's prediction (THEORY.md §6): 1 when
