@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from replica import Setting  # noqa: E402
 from solvers import TransLassoCV, draw_problem  # noqa: E402
-from solvers.tuning import AUTO_CHOICES, auto_strategy, theory_optima  # noqa: E402
+from solvers.tuning import AUTO_CHOICES, auto_strategy, similarity, theory_optima  # noqa: E402
 
 PRIORS = {
     "values shared": Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.08, 0.01, 0.01),
@@ -90,8 +90,7 @@ def main(argv=None):
             model = TransLassoCV(random_state=seed).fit(A, y, sources=[(As, ys)])
             seconds.append(time.perf_counter() - t0)
             picks.append(model.strategy_)
-            w = model.setting_.weights
-            sims.append(w[0] / (w[0] + w[1]) * model.setting_.covs[0, 0, 1])
+            sims.append(similarity(model.setting_))
             ours.append(test_error(model.coef_, model.intercept_, p.truth[0], setting.sigmas[0]))
             lcv = LassoCV(cv=5, random_state=seed).fit(A, y)
             lasso.append(test_error(lcv.coef_, lcv.intercept_, p.truth[0], setting.sigmas[0]))

@@ -56,6 +56,7 @@ from experiments.sweep import run_sweep
 from solvers import TransLasso, TransLassoCV
 from solvers.cv import Grid, cell_strategies
 from solvers.datasets import imdb_transfer, load_imdb, locate_imdb
+from solvers.tuning import similarity
 
 DATA_DEFAULT = SHARED_DATA
 # two caches, so that changing ``TransLassoCV()`` reruns only the cheap auto/theory rows
@@ -193,7 +194,7 @@ def run_auto(point: dict) -> dict:
                 "strategy": model.strategy_,
                 "predicted_mse": model.predicted_error_,
                 "rho_hat": float(setting.target_density),
-                "similarity_hat": float(setting.covs[0, 0, 1] * setting.weights[0] / setting.target_density),
+                "similarity_hat": similarity(setting),
                 **model.hyperparameters_.as_dict(),
             }
         )

@@ -108,6 +108,14 @@ class TransferProblem:
     sources: list
     fit_intercept: bool
 
+    @classmethod
+    def scaled(cls, X, y, sources, fit_intercept: bool, standardize: bool) -> tuple[TransferProblem, Scaling]:
+        """The problem of user-unit data mapped to theory units by the :class:`Scaling` fitted on
+        the target and sources together, and that scaling."""
+        scaling = Scaling.fit([X] + [Xk for Xk, _ in sources], fit_intercept, standardize)
+        sources = [(scaling.apply(Xk), yk) for Xk, yk in sources]
+        return cls(scaling.apply(X), y, sources, fit_intercept), scaling
+
     @property
     def n_features(self) -> int:
         return self.A.shape[1]

@@ -149,13 +149,11 @@ def fit_transfer(target, sources, hyper: Hyperparameters, *, pretrain_on_target,
     Returns (coef_pretrain, coef_finetune, intercept, rel_gaps, scaling) with coefficients in the user's units.
     Both stages are certified by :func:`solvers.backend.duality_gap` on the block-centred design.
     """
-    from .cv import Scaling, TransferProblem
+    from .cv import TransferProblem
     from .design import certify, lasso
 
     X, y = target
-    blocks = [X] + [Xk for Xk, _ in sources]
-    scaling = Scaling.fit(blocks, fit_intercept, standardize)
-    problem = TransferProblem(scaling.apply(X), y, [(scaling.apply(Xk), yk) for Xk, yk in sources], fit_intercept)
+    problem, scaling = TransferProblem.scaled(X, y, sources, fit_intercept, standardize)
     N = X.shape[1]
     design1, y1 = problem.pretrain_design(None, pretrain_on_target)
     w1 = np.full(N, hyper.lam1)

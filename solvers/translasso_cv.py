@@ -25,7 +25,6 @@ from .cv import (
     Cell,
     CVResult,
     Grid,
-    Scaling,
     TransferProblem,
     cell_strategies,
     cross_validate,
@@ -38,6 +37,7 @@ from .tuning import (
     auto_strategy,
     kappa_calibration,
     setting_from,
+    similarity,
     summarize_sources,
     theory_optima,
     to_data_units,
@@ -52,18 +52,6 @@ SELECTIONS = ("min", "1se")
 # to the similarity s·c at fixed λ1, so this is the theory's optimum at similarity 1, 3/4 and 9/16 of
 # the estimate, which saturates on real data (THEORY.md, "Estimating the setting from data")
 KAPPA_LADDER = (1.0, 0.75, 0.5625)
-_SOURCE_PATH = (0.5, 0.002)  # λ1/λ1_max range of the sources-only path that the setting is estimated from
-
-
-def _problem(X, y, sources, fit_intercept, standardize):
-    scaling = Scaling.fit([X] + [Xk for Xk, _ in sources], fit_intercept, standardize)
-    problem = TransferProblem(scaling.apply(X), y, [(scaling.apply(Xk), yk) for Xk, yk in sources], fit_intercept)
-    return problem, scaling
-
-
-def _source_lam1(problem: TransferProblem, n: int) -> np.ndarray:
-    design, y_c = problem.pretrain_design(None, pretrain_on_target=False)
-    return design.lam_max(y_c) * np.geomspace(*_SOURCE_PATH, n)
 
 
 def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pretrain_on_target=True, n_lam1=12):
@@ -114,8 +102,8 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
     X, y, checked = check_transfer_data(None, X, y, sources)
     if not checked:
         raise ValueError("estimate_setting needs at least one source (X, y) pair")
-    problem, _ = _problem(X, y, checked, fit_intercept, standardize)
-    src = summarize_sources(problem, _source_lam1(problem, n_lam1))
+    problem, _ = TransferProblem.scaled(X, y, checked, fit_intercept, standardize)
+    src = summarize_sources(problem, n_lam1)
     return setting_from(problem, src, pretrain_on_target)
 
 
@@ -325,16 +313,14 @@ class TransLassoCV(TransferRegressor):
         self._check_params()
         X, y, checked = self._check_data(X, y, sources)
         splits = self._splits(X) if self.tuning != "theory" else None
-        problem, self._scaling = _problem(X, y, checked, bool(self.fit_intercept), bool(self.standardize))
+        problem, self._scaling = TransferProblem.scaled(X, y, checked, bool(self.fit_intercept), bool(self.standardize))
         fits = 0
         strategy = self.strategy
         self.setting_, self.response_scale_, self.predicted_errors_, self.kappa_calibration_ = None, None, None, None
         theory_hyper, x1_init = None, None
         if self.tuning != "cv" and checked:
-            lam1_path = _source_lam1(problem, 12)
-            src = summarize_sources(problem, lam1_path)
-            lam1_path = lam1_path[: src.path.shape[1]]
-            fits += len(lam1_path)
+            src = summarize_sources(problem)
+            fits += len(src.lam1)
             setting, v = setting_from(problem, src, bool(self.pretrain_on_target))
             names = AUTO_CHOICES if strategy == "auto" else (strategy,)
             try:
@@ -350,10 +336,9 @@ class TransLassoCV(TransferRegressor):
             self.setting_, self.response_scale_ = setting, v
             self.predicted_errors_ = {name: v * e for name, e in eps2.items() if name != "pretrained"}
             h = to_data_units(optima[strategy].hyperparameters, v)
-            near = int(np.argmin(np.abs(np.log(lam1_path / h.lam1))))
+            near = int(np.argmin(np.abs(np.log(src.lam1 / h.lam1))))
             x1_init = src.path[:, [near]]
-            sc = float(setting.covs[0, 0, 1] * setting.weights[0] / setting.target_density)
-            self.kappa_calibration_ = kappa_calibration(problem, src, near, sc)
+            self.kappa_calibration_ = kappa_calibration(problem, src, near, similarity(setting))
             theory_hyper = Hyperparameters(h.lam1, h.lam2, h.kappa * self.kappa_calibration_, h.delta_lam)
         elif strategy == "auto" and not checked and self.tuning != "cv":
             strategy = "target_only"

@@ -51,12 +51,14 @@ __all__ = [
     "SourceSummary",
     "summarize_sources",
     "setting_from",
+    "similarity",
     "kappa_calibration",
     "theory_optima",
     "auto_strategy",
     "AUTO_CHOICES",
 ]
 
+SOURCE_PATH = (0.5, 0.002)  # λ1/λ1_max range of the sources-only path that the setting is estimated from
 # the "auto" rule's candidates, in order of preference (fewest knobs first)
 AUTO_CHOICES = ("target_only", "value", "support", "full")
 
@@ -71,16 +73,19 @@ class SourceSummary:
     overlap: float
     x_ref: np.ndarray
     path: np.ndarray
+    lam1: np.ndarray  # the penalties of ``path``'s columns
     path_slope: np.ndarray  # the sources' calibration slope along the path (kappa_calibration)
     n_rows: int
 
 
-def summarize_sources(problem: TransferProblem, lam1) -> SourceSummary:
-    """Noise, density, power and reference fit of the pooled sources from their λ1 path (decreasing)."""
+def summarize_sources(problem: TransferProblem, n_lam1: int = 12) -> SourceSummary:
+    """Noise, density, power and reference fit of the pooled sources from their λ1 path of ``n_lam1``
+    penalties, decreasing over ``SOURCE_PATH`` × λ1_max."""
     if not problem.sources:
         raise ValueError("estimating the setting needs at least one source")
     design, y_c = problem.pretrain_design(None, pretrain_on_target=False)
     M, N = design.shape
+    lam1 = design.lam_max(y_c) * np.geomspace(*SOURCE_PATH, n_lam1)
     K = len(problem.sources) if problem.fit_intercept else 0
     # the path stops once SURE has risen twice past its minimum, or the fit nears interpolation:
     # smaller penalties only cost (coordinate descent crawls there) and cannot be selected
@@ -115,6 +120,7 @@ def summarize_sources(problem: TransferProblem, lam1) -> SourceSummary:
         overlap=float(overlap[i]),
         x_ref=X[:, i],
         path=X,
+        lam1=lam1[: X.shape[1]],
         path_slope=np.divide(overlap, spread, out=np.zeros_like(spread), where=spread > 0),
         n_rows=M,
     )
@@ -170,6 +176,11 @@ def setting_from(problem: TransferProblem, src: SourceSummary, pretrain_on_targe
     rho = min(src.rho, 1.0 / (2.0 - s))
     sigma = math.sqrt(src.sigma2 / v)
     return Setting.similarity(n / N, src.n_rows / N, sigma, sigma, rho, s, s, pretrain_on_target), v
+
+
+def similarity(setting: Setting) -> float:
+    """s c of a ``Setting.similarity`` setting: the correlation of the target's and the source's truths."""
+    return float(setting.covs[0, 0, 1] * setting.weights[0] / setting.target_density)
 
 
 def kappa_calibration(problem: TransferProblem, src: SourceSummary, j: int, similarity: float) -> float:
