@@ -50,7 +50,7 @@ TUNINGS = ("theory+cv", "cv", "theory")
 SELECTIONS = ("min", "1se")
 # "theory+cv" searches κ at these multiples of the theory's κ: the theory's κ* is close to proportional
 # to the similarity s·c at fixed λ1, so this is the theory's optimum at similarity 1, 3/4 and 9/16 of
-# the estimate, which saturates on real data (THEORY.md, "Estimating the setting from data")
+# the estimate, whose errors it hedges (THEORY.md, "Estimating the setting from data")
 KAPPA_LADDER = (1.0, 0.75, 0.5625)
 
 
@@ -160,7 +160,7 @@ class TransLassoCV(TransferRegressor):
         ``tuning="cv"`` it is the CV's choice over every cell of the grid; without sources it is target_only.
     tuning : "theory+cv", "cv" or "theory"
         "theory+cv": CV over κ ∈ κ* × :data:`KAPPA_LADDER` (the theory's optimum at similarity 1, 3/4
-        and 9/16 of the estimate, which saturates on real data: THEORY.md §6) × ``n_scales`` factors
+        and 9/16 of the estimate, whose errors it hedges: THEORY.md §6) × ``n_scales`` factors
         t ∈ [1/4, 4] of (λ2, Δλ), at the theory's λ1 and Δλ/λ2: one warm-started λ2 path per κ and fold,
         sharing the fold's stage-1 fit (with κ* = 0, one path of ``4 n_scales + 1`` factors in [1/16, 4]).
         κ* is the theory's κ times its calibration on the data (``kappa_calibration_``). The choice is the

@@ -19,8 +19,11 @@ the target's training data:
   Stein's lemma with the Lasso's df);
 * target: its power P_t = mean(y_t²) − σ̂² and overlap q_t = r_tᵀx_ref/N = y_tᵀA_t x_ref/n (x_ref
   never saw the target's noise). Writing x_ref = a r_s + e with e unrelated to r_t, the
-  similarity r_tᵀr_s/√(||r_t||²||r_s||²) is q_t P_s/(q_s √(P_t P_s)), clipped to [0, 1];
-  assumes equal noise levels in target and sources;
+  similarity r_tᵀr_s/√(||r_t||²||r_s||²) is the ratio of the target's to the sources' correlation
+  of signal and prediction u = A x_ref, (q_t/√(P_t S_t)) / (q_s/√(P_s S_s)) with S = uᵀu/rows the
+  prediction's mean square in each design, clipped to [0, 1]. S_t/S_s is 1 for designs alike; it
+  keeps the estimate right where the target's rows vary more (or less) along x_ref than the sources'
+  (THEORY.md §6); assumes equal noise levels in target and sources;
 * model: ``Setting.similarity`` with both densities ρ̂ and unit nonzero variance after dividing the
   response by √v, v = P/ρ̂; its similarity is s c. The data fix only the product s c; the split
   s = c = √(s c) is a modelling choice.
@@ -71,6 +74,7 @@ class SourceSummary:
     rho: float
     power: float
     overlap: float
+    spread: float  # the mean square of the sources' prediction A_s x_ref
     x_ref: np.ndarray
     path: np.ndarray
     lam1: np.ndarray  # the penalties of ``path``'s columns
@@ -118,6 +122,7 @@ def summarize_sources(problem: TransferProblem, n_lam1: int = 12) -> SourceSumma
         rho=_density(M / N, sigma2, power, float(lam1[i]), float(df[i] / N)),
         power=power,
         overlap=float(overlap[i]),
+        spread=float(spread[i]),
         x_ref=X[:, i],
         path=X,
         lam1=lam1[: X.shape[1]],
@@ -166,12 +171,15 @@ def setting_from(problem: TransferProblem, src: SourceSummary, pretrain_on_targe
     design, y_c, _ = problem.target_design()
     n, N = design.shape
     power_t = float(np.mean(y_c**2)) - src.sigma2
-    q_t = float(y_c @ design.matvec(src.x_ref)) / n
+    u = design.matvec(src.x_ref)
+    q_t, spread_t = float(y_c @ u) / n, float(u @ u) / n
     v = src.power / src.rho
-    if power_t <= 0 or src.overlap <= 0:
+    if power_t <= 0 or spread_t <= 0 or src.overlap <= 0:
         sc = 0.0  # no detectable target signal, or a source fit unrelated to its own truth
     else:
-        sc = float(np.clip(q_t * src.power / (src.overlap * math.sqrt(power_t * src.power)), 0.0, 1.0))
+        corr_t = q_t / math.sqrt(power_t * spread_t)
+        corr_s = src.overlap / math.sqrt(src.power * src.spread)
+        sc = float(np.clip(corr_t / corr_s, 0.0, 1.0))
     s = math.sqrt(sc)
     rho = min(src.rho, 1.0 / (2.0 - s))
     sigma = math.sqrt(src.sigma2 / v)
@@ -191,8 +199,10 @@ def kappa_calibration(problem: TransferProblem, src: SourceSummary, j: int, simi
     the similarity times the sources' own slope (r_sᵀx/N)/(||A_s x||²/M) (x = a r_s + e, e unrelated
     to r_t). Returns observed/predicted for the sources' fit x = x(λ_j) of the path, clipped at 0 (a
     target slope ≤ 0 leaves no value to transfer, as a similarity ≤ 0 does); 1 where either is
-    undefined (an empty fit, no similarity). Designs alike (the theory's assumption) give 1 up to
-    sampling noise; a target whose rows vary more along x than the sources' give less."""
+    undefined (an empty fit, no similarity). With the similarity of :func:`setting_from` it is, at
+    the reference fit, √((P_t/S_t)/(P_s/S_s)) (S: the mean square of the prediction in each design): 1 up to sampling
+    noise when the target's signal is as strong as the sources' (the theory's assumption), b for a
+    target truth b r_s."""
     x, slope_s = src.path[:, j], float(src.path_slope[j])
     if not np.any(x) or similarity <= 0 or slope_s <= 0:
         return 1.0

@@ -14,6 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from replica import Setting
 from solvers import SolverError, TransLasso, TransLassoCV, draw_problem, estimate_setting, solve_weighted_lasso
 from solvers.design import Design, certify, lasso
+from solvers.tuning import similarity
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -116,6 +117,20 @@ def _check_estimates(N, seeds):
         assert abs(setting.sigmas[0] * math.sqrt(v) / 0.3 - 1) <= 2.5 / math.sqrt(N)
         assert abs(rho - 0.1) <= 2.0 / math.sqrt(N)
         assert abs(sc - 0.8) <= 5.0 / math.sqrt(N)
+
+
+def test_similarity_estimate_ignores_the_target_rows_scale():
+    """Target rows c times larger (a design shift the theory's i.i.d. model lacks) leave the estimated
+    similarity unchanged: it is a ratio of correlations (THEORY.md §6), where the target's overlap alone
+    grows by c."""
+    p = draw_problem(Setting.similarity(0.5, 2.0, 0.3, 0.3, 0.1, 0.8, 1.0), 400, np.random.default_rng(0))
+    (A, y), source = p.data
+    sims = []
+    for c in (1.0, 1.6):
+        setting, _ = estimate_setting(c * A, y, sources=[source], standardize=False)
+        sims.append(similarity(setting))
+    assert 0.5 < sims[0] < 1.0
+    assert sims[1] == pytest.approx(sims[0], rel=1e-6)
 
 
 def _scaled_fits(seed, N=100):
