@@ -63,9 +63,10 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
     dataset is centred (``fit_intercept``). The estimators, from a sources-only Lasso path of
     ``n_lam1`` penalties and the target data, are those of :mod:`solvers.tuning` (THEORY.md,
     "Estimating the setting from data"): noise from RSS/(M − df) at the SURE-optimal source fit,
-    density from that fit's support, similarity from the target's residual on it. Assumes equal
-    noise levels in target and sources, one density for both, and a similarity prior
-    (``Setting.similarity``) with s = c. Several sources are pooled into one.
+    density from that fit's support, similarity from the target's and the sources' correlations with
+    its prediction. Assumes equal noise levels in target and sources, one density for both, and a
+    similarity prior (``Setting.similarity``) whose shared values are equal (c = 1). Several sources
+    are pooled into one.
 
     Parameters
     ----------
@@ -84,7 +85,7 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
     Returns
     -------
     setting : replica.Setting
-        ``Setting.similarity(n/N, M/N, σ, σ, ρ, s, s)`` in theory units (response divided by √v).
+        ``Setting.similarity(n/N, M/N, σ, σ, ρ, s, 1)`` in theory units (response divided by √v).
     v : float
         Response scale: the data's response is √v times the theory's.
 

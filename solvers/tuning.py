@@ -25,8 +25,9 @@ the target's training data:
   keeps the estimate right where the target's rows vary more (or less) along x_ref than the sources'
   (THEORY.md §6); assumes equal noise levels in target and sources;
 * model: ``Setting.similarity`` with both densities ρ̂ and unit nonzero variance after dividing the
-  response by √v, v = P/ρ̂; its similarity is s c. The data fix only the product s c; the split
-  s = c = √(s c) is a modelling choice.
+  response by √v, v = P/ρ̂; its similarity is s c. The data fix only the product s c; the model takes
+  c = 1 (``Setting.similarity``'s default: a fraction s of the target's support is shared with equal
+  values, the form of the paper's two-task prior, which is then the model exactly when ρ_t = ρ_u).
 
 The theory's κ is then calibrated on the data (:func:`kappa_calibration`): multiplied by the
 target's observed calibration slope on a sources' fit over the slope the theory predicts for it.
@@ -180,10 +181,9 @@ def setting_from(problem: TransferProblem, src: SourceSummary, pretrain_on_targe
         corr_t = q_t / math.sqrt(power_t * spread_t)
         corr_s = src.overlap / math.sqrt(src.power * src.spread)
         sc = float(np.clip(corr_t / corr_s, 0.0, 1.0))
-    s = math.sqrt(sc)
-    rho = min(src.rho, 1.0 / (2.0 - s))
+    rho = min(src.rho, 1.0 / (2.0 - sc))
     sigma = math.sqrt(src.sigma2 / v)
-    return Setting.similarity(n / N, src.n_rows / N, sigma, sigma, rho, s, s, pretrain_on_target), v
+    return Setting.similarity(n / N, src.n_rows / N, sigma, sigma, rho, sc, 1.0, pretrain_on_target), v
 
 
 def similarity(setting: Setting) -> float:
