@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import clone
 
+from experiments.cli import SHARED_DATA
 from experiments.imdb import load_study, subsample
 from solvers import TransLasso, TransLassoCV, loo_error
 
@@ -189,7 +190,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, nargs="+", default=[200, 1000])
     p.add_argument("--subsamples", type=int, default=3)
-    p.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    p.add_argument("--data", type=Path, default=SHARED_DATA)
     p.add_argument("--report", action="store_true")
     p.add_argument("--no-run", action="store_true")
     p.add_argument("--strategy", default="auto", help="TransLassoCV's strategy for both estimators")

@@ -21,7 +21,7 @@ compilation (first call vs warm) in fresh processes. One process, one BLAS threa
 "auto" are the best of ``--repeats`` interleaved runs, the other backends single runs.
 
     python benchmarks/bench_backends.py [--sizes 500 2000 8000] [--words 2000 20000]
-        [--data /work/shared/data] [--cache /tmp/bench_backends] [--out benchmarks/bench_backends.md]
+        [--data DIR] [--cache /tmp/bench_backends] [--out benchmarks/bench_backends.md]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from experiments.cli import SHARED_DATA  # noqa: E402
 from replica import Hyperparameters, Setting  # noqa: E402
 from solvers import TransLasso, draw_problem, duality_gap, solve_weighted_lasso  # noqa: E402
 from solvers.estimator import stage2_weights  # noqa: E402
@@ -334,7 +335,7 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="*", default=[500, 2000, 8000])
     parser.add_argument("--words", type=int, nargs="*", default=[2000, 20000])
     parser.add_argument("--synthetic", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--data", default="/work/shared/data")
+    parser.add_argument("--data", default=str(SHARED_DATA))
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "bench_backends"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)

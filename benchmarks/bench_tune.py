@@ -22,10 +22,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from experiments.cli import SHARED_DATA  # noqa: E402
+from experiments.imdb import load_study, subsample  # noqa: E402
 from solvers import TransLasso, TransLassoCV  # noqa: E402
-from solvers.datasets import imdb_transfer, load_imdb  # noqa: E402
-
-DATA = ROOT / ".." / ".." / "shared" / "data"
 
 
 def peak_gb() -> float:
@@ -34,15 +33,13 @@ def peak_gb() -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=SHARED_DATA, help="data root, as the studies' --data")
     parser.add_argument("--n-words", type=int, default=20000)
     parser.add_argument("--n-target", type=int, default=1000)
     parser.add_argument("--skip-full", action="store_true")
     args = parser.parse_args(argv)
-    tarball = args.data / "aclImdb_labeled.tar.gz"
-    data = imdb_transfer(load_imdb(tarball if tarball.is_file() else args.data / "aclImdb"), n_words=args.n_words)
-    rows = np.random.default_rng([0, args.n_target, 0]).choice(data.target.n_samples, args.n_target, replace=False)
-    X, y = data.target.A[rows], data.target.y[rows]
+    data = load_study(str(args.data), args.n_words)
+    X, y = subsample(data, args.n_target, 0, 0)  # the study's subsample 0
     sources = [(d.A, d.y) for d in data.sources]
     X_test, y_test = data.target_test.A, data.target_test.y
     loaded = peak_gb()

@@ -119,7 +119,8 @@ def _ladder_select(result: CVResult, strategy: str, selection: str, lam2: float)
     (|log κ/κ*| + |log λ2/``lam2``|, the larger λ2 first on ties: the ladder's κ rungs before other λ2
     scales); the first whose CV error is within one paired standard error of the CV minimum (the SE
     over folds of the fold-wise difference of the two points' errors) is chosen. With
-    ``selection="1se"``, that point's κ, then its λ2 by the one-SE rule."""
+    ``selection="1se"``, that point's κ, then its λ2 by the one-SE rule. A difference in one fold alone
+    is never beyond one SE (its mean equals its SE)."""
     g, err = result.grid, result.err
     i0, k0, j0 = np.unravel_index(int(np.argmin(result.mean)), result.mean.shape)
     kappa0 = g.cells[0].kappa
@@ -130,11 +131,17 @@ def _ladder_select(result: CVResult, strategy: str, selection: str, lam2: float)
         return rung + abs(math.log(g.lam2[j] / lam2)), -g.lam2[j]
 
     best = err[:, i0, k0, j0]
+
+    def within(diff):
+        # a difference in one fold only (the others equal: e.g. x2 = 0 at both λ2) has mean = SE exactly;
+        # the tolerance keeps rounding from deciding such a tie against the nearer point
+        se = diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else 0.0
+        return diff.mean() <= se * (1 + 1e-9)
+
     k, j = next(
         (k, j)
         for k, j in sorted(np.ndindex(len(g.cells), len(g.lam2)), key=distance)
-        if (diff := err[:, i0, k, j] - best).mean()
-        <= (diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else 0.0)
+        if within(err[:, i0, k, j] - best)
     )
     if selection == "1se":
         rung = CVResult(Grid(g.lam1, g.lam2, (g.cells[k],)), err[:, :, [k], :], result.fits)

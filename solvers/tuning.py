@@ -200,9 +200,9 @@ def kappa_calibration(problem: TransferProblem, src: SourceSummary, j: int, simi
     to r_t). Returns observed/predicted for the sources' fit x = x(λ_j) of the path, clipped at 0 (a
     target slope ≤ 0 leaves no value to transfer, as a similarity ≤ 0 does); 1 where either is
     undefined (an empty fit, no similarity). With the similarity of :func:`setting_from` it is, at
-    the reference fit, √((P_t/S_t)/(P_s/S_s)) (S: the mean square of the prediction in each design): 1 up to sampling
-    noise when the target's signal is as strong as the sources' (the theory's assumption), b for a
-    target truth b r_s."""
+    the reference fit, √((P_t/S_t)/(P_s/S_s)) (S: the mean square of the prediction in each design):
+    1 up to sampling noise when the target's signal is as strong as the sources' (the theory's
+    assumption), b for a target truth b r_s."""
     x, slope_s = src.path[:, j], float(src.path_slope[j])
     if not np.any(x) or similarity <= 0 or slope_s <= 0:
         return 1.0

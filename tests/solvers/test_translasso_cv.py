@@ -275,6 +275,23 @@ def _check_theory_first(res, theory, chosen, folds):
     assert not any(within(i) for i in nearer)
 
 
+def test_ladder_keeps_the_theory_point_when_one_fold_alone_differs():
+    """Folds equal but one (the fine-tuned fit empty at both λ2 in four folds): the paired mean equals
+    the SE exactly, so the theory's point is within one SE whatever rounding does (IMDb n_t = 100,
+    subsample 2 took the next κ rung on a rounding tie, test MSE 6.31 against the theory's 5.93)."""
+    from solvers.cv import Cell, CVResult, Grid
+    from solvers.translasso_cv import _ladder_select
+
+    grid = Grid((1.0,), (13.18, 3.30), (Cell(0.677, 0.0), Cell(0.508, 0.0)))
+    err = np.zeros((5, 1, 2, 2))
+    err[:, 0, 0, 0] = [4.0, 5.09, 3.03, 5.08, 12.76]  # the CV minimum
+    err[:, 0, 0, 1] = [4.1, 5.09, 3.03, 5.08, 12.76]  # the theory's point: worse in fold 0 only (mean > SE by rounding)
+    err[:, 0, 1, 0] = [4.50, 4.30, 2.73, 5.34, 13.66]
+    err[:, 0, 1, 1] = [4.57, 4.30, 2.73, 5.34, 13.66]
+    hyper, index = _ladder_select(CVResult(grid, err, fits=0), "value", "min", 3.30)
+    assert index == (0, 0, 1) and (hyper.kappa, hyper.lam2) == (0.677, 3.30)
+
+
 def _scaled_copy(b, N, seed):
     """Target truth b r_s: similarity 1, the target's signal b times the sources' (same noise)."""
     rng = np.random.default_rng(seed)
