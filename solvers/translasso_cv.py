@@ -43,7 +43,7 @@ from .tuning import (
     to_data_units,
 )
 
-__all__ = ["TransLassoCV", "estimate_setting", "KAPPA_LADDER"]
+__all__ = ["TransLassoCV", "estimate_setting", "KAPPA_LADDER", "LAM2_BRACKET"]
 
 STRATEGIES = tuple(s for s in STRATEGY_NAMES if s != "pretrained")
 TUNINGS = ("theory+cv", "cv", "theory")
@@ -52,6 +52,10 @@ SELECTIONS = ("min", "1se")
 # to the similarity s·c at fixed λ1, so this is the theory's optimum at similarity 1, 3/4 and 9/16 of
 # the estimate, whose errors it hedges (THEORY.md, "Estimating the setting from data")
 KAPPA_LADDER = (1.0, 0.75, 0.5625)
+# ... and each rung's λ2 over [1/LAM2_BRACKET, LAM2_BRACKET] × the theory's λ2: the theory's λ2 is within a
+# factor 1.5 of the CV's on IMDb, and t = 1/4, near interpolation at text scale, cost 85% of the fit there
+# (THEORY.md §6, "Selection")
+LAM2_BRACKET = 2.0
 
 
 def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pretrain_on_target=True, n_lam1=12):
@@ -169,7 +173,7 @@ class TransLassoCV(TransferRegressor):
     tuning : "theory+cv", "cv" or "theory"
         "theory+cv": CV over κ ∈ κ* × :data:`KAPPA_LADDER` (the theory's optimum at similarity 1, 3/4
         and 9/16 of the estimate, whose errors it hedges: THEORY.md §6) × ``n_scales`` factors
-        t ∈ [1/4, 4] of (λ2, Δλ), at the theory's λ1 and Δλ/λ2: one warm-started λ2 path per κ and fold,
+        t ∈ [1/2, 2] (:data:`LAM2_BRACKET`) of (λ2, Δλ), at the theory's λ1 and Δλ/λ2: one warm-started λ2 path per κ and fold,
         sharing the fold's stage-1 fit (with κ* = 0, one path of ``4 n_scales + 1`` factors in [1/16, 4]).
         κ* is the theory's κ times its calibration on the data (``kappa_calibration_``). The choice is the
         point nearest the theory's (in |log κ/κ*| + |log λ2/λ2*|, so κ rungs before λ2 scales) whose CV
@@ -411,12 +415,14 @@ class TransLassoCV(TransferRegressor):
             h = theory_hyper
             centre = Cell.of(h)
             # the κ ladder (similarity below the estimate, THEORY.md "Estimating the setting from data"),
-            # each rung a λ2 path over [1/4, 4] × the theory's λ2: lower points, near interpolation, cost
-            # most at text scale and were never selected on IMDb. With κ = 0 it is a single cell, and one
-            # path of 4 n_scales + 1 points over [1/16, 4] (13 by default, keeping t = 1) takes their place
+            # each rung a λ2 path over [1/2, 2] × the theory's λ2 (LAM2_BRACKET): lower points, near
+            # interpolation, cost most at text scale and never paid on IMDb. With κ = 0 it is a single cell,
+            # and one path of 4 n_scales + 1 points over [1/16, 4] (13 by default, keeping t = 1) takes their place
             cells = tuple(dict.fromkeys(Cell(centre.kappa * f, centre.u) for f in KAPPA_LADDER))
             if len(cells) > 1:
-                scales = np.geomspace(4.0, 1 / 4, self.n_scales) if self.n_scales > 1 else np.ones(1)
+                scales = (
+                    np.geomspace(LAM2_BRACKET, 1 / LAM2_BRACKET, self.n_scales) if self.n_scales > 1 else np.ones(1)
+                )
             else:
                 scales = np.geomspace(4.0, 1 / 16, 4 * self.n_scales + 1)
             lam2 = _centre_lam2(h, problem)

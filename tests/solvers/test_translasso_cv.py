@@ -248,7 +248,7 @@ def test_theory_cv_family_is_the_kappa_ladder_times_the_lam2_scales():
         assert np.all(res["param_lam1"] == theory.lam1)
         if strategy == "value":
             np.testing.assert_allclose(np.sort(kappas), np.sort(theory.kappa * np.array(KAPPA_LADDER)))
-            np.testing.assert_allclose(np.sort(lam2)[::-1], theory.lam2 * np.array([4.0, 1.0, 0.25]))
+            np.testing.assert_allclose(np.sort(lam2)[::-1], theory.lam2 * np.array([2.0, 1.0, 0.5]))
         else:
             assert kappas.tolist() == [0.0] and len(lam2) == 4 * 3 + 1
             assert np.isclose(lam2, theory.lam2).any()  # the theory's own λ2 stays on the path
