@@ -61,7 +61,7 @@ from solvers.tuning import similarity
 DATA_DEFAULT = SHARED_DATA
 # two caches, so that changing ``TransLassoCV()`` reruns only the cheap auto/theory rows
 GRID_TAG = "imdb-grid-v7"
-AUTO_TAG = "imdb-auto-v15"
+AUTO_TAG = "imdb-auto-v16"
 # the committed figures/imdb_runs.csv's columns, in its order (rows of auto/theory_no_cv fill the last four)
 RUN_COLUMNS = (
     "n_target",

@@ -244,14 +244,15 @@ def _predict(design: Design, y_mean: float, A_val, coefs) -> np.ndarray:
 
 def _paths(problem, grid, train, val, x1s, jobs, tol):
     """Validation errors {(i, k): errors of the first J λ2 points} of the (λ1, cell) paths ``jobs`` =
-    {(i, k): J} fitted on ``train`` to relative gap ``tol``, and the number of fits."""
+    {(i, k): J} fitted on ``train`` to relative gap ``tol`` (one, or one per λ2), and the number of fits."""
+    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), (len(grid.lam2),))
     design, y_c, y_mean = problem.target_design(train)
     A_val, y_val = problem.A[val], problem.y[val]
     out, fits = {}, 0
     for (i, k), J in jobs.items():
         cell = grid.cells[k]
         x1 = np.zeros(problem.n_features) if cell.is_target_only else x1s[:, i]
-        coefs = stage2_path(design, y_c, x1, cell, grid.lam2[:J], tol)
+        coefs = stage2_path(design, y_c, x1, cell, grid.lam2[:J], tol[:J])
         out[i, k] = np.mean((y_val[:, None] - _predict(design, y_mean, A_val, coefs)) ** 2, axis=0)
         fits += J
     return out, fits
@@ -259,7 +260,7 @@ def _paths(problem, grid, train, val, x1s, jobs, tol):
 
 def _fold(problem, grid, train, val, pretrain_on_target, x1s, x1_init, tol, path_tol):
     """Errors err[λ1, cell, λ2] on ``val`` of every grid point fitted on ``train`` (stage 1 to ``tol``,
-    the λ2 paths to ``path_tol``), the number of fits, and the stage-1 path x1s (N, n_λ1)."""
+    the λ2 paths to ``path_tol``, one or one per λ2), the number of fits, and the stage-1 path x1s (N, n_λ1)."""
     n1, nc, n2 = len(grid.lam1), len(grid.cells), len(grid.lam2)
     fits = 0
     if grid.uses_stage1 and x1s is None:
@@ -272,6 +273,15 @@ def _fold(problem, grid, train, val, pretrain_on_target, x1s, x1_init, tol, path
     for (i, k), e in errs.items():
         err[slice(None) if grid.cells[k].is_target_only else i, k] = e
     return err, fits + path_fits, x1s
+
+
+def _strategy_minima(result) -> list[tuple[int, int, int]]:
+    """Every strategy's CV-minimal point and the λ2 after it, as (i, k, J) paths to certify."""
+    out = []
+    for name in (n for n in NESTED_ORDER if result.cells_of(n)):
+        _, (i, k, j) = result.select(name, "min")
+        out.append((i, k, min(j + 2, len(result.grid.lam2))))
+    return out
 
 
 @dataclass
@@ -327,16 +337,20 @@ def cross_validate(
     x1_init=None,
     tol: float = CV_TOL,
     screen_tol: float | None = None,
+    screen_from: int = 0,
+    decisive=None,
 ) -> CVResult:
     """CV errors of every grid point over ``splits`` = [(train, val), ...] of the target rows (module docstring).
 
     Folds run in parallel with joblib (``n_jobs``), so ``joblib.parallel_backend("dask")`` sends them to a
     Dask cluster. ``x1_init`` (N, len(grid.lam1)): warm starts for stage 1 (e.g. the sources-only path).
     Stage 1 is fitted to relative duality gap ``tol``. The stage-2 λ2 paths too, unless ``screen_tol`` >
-    ``tol``: then they are first fitted to ``screen_tol`` (gap-checked; it only ranks the grid points, and
-    near interpolation, with the active set close to the number of training rows, coordinate descent
-    needs many times longer for ``tol``), and the path of every strategy's CV-minimal point is refitted
-    to ``tol`` in every fold, up to one λ2 past that point, until the minima are all at such points.
+    ``tol``: then their points from the ``screen_from``-th λ2 on are first fitted to ``screen_tol``
+    (gap-checked; it only ranks the grid points, and near interpolation, with the active set close to
+    the number of training rows, coordinate descent needs many times longer for ``tol``), and the paths
+    of the points whose errors decide the selection are refitted to ``tol`` in every fold until those
+    points are all fitted to ``tol``. ``decisive(result)`` lists them as (i, k, J): the first J points of
+    path (λ1_i, cell k); by default every strategy's CV-minimal point and the λ2 after it.
     ``CVResult.certified`` marks the points fitted to ``tol``.
     """
     x1s, fits = None, 0
@@ -344,7 +358,8 @@ def cross_validate(
         x1s = pretrain_path(problem, grid.lam1, None, False, x1_init, tol)
         fits += len(grid.lam1)
     screening = screen_tol is not None and screen_tol > tol
-    path_tol = screen_tol if screening else tol
+    screened = np.arange(len(grid.lam2)) >= (screen_from if screening else len(grid.lam2))
+    path_tol = np.where(screened, screen_tol if screening else tol, tol)
     out = Parallel(n_jobs=n_jobs)(
         delayed(_fold)(problem, grid, train, val, pretrain_on_target, x1s, x1_init, tol, path_tol)
         for train, val in splits
@@ -352,14 +367,12 @@ def cross_validate(
     err = np.stack([e for e, _, _ in out])
     fits += sum(f for _, f, _ in out)
     fold_x1s = [x for _, _, x in out]
-    certified = np.full(err.shape[1:], not screening)
+    certified = np.broadcast_to(~screened, err.shape[1:]).copy()
     result = CVResult(grid, err, fits, certified)
-    names = [name for name in NESTED_ORDER if result.cells_of(name)]
+    decisive = decisive or _strategy_minima
     while True:
         jobs = {}
-        for name in names:
-            _, (i, k, j) = result.select(name, "min")
-            J = min(j + 2, len(grid.lam2))
+        for i, k, J in decisive(result):
             if not certified[i, k, :J].all():
                 jobs[i, k] = max(jobs.get((i, k), 0), J)
         if not jobs:

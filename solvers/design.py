@@ -273,12 +273,13 @@ def certify(design: Design, y_c, weights, coef, tol: float) -> float:
     return float(rel)
 
 
-def lasso_path(design: Design, y_c, unit_weights, lams, coef_init=None, tol: float = 1e-6) -> np.ndarray:
+def lasso_path(design: Design, y_c, unit_weights, lams, coef_init=None, tol=1e-6) -> np.ndarray:
     """Solutions (N, len(lams)) at weights lam·unit_weights along ``lams`` (decreasing), warm-started;
-    each to duality gap ≤ tol·½||y_c||² (``per_y``, :func:`lasso`)."""
+    each to duality gap ≤ tol·½||y_c||² (``per_y``, :func:`lasso`); ``tol``: one for all, or one per λ."""
     out = np.zeros((design.shape[1], len(lams)))
+    tols = np.broadcast_to(np.asarray(tol, dtype=np.float64), (len(lams),))
     x = coef_init
     for j, lam in enumerate(lams):
-        x, _ = lasso(design, y_c, lam * np.asarray(unit_weights, dtype=np.float64), x, tol, per_y=True)
+        x, _ = lasso(design, y_c, lam * np.asarray(unit_weights, dtype=np.float64), x, float(tols[j]), per_y=True)
         out[:, j] = x
     return out

@@ -52,10 +52,8 @@ SELECTIONS = ("min", "1se")
 # to the similarity s·c at fixed λ1, so this is the theory's optimum at similarity 1, 3/4 and 9/16 of
 # the estimate, whose errors it hedges (THEORY.md, "Estimating the setting from data")
 KAPPA_LADDER = (1.0, 0.75, 0.5625)
-# ... and each rung's λ2 over [1/LAM2_BRACKET, LAM2_BRACKET] × the theory's λ2: the theory's λ2 is within a
-# factor 1.5 of the CV's on IMDb, and t = 1/4, near interpolation at text scale, cost 85% of the fit there
-# (THEORY.md §6, "Selection")
-LAM2_BRACKET = 2.0
+# ... and each rung's λ2 path over [1/LAM2_BRACKET, LAM2_BRACKET] × the theory's λ2 (THEORY.md §6, "Selection")
+LAM2_BRACKET = 4.0
 
 
 def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pretrain_on_target=True, n_lam1=12):
@@ -124,7 +122,11 @@ def _ladder_select(result: CVResult, strategy: str, selection: str, lam2: float)
     scales); the first whose CV error is within one paired standard error of the CV minimum (the SE
     over folds of the fold-wise difference of the two points' errors) is chosen. With
     ``selection="1se"``, that point's κ, then its λ2 by the one-SE rule. A difference in one fold alone
-    is never beyond one SE (its mean equals its SE)."""
+    is never beyond one SE (its mean equals its SE).
+
+    Returns (hyperparameters, (i, k, j) of the chosen point, the paths whose errors decided the choice
+    as (i, k, J) for :func:`solvers.cv.cross_validate`'s ``decisive``: the CV minimum's and the chosen
+    rung's, each up to its decisive point)."""
     g, err = result.grid, result.err
     i0, k0, j0 = np.unravel_index(int(np.argmin(result.mean)), result.mean.shape)
     kappa0 = g.cells[0].kappa
@@ -147,12 +149,14 @@ def _ladder_select(result: CVResult, strategy: str, selection: str, lam2: float)
         for k, j in sorted(np.ndindex(len(g.cells), len(g.lam2)), key=distance)
         if within(err[:, i0, k, j] - best)
     )
+    decisive = [(int(i0), int(k0), int(j0) + 1), (int(i0), int(k), int(j) + 1)]
     if selection == "1se":
         rung = CVResult(Grid(g.lam1, g.lam2, (g.cells[k],)), err[:, :, [k], :], result.fits)
+        _, (_, _, j_low) = rung.select(strategy, "min")  # the rung's minimum bounds its one-SE choice
         hyper, (i0, _, j) = rung.select(strategy, selection)
-        return hyper, (i0, k, j)
+        return hyper, (i0, k, j), decisive + [(int(i0), int(k), j_low + 1)]
     cell, lam = g.cells[k], g.lam2[j]
-    return Hyperparameters(g.lam1[i0], lam, cell.kappa, cell.delta_lam(lam)), (int(i0), k, j)
+    return Hyperparameters(g.lam1[i0], lam, cell.kappa, cell.delta_lam(lam)), (int(i0), int(k), int(j)), decisive
 
 
 class TransLassoCV(TransferRegressor):
@@ -173,8 +177,8 @@ class TransLassoCV(TransferRegressor):
     tuning : "theory+cv", "cv" or "theory"
         "theory+cv": CV over κ ∈ κ* × :data:`KAPPA_LADDER` (the theory's optimum at similarity 1, 3/4
         and 9/16 of the estimate, whose errors it hedges: THEORY.md §6) × ``n_scales`` factors
-        t ∈ [1/2, 2] (:data:`LAM2_BRACKET`) of (λ2, Δλ), at the theory's λ1 and Δλ/λ2: one warm-started λ2 path per κ and fold,
-        sharing the fold's stage-1 fit (with κ* = 0, one path of ``4 n_scales + 1`` factors in [1/16, 4]).
+        t ∈ [1/4, 4] (:data:`LAM2_BRACKET`) of (λ2, Δλ), at the theory's λ1 and Δλ/λ2: one warm-started
+        λ2 path per κ and fold, sharing the fold's stage-1 fit (with κ* = 0, one path of ``4 n_scales + 1`` factors in [1/16, 4]).
         κ* is the theory's κ times its calibration on the data (``kappa_calibration_``). The choice is the
         point nearest the theory's (in |log κ/κ*| + |log λ2/λ2*|, so κ rungs before λ2 scales) whose CV
         error is within one paired SE of the CV minimum. "cv": CV over the strategy's cells of
@@ -201,10 +205,13 @@ class TransLassoCV(TransferRegressor):
     tol, cv_tol : float
         Relative duality gaps of the refit and of the CV fits whose errors decide (all checked).
     screen_tol : float
-        Relative duality gap of the CV's stage-2 λ2 paths when they only rank grid points (checked); the
-        path of every strategy's CV-minimal point is then refitted to ``cv_tol`` in every fold, up to one
-        λ2 past it (:func:`solvers.cv.cross_validate`), and ``cv_results_["certified"]`` marks those
-        points. ``screen_tol <= cv_tol`` fits every path to ``cv_tol``. Used by ``tuning="cv"`` only.
+        Relative duality gap of the CV's stage-2 λ2 points that only rank the grid (checked): with
+        ``tuning="cv"`` every path, then the path of every strategy's CV-minimal point is refitted to
+        ``cv_tol`` in every fold, up to one λ2 past it; with "theory+cv" the points below the theory's λ2
+        (near interpolation at text scale), then the paths of the CV minimum and of the chosen point are
+        refitted up to them wherever those are screened (:func:`solvers.cv.cross_validate`).
+        ``cv_results_["certified"]`` marks the points fitted to ``cv_tol``; ``screen_tol <= cv_tol`` fits
+        every path to ``cv_tol``.
     n_jobs : int or None
         Folds in parallel (joblib; ``joblib.parallel_backend("dask")`` sends them to a Dask cluster).
     random_state : int or None
@@ -362,7 +369,20 @@ class TransLassoCV(TransferRegressor):
             hyper = theory_hyper
         else:
             grid = self._grid(problem, strategy, theory_hyper)
-            result = (alo_validate if splits == "alo" else cross_validate)(
+            tuned = "full" if strategy == "auto" else strategy
+            ladder = self.tuning == "theory+cv" and theory_hyper is not None
+            options = dict(screen_tol=self.screen_tol if self.tuning == "cv" else None)
+            validate = alo_validate if splits == "alo" else cross_validate
+            if ladder and splits != "alo":
+                # the λ2 points below the theory's are near interpolation at text scale, where the CV
+                # tolerance costs most: screened, and refitted only where their errors decide the choice
+                centre = _centre_lam2(theory_hyper, problem)
+                options = dict(
+                    screen_tol=self.screen_tol,
+                    screen_from=int(np.sum(np.asarray(grid.lam2) >= centre * (1 - 1e-12))),
+                    decisive=lambda r: _ladder_select(r, tuned, self.selection, centre)[2],
+                )
+            result = validate(
                 problem,
                 grid,
                 splits,
@@ -370,13 +390,11 @@ class TransLassoCV(TransferRegressor):
                 n_jobs=self.n_jobs,
                 x1_init=x1_init if self.tuning == "theory+cv" else None,
                 tol=self.cv_tol,
-                # the theory+cv family has a few points per fold: screening, then refitting, would cost more
-                screen_tol=self.screen_tol if self.tuning == "cv" else None,
+                **options,
             )
             fits += result.fits
-            tuned = "full" if strategy == "auto" else strategy
-            if self.tuning == "theory+cv" and theory_hyper is not None:
-                hyper, (_, k, _) = _ladder_select(result, tuned, self.selection, _centre_lam2(theory_hyper, problem))
+            if ladder:
+                hyper, (_, k, _), _ = _ladder_select(result, tuned, self.selection, _centre_lam2(theory_hyper, problem))
             else:
                 hyper, (_, k, _) = result.select(tuned, self.selection)
             if strategy == "auto":
@@ -415,9 +433,9 @@ class TransLassoCV(TransferRegressor):
             h = theory_hyper
             centre = Cell.of(h)
             # the κ ladder (similarity below the estimate, THEORY.md "Estimating the setting from data"),
-            # each rung a λ2 path over [1/2, 2] × the theory's λ2 (LAM2_BRACKET): lower points, near
-            # interpolation, cost most at text scale and never paid on IMDb. With κ = 0 it is a single cell,
-            # and one path of 4 n_scales + 1 points over [1/16, 4] (13 by default, keeping t = 1) takes their place
+            # each rung a λ2 path over [1/4, 4] × the theory's λ2 (LAM2_BRACKET). With κ = 0 it is a single
+            # cell, and one path of 4 n_scales + 1 points over [1/16, 4] (13 by default, keeping t = 1) takes
+            # their place
             cells = tuple(dict.fromkeys(Cell(centre.kappa * f, centre.u) for f in KAPPA_LADDER))
             if len(cells) > 1:
                 scales = (

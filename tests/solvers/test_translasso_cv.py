@@ -13,6 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from replica import Setting
 from solvers import SolverError, TransLasso, TransLassoCV, draw_problem, estimate_setting, solve_weighted_lasso
+from solvers.cv import CV_TOL
 from solvers.design import Design, certify, lasso
 from solvers.tuning import similarity
 
@@ -248,7 +249,7 @@ def test_theory_cv_family_is_the_kappa_ladder_times_the_lam2_scales():
         assert np.all(res["param_lam1"] == theory.lam1)
         if strategy == "value":
             np.testing.assert_allclose(np.sort(kappas), np.sort(theory.kappa * np.array(KAPPA_LADDER)))
-            np.testing.assert_allclose(np.sort(lam2)[::-1], theory.lam2 * np.array([2.0, 1.0, 0.5]))
+            np.testing.assert_allclose(np.sort(lam2)[::-1], theory.lam2 * np.array([4.0, 1.0, 0.25]))
         else:
             assert kappas.tolist() == [0.0] and len(lam2) == 4 * 3 + 1
             assert np.isclose(lam2, theory.lam2).any()  # the theory's own λ2 stays on the path
@@ -275,6 +276,22 @@ def _check_theory_first(res, theory, chosen, folds):
     assert not any(within(i) for i in nearer)
 
 
+def test_theory_cv_screens_below_the_theory_lam2_and_certifies_what_decides():
+    """ "theory+cv" fits the λ2 points below the theory's to ``screen_tol``; the CV minimum and the chosen
+    point end up fitted to ``cv_tol`` in every fold, and the choice is the unscreened one's."""
+    (A, y), S = _problem(4, N=100).data
+    kw = dict(strategy="value", cv=3, random_state=0)
+    m = TransLassoCV(**kw).fit(A, y, sources=[S])
+    exact = TransLassoCV(**kw, screen_tol=CV_TOL).fit(A, y, sources=[S])
+    res, h = m.cv_results_, m.hyperparameters_
+    theory = TransLassoCV(strategy="value", tuning="theory").fit(A, y, sources=[S]).hyperparameters_
+    below = res["param_lam2"] < theory.lam2 * (1 - 1e-9)
+    assert below.any() and np.all(res["certified"][~below]) and not res["certified"].all()
+    chosen = (res["param_kappa"] == h.kappa) & (res["param_lam2"] == h.lam2)
+    assert res["certified"][chosen].all() and res["certified"][int(np.argmin(res["mean_test_mse"]))]
+    assert exact.cv_results_["certified"].all() and exact.hyperparameters_ == h
+
+
 def test_ladder_keeps_the_theory_point_when_one_fold_alone_differs():
     """Folds equal but one (the fine-tuned fit empty at both λ2 in four folds): the paired mean equals
     the SE exactly, so the theory's point is within one SE whatever rounding does (IMDb n_t = 100,
@@ -288,7 +305,7 @@ def test_ladder_keeps_the_theory_point_when_one_fold_alone_differs():
     err[:, 0, 0, 1] = [4.1, 5.09, 3.03, 5.08, 12.76]  # the theory's point: worse in fold 0 only (mean > SE by rounding)
     err[:, 0, 1, 0] = [4.50, 4.30, 2.73, 5.34, 13.66]
     err[:, 0, 1, 1] = [4.57, 4.30, 2.73, 5.34, 13.66]
-    hyper, index = _ladder_select(CVResult(grid, err, fits=0), "value", "min", 3.30)
+    hyper, index, _ = _ladder_select(CVResult(grid, err, fits=0), "value", "min", 3.30)
     assert index == (0, 0, 1) and (hyper.kappa, hyper.lam2) == (0.677, 3.30)
 
 
