@@ -262,9 +262,9 @@ def _check_theory_first(res, theory, chosen, folds):
     err = np.array([res[f"split{f}_test_mse"] for f in range(folds)])
     low = int(np.argmin(res["mean_test_mse"]))
 
-    def within(i):
+    def within(i):  # one paired SE, a one-fold tie included (THEORY.md §6, "Selection")
         diff = err[:, i] - err[:, low]
-        return diff.mean() <= diff.std(ddof=1) / math.sqrt(folds)
+        return diff.mean() <= diff.std(ddof=1) / math.sqrt(folds) * (1 + 1e-9)
 
     def distance(p):
         rung = abs(math.log(p["kappa"] / theory.kappa)) if theory.kappa > 0 else 0.0
