@@ -29,7 +29,7 @@ from replica import Hyperparameters
 from replica.gaussian import soft
 
 from .backend import duality_gap
-from .cv import CV_TOL, CVResult, Grid, Scaling, TransferProblem, finetune_path, pretrain_path
+from .cv import CV_TOL, CVResult, Grid, Scaling, TransferProblem, finetune_path, fold_se, pretrain_path
 from .design import Design
 from .estimator import _stack, check_transfer_data, fit_two_stage, stage2_weights
 
@@ -524,7 +524,7 @@ class AloResult(CVResult):
     @property
     def se(self) -> np.ndarray:
         with np.errstate(invalid="ignore"):  # ∞ scores (leverage 1) have no finite spread
-            return self.err.std(axis=0, ddof=1) / np.sqrt(self.err.shape[0])
+            return fold_se(self.err)
 
 
 def alo_validate(

@@ -275,6 +275,12 @@ def _fold(problem, grid, train, val, pretrain_on_target, x1s, x1_init, tol, path
     return err, fits + path_fits, x1s
 
 
+def fold_se(err: np.ndarray) -> np.ndarray:
+    """Standard error over the first axis (folds, or ALO's rows) of ``err``; 0 with a single entry."""
+    k = err.shape[0]
+    return err.std(axis=0, ddof=1) / math.sqrt(k) if k > 1 else np.zeros(err.shape[1:])
+
+
 def _strategy_minima(result) -> list[tuple[int, int, int]]:
     """Every strategy's CV-minimal point and the λ2 after it, as (i, k, J) paths to certify."""
     out = []
@@ -301,8 +307,7 @@ class CVResult:
 
     @property
     def se(self) -> np.ndarray:
-        k = self.err.shape[0]
-        return self.err.std(axis=0, ddof=1) / math.sqrt(k) if k > 1 else np.zeros_like(self.mean)
+        return fold_se(self.err)
 
     def cells_of(self, strategy: str) -> list[int]:
         return [k for k, cell in enumerate(self.grid.cells) if strategy in cell_strategies(cell)]

@@ -29,6 +29,7 @@ from .cv import (
     cell_strategies,
     cross_validate,
     default_cells,
+    fold_se,
     narrowest_strategy,
 )
 from .estimator import TransferRegressor, TransLasso, check_transfer_data
@@ -141,8 +142,7 @@ def _ladder_select(result: CVResult, strategy: str, selection: str, lam2: float)
     def within(diff):
         # a difference in one fold only (the others equal: e.g. x2 = 0 at both λ2) has mean = SE exactly;
         # the tolerance keeps rounding from deciding such a tie against the nearer point
-        se = diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else 0.0
-        return diff.mean() <= se * (1 + 1e-9)
+        return diff.mean() <= fold_se(diff) * (1 + 1e-9)
 
     k, j = next(
         (k, j)
@@ -373,15 +373,20 @@ class TransLassoCV(TransferRegressor):
             ladder = self.tuning == "theory+cv" and theory_hyper is not None
             options = dict(screen_tol=self.screen_tol if self.tuning == "cv" else None)
             validate = alo_validate if splits == "alo" else cross_validate
-            if ladder and splits != "alo":
-                # the λ2 points below the theory's are near interpolation at text scale, where the CV
-                # tolerance costs most: screened, and refitted only where their errors decide the choice
+            if ladder:
                 centre = _centre_lam2(theory_hyper, problem)
-                options = dict(
-                    screen_tol=self.screen_tol,
-                    screen_from=int(np.sum(np.asarray(grid.lam2) >= centre * (1 - 1e-12))),
-                    decisive=lambda r: _ladder_select(r, tuned, self.selection, centre)[2],
-                )
+
+                def select(r):
+                    return _ladder_select(r, tuned, self.selection, centre)
+
+                if splits != "alo":
+                    # the λ2 points below the theory's are near interpolation at text scale, where the CV
+                    # tolerance costs most: screened, and refitted only where their errors decide the choice
+                    options = dict(
+                        screen_tol=self.screen_tol,
+                        screen_from=int(np.sum(np.asarray(grid.lam2) >= centre * (1 - 1e-12))),
+                        decisive=lambda r: select(r)[2],
+                    )
             result = validate(
                 problem,
                 grid,
@@ -394,7 +399,7 @@ class TransLassoCV(TransferRegressor):
             )
             fits += result.fits
             if ladder:
-                hyper, (_, k, _), _ = _ladder_select(result, tuned, self.selection, _centre_lam2(theory_hyper, problem))
+                hyper, (_, k, _), _ = select(result)
             else:
                 hyper, (_, k, _) = result.select(tuned, self.selection)
             if strategy == "auto":

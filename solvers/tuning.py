@@ -69,18 +69,23 @@ AUTO_CHOICES = ("target_only", "value", "support", "full")
 
 @dataclass(frozen=True)
 class SourceSummary:
-    """Source-side estimates (module docstring) in theory-convention design units."""
+    """Source-side estimates (module docstring) in theory-convention design units, with the sources'
+    λ1 path: its fits, their Stein-corrected overlap r_sᵀx/N and prediction mean square ||A_s x||²/M,
+    and which fit is the reference (the SURE-optimal one)."""
 
     sigma2: float
     rho: float
     power: float
-    overlap: float
-    spread: float  # the mean square of the sources' prediction A_s x_ref
-    x_ref: np.ndarray
     path: np.ndarray
     lam1: np.ndarray  # the penalties of ``path``'s columns
-    path_slope: np.ndarray  # the sources' calibration slope along the path (kappa_calibration)
+    overlap: np.ndarray
+    spread: np.ndarray
+    ref: int
     n_rows: int
+
+    @property
+    def x_ref(self) -> np.ndarray:
+        return self.path[:, self.ref]
 
 
 def summarize_sources(problem: TransferProblem, n_lam1: int = 12) -> SourceSummary:
@@ -116,18 +121,15 @@ def summarize_sources(problem: TransferProblem, n_lam1: int = 12) -> SourceSumma
     power = float(np.mean(y_c**2)) - sigma2
     if power <= 0:
         raise ValueError("estimated source signal power is not positive: the sources look like pure noise")
-    overlap = np.array(cross) - sigma2 * df / M  # r_sᵀx/N along the path (Stein)
-    spread = np.array(spread)
     return SourceSummary(
         sigma2=sigma2,
         rho=_density(M / N, sigma2, power, float(lam1[i]), float(df[i] / N)),
         power=power,
-        overlap=float(overlap[i]),
-        spread=float(spread[i]),
-        x_ref=X[:, i],
         path=X,
         lam1=lam1[: X.shape[1]],
-        path_slope=np.divide(overlap, spread, out=np.zeros_like(spread), where=spread > 0),
+        overlap=np.array(cross) - sigma2 * df / M,  # Stein: the fit's own noise removed
+        spread=np.array(spread),
+        ref=i,
         n_rows=M,
     )
 
@@ -175,11 +177,12 @@ def setting_from(problem: TransferProblem, src: SourceSummary, pretrain_on_targe
     u = design.matvec(src.x_ref)
     q_t, spread_t = float(y_c @ u) / n, float(u @ u) / n
     v = src.power / src.rho
-    if power_t <= 0 or spread_t <= 0 or src.overlap <= 0:
+    overlap_s, spread_s = src.overlap[src.ref], src.spread[src.ref]
+    if power_t <= 0 or spread_t <= 0 or overlap_s <= 0:
         sc = 0.0  # no detectable target signal, or a source fit unrelated to its own truth
     else:
         corr_t = q_t / math.sqrt(power_t * spread_t)
-        corr_s = src.overlap / math.sqrt(src.power * src.spread)
+        corr_s = overlap_s / math.sqrt(src.power * spread_s)
         sc = float(np.clip(corr_t / corr_s, 0.0, 1.0))
     rho = min(src.rho, 1.0 / (2.0 - sc))
     sigma = math.sqrt(src.sigma2 / v)
@@ -203,7 +206,8 @@ def kappa_calibration(problem: TransferProblem, src: SourceSummary, j: int, simi
     the reference fit, √((P_t/S_t)/(P_s/S_s)) (S: the mean square of the prediction in each design):
     1 up to sampling noise when the target's signal is as strong as the sources' (the theory's
     assumption), b for a target truth b r_s."""
-    x, slope_s = src.path[:, j], float(src.path_slope[j])
+    x = src.path[:, j]
+    slope_s = float(src.overlap[j] / src.spread[j]) if src.spread[j] > 0 else 0.0
     if not np.any(x) or similarity <= 0 or slope_s <= 0:
         return 1.0
     design, y_c, _ = problem.target_design()
