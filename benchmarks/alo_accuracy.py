@@ -44,7 +44,8 @@ EXTRA_METHODS = ("alo",)  # the default since the one-step correction (eq. ALO.8
 _METHOD = {"fixed": "alo_fixed", "jump": "alo_jump", "alo": "alo", "exact": "exact"}
 
 
-def _setting(pretrain_on_target=True):
+def two_task_setting(pretrain_on_target=True):
+    """The two-task setting of every dense case of this benchmark."""
     # α_target = 0.5, α_source = 2, σ = 0.5, 10% shared, 2% target-only, 2% source-only features
     return Setting.two_task(0.5, 2.0, 0.5, 0.5, 0.10, 0.02, 0.02, pretrain_on_target=pretrain_on_target)
 
@@ -67,9 +68,11 @@ SETTINGS = {
 
 def _fit(name, N, seed):
     on_target, lam1, lam2, kappa, delta_lam = SETTINGS[name]
-    prob = draw_problem(_setting(on_target), N, np.random.default_rng(seed))
+    prob = draw_problem(two_task_setting(on_target), N, np.random.default_rng(seed))
     target, source = prob.data
-    est = TransLasso(lam1, lam2, kappa, delta_lam, pretrain_on_target=on_target, tol=TOL)
+    est = TransLasso(
+        lam1, lam2, kappa, delta_lam, pretrain_on_target=on_target, fit_intercept=False, standardize=False, tol=TOL
+    )
     t0 = time.perf_counter()
     est.fit(*target, sources=[source])
     return est, target, [source], time.perf_counter() - t0, prob
@@ -190,7 +193,7 @@ def run_replica(names, N, seeds):
     done = _done(REPLICA_FILE)
     for name in names:
         on_target, lam1, lam2, kappa, delta_lam = SETTINGS[name]
-        eps2 = predict(_setting(on_target), Hyperparameters(lam1, lam2, kappa, delta_lam)).eps2
+        eps2 = predict(two_task_setting(on_target), Hyperparameters(lam1, lam2, kappa, delta_lam)).eps2
         for seed in range(seeds):
             if (name, N, seed) in done:
                 continue
@@ -206,7 +209,7 @@ def run_replica(names, N, seeds):
 
 def run_small(draws):
     """The tolerance of the small-N property test: |ALO/exact − 1| over random draws of its inputs."""
-    from tests.solvers.test_alo import _small_n_gap
+    from tests.solvers.test_alo import small_n_gap
 
     rng = np.random.default_rng(20261130)
     done = len(_records(SMALL_FILE))
@@ -222,7 +225,7 @@ def run_small(draws):
         )
         if k < done:
             continue
-        gap, lev = _small_n_gap(**kw)
+        gap, lev = small_n_gap(**kw)
         with SMALL_FILE.open("a") as f:
             f.write(json.dumps({**kw, "gap": gap, "max_leverage": float(lev)}) + "\n")
 

@@ -21,7 +21,7 @@ import time
 import numpy as np
 from scipy import sparse
 
-from benchmarks.alo_accuracy import SETTINGS, _setting
+from benchmarks.alo_accuracy import SETTINGS, two_task_setting
 from solvers import TransLasso, draw_problem, draw_truth, loo_error
 
 
@@ -32,7 +32,7 @@ def _time(fn):
 
 
 def _sparse_problem(N, density, rng):
-    setting = _setting()
+    setting = two_task_setting()
     truth = draw_truth(setting, N, rng)
     data = []
     for k, alpha in enumerate(setting.alphas):
@@ -45,7 +45,9 @@ def _sparse_problem(N, density, rng):
 
 def _estimator(name):
     on_target, lam1, lam2, kappa, delta_lam = SETTINGS[name]
-    return TransLasso(lam1, lam2, kappa, delta_lam, pretrain_on_target=on_target)
+    return TransLasso(
+        lam1, lam2, kappa, delta_lam, pretrain_on_target=on_target, fit_intercept=False, standardize=False
+    )
 
 
 def _cv5(est, A, y, sources):
@@ -87,7 +89,11 @@ def main():
         for name in ("value", "support"):
             for N in ns:
                 rng = np.random.default_rng(N)
-                data = draw_problem(_setting(), N, rng).data if kind == "dense" else _sparse_problem(N, a.density, rng)
+                data = (
+                    draw_problem(two_task_setting(), N, rng).data
+                    if kind == "dense"
+                    else _sparse_problem(N, a.density, rng)
+                )
                 r = measure(name, data, a.repeats, cv=N == max(ns))
                 fits.setdefault((kind, name), []).append((N, r["t_fit"], r["t_alo"]))
                 cv = f"{r['t_cv5'] / r['t_fit']:.2f}" if "t_cv5" in r else "—"

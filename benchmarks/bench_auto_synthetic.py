@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from replica import Setting  # noqa: E402
 from solvers import TransLassoCV, draw_problem  # noqa: E402
-from solvers.tuning import AUTO_CHOICES, auto_strategy, similarity, theory_optima  # noqa: E402
+from solvers.estimate import similarity  # noqa: E402
+from solvers.tuning import AUTO_CHOICES, auto_strategy, theory_optima  # noqa: E402
 
 PRIORS = {
     "values shared": Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.08, 0.01, 0.01),

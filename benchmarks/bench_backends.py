@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 from experiments.cli import SHARED_DATA  # noqa: E402
 from replica import Hyperparameters, Setting  # noqa: E402
 from solvers import TransLasso, draw_problem, duality_gap, solve_weighted_lasso  # noqa: E402
-from solvers.estimator import stage2_weights  # noqa: E402
+from solvers.problem import finetune_inputs  # noqa: E402
 
 GAP = 1e-8
 TOLS = (1e-4, 1e-6, 1e-8, 1e-10, 1e-12, 1e-14)
@@ -157,8 +157,8 @@ def two_stage(A_t, y_t, A_pre, y_pre, hyper):
     N = A_t.shape[1]
     w1 = np.full(N, hyper.lam1)
     x1 = solve_weighted_lasso(A_pre, y_pre, w1, tol=1e-10).coef
-    y_res = y_t - hyper.kappa * np.asarray(A_t @ x1).ravel()
-    return {"stage 1": (A_pre, y_pre, w1), "stage 2": (A_t, y_res, stage2_weights(x1, hyper.lam2, hyper.delta_lam))}
+    y_res, w2 = finetune_inputs(y_t, np.asarray(A_t @ x1).ravel(), x1, hyper.kappa, hyper.lam2, hyper.delta_lam)
+    return {"stage 1": (A_pre, y_pre, w1), "stage 2": (A_t, y_res, w2)}
 
 
 def dense_problems(n):
@@ -252,8 +252,7 @@ def skglm_two_stages(A_t, y_t, A_pre, y_pre, hyper):
         g1 = duality_gap(A_pre, y_pre, w1, x1)[3]
         if g1 <= GAP:
             break
-    w2 = stage2_weights(x1, hyper.lam2, hyper.delta_lam)
-    y_res = y_t - hyper.kappa * np.asarray(A_t @ x1).ravel()
+    y_res, w2 = finetune_inputs(y_t, np.asarray(A_t @ x1).ravel(), x1, hyper.kappa, hyper.lam2, hyper.delta_lam)
     t2, _, g2 = time_backend(_skglm, False, A_t, y_res, w2)
     return t1 + t2, g1, g2
 
@@ -265,7 +264,9 @@ def fit_vs_skglm(arrays, hyper, repeats):
     best_fit, best_sk = (np.inf, None), (np.inf, None, None)
     for _ in range(repeats):
         t0 = time.perf_counter()
-        est = TransLasso(hyper.lam1, hyper.lam2, hyper.kappa, hyper.delta_lam).fit(A_t, y_t, sources=[(A_s, y_s)])
+        est = TransLasso(
+            hyper.lam1, hyper.lam2, hyper.kappa, hyper.delta_lam, fit_intercept=False, standardize=False
+        ).fit(A_t, y_t, sources=[(A_s, y_s)])
         t = time.perf_counter() - t0
         best_fit = min(best_fit, (t, max(est.rel_gaps_)), key=lambda p: p[0])
         sk = skglm_two_stages(A_t, y_t, A_pre, y_pre, hyper)

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from replica import Hyperparameters, Setting
 from solvers import draw_problem, simulate, solve_weighted_lasso
-from solvers.estimator import stage2_weights
+from solvers.problem import finetune_inputs
 
 SETTING = Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.05, 0.05)
 HYPER = Hyperparameters(lam1=0.5, lam2=0.1, kappa=1.0, delta_lam=0.5)
@@ -32,7 +32,7 @@ def direct(problems):
     for prob in problems:
         (A1, y1), (A2, y2) = prob.data
         x1 = solve_weighted_lasso(np.vstack([A1, A2]), np.concatenate([y1, y2]), np.full(N, HYPER.lam1)).coef
-        solve_weighted_lasso(A1, y1 - HYPER.kappa * (A1 @ x1), stage2_weights(x1, HYPER.lam2, HYPER.delta_lam))
+        solve_weighted_lasso(A1, *finetune_inputs(y1, A1 @ x1, x1, HYPER.kappa, HYPER.lam2, HYPER.delta_lam))
     return time.perf_counter() - t0
 
 

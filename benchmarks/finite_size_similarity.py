@@ -30,8 +30,7 @@ from experiments import io
 from replica import Hyperparameters, predict
 from replica.strategy_optima import setting_of
 from solvers import simulate
-from solvers.extrapolate import extrapolate
-from solvers.synthetic import draw_truth
+from solvers.simulation import draw_truth, extrapolate
 
 ROOT = Path(__file__).resolve().parents[1]
 PANELS = {

@@ -117,7 +117,8 @@ hyperparameters are the theory's optimum.""",
 
 prob = draw_problem(setting, 400, np.random.default_rng(0))
 (X_target, y_target), source = prob.target, prob.data[1]
-est = TransLasso(**best.hyperparameters.as_dict()).fit(X_target, y_target, sources=[source])
+est = TransLasso(**best.hyperparameters.as_dict(), fit_intercept=False, standardize=False)  # the theory's own units
+est.fit(X_target, y_target, sources=[source])
 r1 = prob.truth[0]
 print("eps2 of this fit:", setting.sigmas[0] ** 2 + np.mean((r1 - est.coef_) ** 2))
 print("theory:          ", best.eps2)""",

@@ -54,9 +54,8 @@ from experiments import io
 from experiments.cli import SHARED_DATA, data_check, experiment_parser, parse_args, sweep_options
 from experiments.sweep import run_sweep
 from solvers import TransLasso, TransLassoCV
-from solvers.cv import Grid, cell_strategies
 from solvers.datasets import imdb_transfer, load_imdb, locate_imdb
-from solvers.tuning import similarity
+from solvers.estimate import similarity
 
 DATA_DEFAULT = SHARED_DATA
 # two caches, so that changing ``TransLassoCV()`` reruns only the cheap auto/theory rows
@@ -121,17 +120,6 @@ def subsample(data, n_target: int, index: int, seed: int):
     return data.target.A[rows], data.target.y[rows]
 
 
-class FamiliesCV(TransLassoCV):
-    """``TransLassoCV(strategy="full", tuning="cv")`` with its grid restricted to the cells of ``families``."""
-
-    families = STRATEGIES_20K
-
-    def _grid(self, problem, strategy, theory_hyper):
-        grid = super()._grid(problem, strategy, theory_hyper)
-        cells = tuple(c for c in grid.cells if cell_strategies(c) & set(self.families))
-        return Grid(grid.lam1, grid.lam2, cells)
-
-
 def _cell(point: dict):
     data = load_study(point["data"], point["n_words"])
     X, y = subsample(data, point["n_target"], point["subsample"], point["seed"])
@@ -146,8 +134,8 @@ def run_grid(point: dict) -> dict:
     start = time.perf_counter()
     X, y, sources, common, test_mse = _cell(point)
     strategies = tuple(point["strategies"])
-    estimator = TransLassoCV if strategies == STRATEGIES else FamiliesCV
-    grid = estimator(strategy="full", tuning="cv", **common).fit(X, y, sources=sources)
+    families = "full" if strategies == STRATEGIES else strategies
+    grid = TransLassoCV(strategy=families, tuning="cv", **common).fit(X, y, sources=sources)
     grid_seconds = time.perf_counter() - start
     rows = []
     # strategies that select the same point share its refit; the grid's own best point is refitted already

@@ -13,7 +13,7 @@ and ``support`` (all nonzeros shared, values correlated 0.5).
 
 For value, support and full: the finite-size test error at the theory-optimal
 hyperparameters (``replica.optimize`` on the Setting) and at the 5-fold-CV-optimal ones
-(grid of :mod:`solvers.cv`, target training data only, target in
+(grid of :mod:`solvers.grid`, target training data only, target in
 pretraining), each against replica's prediction at the same hyperparameters. Test error =
 σ² + mean over the held-out images of (a·(r^(1) − x̂))², the expectation over fresh noise.
 
@@ -41,8 +41,10 @@ from experiments.cli import SHARED_DATA, data_check, experiment_parser, parse_ar
 from experiments.sweep import run_sweep
 from replica import ConvergenceError, Hyperparameters, Setting, optimize, predict
 from solvers import TransLasso, draw_truth
-from solvers.cv import Grid, TransferProblem, cross_validate
+from solvers.cv import cross_validate
 from solvers.datasets import load_mnist, locate_mnist, mnist_designs
+from solvers.grid import Grid
+from solvers.problem import TransferProblem
 
 DATA_DEFAULT = SHARED_DATA
 TAG = "mnist-v4"
@@ -136,7 +138,11 @@ def run_point(point: dict) -> dict:
     cv = cross_validate(problem, grid, splits, pretrain_on_target=True)
 
     def refit(hyper):
-        return TransLasso(**hyper.as_dict(), pretrain_on_target=True).fit(A_t, y_t, sources=[(A_s, y_s)]).coef_
+        return (
+            TransLasso(**hyper.as_dict(), pretrain_on_target=True, fit_intercept=False, standardize=False)
+            .fit(A_t, y_t, sources=[(A_s, y_s)])
+            .coef_
+        )
 
     out = []
     for strategy in COMPARED:

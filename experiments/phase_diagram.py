@@ -94,12 +94,12 @@ def write_outputs(stem, table, x, y, x_key, y_key, title=None):
     for row in table:
         for s in RESTRICTED:
             row[f"excess_{s}"] = excess(row, s)
-        row["winner"] = _winner(row) if row.get("converged") else ""
+        row["winner"] = winning_strategy(row) if row.get("converged") else ""
     io.write_csv(stem.with_name(stem.name + ".csv"), table)
     plot(stem, table, x, y, x_key, y_key, title)
 
 
-def _winner(row) -> str:
+def winning_strategy(row) -> str:
     """ "value" or "support", whichever has the lower optimal ε; "tie" within TIE (e.g. nothing shared)."""
     diff = (row["value_eps2"] - row["support_eps2"]) / row["full_eps2"]
     return "tie" if abs(diff) < TIE else ("value" if diff < 0 else "support")

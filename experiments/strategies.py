@@ -145,7 +145,7 @@ def plot_errors(stem, table, sims, panels):
                 label=s + (" (ε^(1st))" if s == "pretrained" else ""),
             )
         for s in SIMULATED:
-            pts = [p for p in sims if p["strategy"] == s and _panel_of(p) == panel]
+            pts = [p for p in sims if p["strategy"] == s and panel_of(p) == panel]
             if pts:
                 color, marker = STYLE[s]
                 ax.errorbar(
@@ -164,7 +164,8 @@ def plot_errors(stem, table, sims, panels):
     plt.close(fig)
 
 
-def _panel_of(point) -> str:
+def panel_of(point) -> str:
+    """The name of the PANELS entry whose settings ``point`` has."""
     for name, spec in PANELS.items():
         if all(point.get(k) == v for k, v in spec.items()):
             return name

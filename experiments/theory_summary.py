@@ -24,8 +24,8 @@ import numpy as np
 
 from experiments import io
 from experiments.landscape import delta_of
-from experiments.phase_diagram import _winner
-from experiments.strategies import _panel_of
+from experiments.phase_diagram import winning_strategy
+from experiments.strategies import panel_of
 from replica.strategy_optima import excess
 
 ONE_PERCENT = 0.01
@@ -96,7 +96,7 @@ def grid_summary(rows: list[dict], x: str, y: str, x_large: float | None = None)
         "converged": len(ok),
         "basin_fixed": sum(bool(r.get("basin_fixed")) for r in ok),
         # the written winner column must be phase_diagram's rule applied to the written ε's
-        "winner_mismatches": sum(r["winner"] != _winner(r) for r in ok),
+        "winner_mismatches": sum(r["winner"] != winning_strategy(r) for r in ok),
         "winners": {w: sum(r["winner"] == w for r in ok) for w in ("value", "support", "tie")},
         "one_knob": {
             "median": float(np.nanmedian(best)),
@@ -171,7 +171,7 @@ def strategies_summary(table: list[dict], sims: list[dict]) -> dict:
     theory = {(r["panel"], r["alpha_target"]): r for r in table if r.get("converged")}
     z, unmatched = [], 0
     for p in sims:
-        key = (_panel_of(p), p["alpha_target"])
+        key = (panel_of(p), p["alpha_target"])
         if key not in theory:  # a simulation CSV older than the theory CSV
             unmatched += 1
             continue

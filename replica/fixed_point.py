@@ -124,7 +124,7 @@ def broyden(T: Callable, y0, J0: np.ndarray, tol: float = TOL, maxiter: int = 16
 
 
 @njit(cache=True, error_model="numpy")
-def _newton_update(y, t, J):
+def newton_update(y, t, J):
     """(max|F| (inf if not finite), dF/dy = J − I, Newton step −(dF/dy)⁻¹ F or NaNs when F or J is
     not finite or dF/dy singular) for F = T(y) − y. One compiled call: the maps are cheap enough that
     Python overhead would show (benchmarks/bench_predict.md)."""
@@ -152,7 +152,7 @@ def newton(TJ: Callable, y0, tol: float = TOL, maxiter: int = 30):
     """
     y = np.asarray(y0, float)
     t, J, extra = TJ(y, True)
-    res, A, dy = _newton_update(y, t, J)
+    res, A, dy = newton_update(y, t, J)
     calls = 1
     close = math.sqrt(tol)
     for _ in range(maxiter):
@@ -167,7 +167,7 @@ def newton(TJ: Callable, y0, tol: float = TOL, maxiter: int = 30):
             calls += 1
             if not with_jacobian:
                 J_new = J
-            res_new, A_new, dy_new = _newton_update(y_new, t, J_new)
+            res_new, A_new, dy_new = newton_update(y_new, t, J_new)
             if res_new <= tol:
                 return y_new, res_new, calls, A_new, extra_new
             if res_new < res:
@@ -178,7 +178,7 @@ def newton(TJ: Callable, y0, tol: float = TOL, maxiter: int = 30):
         if not with_jacobian:  # the step did not end below tol after all: evaluate the Jacobian
             t, J_new, extra_new = TJ(y_new, True)
             calls += 1
-            res_new, A_new, dy_new = _newton_update(y_new, t, J_new)
+            res_new, A_new, dy_new = newton_update(y_new, t, J_new)
         y, A, dy, res, extra = y_new, A_new, dy_new, res_new, extra_new
     return y, np.inf, calls, None, extra
 

@@ -18,12 +18,12 @@ import numpy as np
 from numba import njit
 from scipy.special import ndtr
 
-_INV_SQRT_2PI = 0.3989422804014327
+INV_SQRT_2PI = 0.3989422804014327
 _INV_SQRT_2 = 0.7071067811865476
 
 
 def _npdf(z):
-    return _INV_SQRT_2PI * np.exp(-0.5 * z * z)
+    return INV_SQRT_2PI * np.exp(-0.5 * z * z)
 
 
 def soft(h, lam):
@@ -90,8 +90,8 @@ def threshold_moments(mu, tau, lam):
     inv_tau = 1.0 / tau  # one division: this runs at every quadrature node
     zp, zm = dp * inv_tau, dm * inv_tau
     Qp, Qm = _ndtr(zp), _ndtr(zm)
-    gp = _INV_SQRT_2PI * math.exp(-0.5 * zp * zp)
-    gm = _INV_SQRT_2PI * math.exp(-0.5 * zm * zm)
+    gp = INV_SQRT_2PI * math.exp(-0.5 * zp * zp)
+    gm = INV_SQRT_2PI * math.exp(-0.5 * zm * zm)
     fp, fm = tau * gp, tau * gm
     t2 = tau * tau
     P = Qp + Qm
@@ -129,7 +129,7 @@ def clip_moments_1(mu, tau, lam):
     lo, hi = (-lam - mu) / tau, (lam - mu) / tau
     P_in = _ndtr(-lo) - _ndtr(-hi) if lo > 0 else _ndtr(hi) - _ndtr(lo)
     P_hi, P_lo = _ndtr(-hi), _ndtr(lo)
-    f_lo, f_hi = _INV_SQRT_2PI * math.exp(-0.5 * lo * lo), _INV_SQRT_2PI * math.exp(-0.5 * hi * hi)
+    f_lo, f_hi = INV_SQRT_2PI * math.exp(-0.5 * lo * lo), INV_SQRT_2PI * math.exp(-0.5 * hi * hi)
     Ez = f_lo - f_hi
     Ez2 = P_in + lo * f_lo - hi * f_hi
     C1 = lam * (P_hi - P_lo) + mu * P_in + tau * Ez

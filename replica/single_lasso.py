@@ -18,7 +18,7 @@ import math
 from scipy.optimize import brentq
 from scipy.special import ndtr
 
-_INV_SQRT_2PI = 0.3989422804014327
+INV_SQRT_2PI = 0.3989422804014327
 
 
 def _tail(theta: float, v: float) -> tuple[float, float]:
@@ -26,7 +26,7 @@ def _tail(theta: float, v: float) -> tuple[float, float]:
     sd = math.sqrt(v)
     t = theta / sd
     Q = ndtr(-t)
-    return 2 * Q, 2 * ((theta * theta + v) * Q - theta * sd * _INV_SQRT_2PI * math.exp(-0.5 * t * t))
+    return 2 * Q, 2 * ((theta * theta + v) * Q - theta * sd * INV_SQRT_2PI * math.exp(-0.5 * t * t))
 
 
 def channel(tau: float, theta: float, rho: float) -> tuple[float, float]:

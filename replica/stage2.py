@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .gaussian import _INV_SQRT_2PI, threshold_moments
+from .gaussian import INV_SQRT_2PI, threshold_moments
 from .quadrature import N_NODES, NARROW, Rule, breaks, rule
 from .setting import Hyperparameters, Setting
 from .stage1 import TINY, Stage1, mse
@@ -262,7 +262,7 @@ def stage2_inputs(y, k):
 
 
 @_jit
-def _stage2_outputs(y, sums, Q2_hat, m21_hat, chi12_hat, k):
+def stage2_outputs(y, sums, Q2_hat, m21_hat, chi12_hat, k):
     """The new solver coordinates from the closure's sums at the conjugates of y (see :func:`stage2_T`).
 
     χ̂2' and χ̂12' come from the cancellation-free form of THEORY.md §3 "Stage 2": with
@@ -313,7 +313,7 @@ def stage2_T(y, p, jacobian):
     Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat = stage2_inputs(y, k)
     theta = (m2_hat, m21_hat, chi2_hat, chi12_hat)
     sums, d_sums = stage2_sums(p, conditional_fields(p, theta), theta, jacobian)
-    out = _stage2_outputs(y, sums, Q2_hat, m21_hat, chi12_hat, k)
+    out = stage2_outputs(y, sums, Q2_hat, m21_hat, chi12_hat, k)
     n = y.size
     J = np.zeros((n, n))
     if jacobian:
@@ -327,7 +327,7 @@ def stage2_T(y, p, jacobian):
                 yi[i] += sign * h
                 Qh, m2h, m21h, c2h, c12h = stage2_inputs(yi, k)
                 lin = sums + d_sums @ (np.array([m2h, m21h, c2h, c12h]) - theta0)
-                col += sign * _stage2_outputs(yi, lin, Qh, m21h, c12h, k)
+                col += sign * stage2_outputs(yi, lin, Qh, m21h, c12h, k)
             J[:, i] = col / (2 * h)
     return out, J, sums
 
@@ -376,7 +376,7 @@ def stage2_sums(p, cond, theta, deriv):
     ``cond``: :func:`conditional_fields` at θ = (m̂2, m̂21, χ̂2, χ̂12).
     Returns (sums, d_sums): sums = [Σ P, Σ S1 E[ξ1|h1] + P Cov(ξ1,u|h1), Σ S2, Σ S1 E[r|h1] + P Cov(r,u|h1),
     Σ S1 x1, Σ P 1[r ≠ 0], Σ (1[x1 ≠ 0] or P), Σ E[D²|h1], Σ E[(r − x1) D|h1], Σ x1 E[D|h1]] with
-    weights of N(0,1) × the mixture weight, D = ξ2 − clip(h2; λ2,i) (see :func:`_stage2_outputs`);
+    weights of N(0,1) × the mixture weight, D = ξ2 − clip(h2; λ2,i) (see :func:`stage2_outputs`);
     if ``deriv``, d_sums[i, j] = ∂ sums[i]/∂θ_j for i < 5, else zeros. The breakpoints move with θ
     too, but the integrands are continuous there, so only the integrands count.
     """
@@ -429,7 +429,7 @@ def stage2_sums(p, cond, theta, deriv):
                 d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = d8 = d9 = d10 = d11 = 0.0
                 for k in range(n_gl):
                     z = left + 0.5 * h * (gl_x[k] + 1.0)
-                    wz = 0.5 * h * gl_w[k] * _INV_SQRT_2PI * math.exp(-0.5 * z * z)
+                    wz = 0.5 * h * gl_w[k] * INV_SQRT_2PI * math.exp(-0.5 * z * z)
                     h1 = a[c] + s[c] * z
                     out_ = abs(h1) > lam1
                     x1 = math.copysign(abs(h1) - lam1, h1) / Q1_hat if out_ else 0.0

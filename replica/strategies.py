@@ -48,6 +48,7 @@ __all__ = [
     "delta_from_u",
     "u_from_delta",
     "strategies_containing",
+    "U_MAX",
 ]
 
 LOG_LAM_BOUNDS = (math.log(1e-4), math.log(1e2))

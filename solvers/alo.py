@@ -14,7 +14,7 @@ a mean-field estimate of that term there (eq. ALO.6), and elsewhere one vectoriz
 stage-2 active-set changes (eq. ALO.8). Per-dataset intercepts are always-active columns (eq.
 ALO.7). :func:`alo_points` evaluates it for several stage-2 hyperparameter points sharing one
 stage 1 (factored once); :func:`loo_error` is the user entry; :func:`alo_validate` scores a
-:class:`solvers.cv.Grid` for ``TransLassoCV(cv="alo")``.
+:class:`solvers.grid.Grid` for ``TransLassoCV(cv="alo")``.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from sklearn.base import clone
 from replica import Hyperparameters
 from replica.gaussian import soft
 
-from .backend import duality_gap
-from .cv import CV_TOL, CVResult, Grid, Scaling, TransferProblem, finetune_path, fold_se, pretrain_path
-from .design import Design
-from .estimator import _stack, check_transfer_data, fit_two_stage, stage2_weights
+from .cv import CV_TOL, CVResult, finetune_path, fold_se, pretrain_path
+from .grid import Grid
+from .lasso import Design, duality_gap
+from .problem import Scaling, TransferProblem, check_transfer_data, finetune_inputs
+from .twostage import fit_two_stage, stack
 
 __all__ = ["LooResult", "Stage1", "AloResult", "loo_error", "alo_points", "stage1_factor", "alo_validate"]
 
@@ -301,12 +302,11 @@ def alo_points(X, y, stage1: Stage1, points, intercept=None, method="alo") -> li
     x1 = stage1.coef
     out = []
     for lam2, kappa, delta_lam, coef_finetune in points:
-        w = stage2_weights(x1, lam2, delta_lam)
+        z, w = finetune_inputs(y, stage1.offset, x1, kappa, lam2, delta_lam)
         x2 = np.where(np.isfinite(w), np.asarray(coef_finetune, dtype=float), 0.0)
         S2 = np.flatnonzero((x2 != 0) | (w == 0))
         B2 = _active(X, S2, np.ones((X.shape[0], 1)) if intercept else None)
         gram = _Gram(B2)
-        z = y - kappa * stage1.offset
         penalty = np.concatenate([w[S2] * np.sign(x2[S2]), np.zeros(int(intercept))])
         beta = gram.solve(B2.T @ z - penalty)
         r2 = z - B2 @ beta
@@ -417,7 +417,7 @@ _FOREIGN_GAP = 1e-1
 
 
 def _theory_units(estimator, X, sources):
-    """(X, sources, x1, x2) in the units the estimator was fitted in: its :class:`solvers.cv.Scaling`
+    """(X, sources, x1, x2) in the units the estimator was fitted in: its :class:`solvers.problem.Scaling`
     applied when it fits intercepts or standardizes (held fixed under deletion, THEORY.md eq. ALO.7)."""
     x1, x2 = np.asarray(estimator.coef_pretrain_, float), np.asarray(estimator.coef_finetune_, float)
     if not (estimator.fit_intercept or estimator.standardize):
@@ -431,16 +431,17 @@ def _check_fitted_on(estimator, X, y, sources, x1, x2):
     """ValueError unless both stages (x1, x2 in theory units) are optimal to the estimator's tol on (X, y, sources)."""
     pre = ([(X, y)] if estimator.pretrain_on_target else []) + list(sources)
     yP = np.concatenate([b for _, b in pre])
-    w = stage2_weights(x1, estimator.lam2, estimator.delta_lam)
     w1 = np.full(x1.size, estimator.lam1)
-    if estimator.fit_intercept:  # gaps of the block-centred problems the fit solved (solvers.design)
+    stage2 = (x1, estimator.kappa, estimator.lam2, estimator.delta_lam)
+    if estimator.fit_intercept:  # gaps of the block-centred problems the fit solved (solvers.lasso.centred)
         d1, d2 = Design([A for A, _ in pre], True), Design([X], True)
         gap1 = duality_gap(d1.operator(), d1.center(yP)[0], w1, x1)[3]
-        z = d2.center(y - estimator.kappa * d2.matvec(x1))[0]
-        gap2 = duality_gap(d2.operator(), z, w, x2)[3]
+        z, w = finetune_inputs(y, d2.matvec(x1), *stage2)
+        gap2 = duality_gap(d2.operator(), d2.center(z)[0], w, x2)[3]
     else:
-        gap1 = duality_gap(_stack([A for A, _ in pre]), yP, w1, x1)[3]
-        gap2 = duality_gap(X, y - estimator.kappa * np.asarray(X @ x1).ravel(), w, x2)[3]
+        gap1 = duality_gap(stack([A for A, _ in pre]), yP, w1, x1)[3]
+        z, w = finetune_inputs(y, np.asarray(X @ x1).ravel(), *stage2)
+        gap2 = duality_gap(X, z, w, x2)[3]
     if max(gap1, gap2) > max(_FOREIGN_GAP, 10 * estimator.tol):
         raise ValueError(
             f"the estimator was not fitted on these data (relative duality gaps {gap1:.2g}, {gap2:.2g}); "
@@ -487,7 +488,7 @@ def loo_error(estimator, X, y, *, sources=(), method: str = "alo") -> LooResult:
     >>> r = np.where(rng.random(100) < 0.1, rng.standard_normal(100), 0.0)
     >>> A = rng.standard_normal((80, 100)) / 10; y = A @ r + 0.1 * rng.standard_normal(80)
     >>> As = rng.standard_normal((200, 100)) / 10; ys = As @ r + 0.1 * rng.standard_normal(200)
-    >>> est = TransLasso(lam1=0.2, lam2=0.2, kappa=1.0)
+    >>> est = TransLasso(lam1=0.2, lam2=0.2, kappa=1.0, fit_intercept=False, standardize=False)
     >>> alo = loo_error(est, A, y, sources=[(As, ys)])  # fits est first
     >>> exact = loo_error(est, A, y, sources=[(As, ys)], method="exact")
     >>> print(f"ALO {alo.mse:.4f}, exact {exact.mse:.4f}, max leverage {alo.leverage_finetune.max():.2f}")
@@ -551,9 +552,9 @@ def alo_validate(
 
     Parameters
     ----------
-    problem : solvers.cv.TransferProblem
-        Target and sources in theory units (after :class:`solvers.cv.Scaling`).
-    grid : solvers.cv.Grid
+    problem : solvers.problem.TransferProblem
+        Target and sources in theory units (after :class:`solvers.problem.Scaling`).
+    grid : solvers.grid.Grid
         λ1, λ2 grids and the cells (κ, u).
     splits : ignored
     pretrain_on_target : bool, default True
@@ -573,7 +574,8 @@ def alo_validate(
     Examples
     --------
     >>> import numpy as np
-    >>> from solvers.cv import Cell, Grid, TransferProblem
+    >>> from solvers.grid import Cell, Grid
+    >>> from solvers.problem import TransferProblem
     >>> rng = np.random.default_rng(0)
     >>> r = np.where(rng.random(100) < 0.1, 1.0, 0.0)
     >>> A, As = rng.standard_normal((80, 100)) / 10, rng.standard_normal((200, 100)) / 10

@@ -1,10 +1,11 @@
-"""K-fold cross-validation of the two-stage estimator (THEORY.md §2) over a grid of cells, at text scale.
+"""K-fold cross-validation of the two-stage estimator (THEORY.md §2) over a :class:`solvers.grid.Grid`, at text scale.
 
 The estimator: stage 1 on the sources (plus the target's training rows if
 ``pretrain_on_target``), stage 2 on the target's training rows with offset κ x1 and penalty
-λ2 + Δλ·1[x1_i = 0]; every dataset has its own free intercept when ``fit_intercept``
-(:mod:`solvers.design`: columns centred implicitly, sparse designs stay sparse). The CV
-error is the mean squared error on the held-out target rows.
+λ2 + Δλ·1[x1_i = 0] (:func:`solvers.problem.finetune_inputs`); every dataset has its own free
+intercept when ``fit_intercept`` (:mod:`solvers.lasso.centred`: columns centred implicitly, sparse
+designs stay sparse). The CV error is the mean squared error on the held-out target rows, and
+:class:`CVResult` holds the selection rules.
 
 Why it is cheap:
 
@@ -17,198 +18,40 @@ Why it is cheap:
 
 Nothing forms an N × N matrix: each coordinate update costs O(nnz of the column + number of
 datasets). Every fit (each point of each path) is solved to a relative duality gap, checked
-(:func:`solvers.design.lasso`): ``tol`` for stage 1 and for the paths whose errors decide the
+(:func:`solvers.lasso.lasso`): ``tol`` for stage 1 and for the paths whose errors decide the
 selection, a looser ``screen_tol`` for the rest, which only rank the grid (:func:`cross_validate`).
-
-Data units: :class:`Scaling` maps the user's columns to the theory's convention (design entries
-of mean square 1/N, so rows have mean squared norm 1, THEORY.md §1) before anything is fitted.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from joblib import Parallel, delayed
 from scipy import sparse
 
 from replica import Hyperparameters
-from replica.strategies import NESTED_ORDER, delta_from_u, strategies_containing, u_from_delta
+from replica.strategies import NESTED_ORDER
 
-from .design import Design, lasso_path
+from .grid import Cell, Grid, cell_strategies
+from .lasso import Design, lasso_path
+from .problem import TransferProblem, finetune_inputs
 
 __all__ = [
-    "Scaling",
-    "TransferProblem",
-    "Cell",
-    "Grid",
-    "default_cells",
-    "cell_strategies",
-    "narrowest_strategy",
+    "CV_TOL",
+    "SCREEN_TOL",
     "pretrain_path",
     "finetune_path",
     "stage2_path",
     "cross_validate",
     "CVResult",
+    "fold_se",
 ]
 
 CV_TOL = 1e-6
 # stage-2 paths that only rank grid points (cross_validate); as strict as scikit-learn's default tol
 SCREEN_TOL = 1e-4
-
-
-@dataclass(frozen=True)
-class Scaling:
-    """Column divisors taking the user's design to the theory's convention (THEORY.md §1).
-
-    ``standardize=True``: every column of the pooled training data (centred within each dataset
-    when there are intercepts) gets mean square 1/N. ``False``: one common factor, so that the
-    mean squared row norm is 1 and the user's relative column scales are kept.
-    """
-
-    divisors: np.ndarray
-
-    @classmethod
-    def fit(cls, blocks, fit_intercept: bool, standardize: bool) -> Scaling:
-        N = blocks[0].shape[1]
-        rows = sum(b.shape[0] for b in blocks)
-        ms = np.zeros(N)
-        for b in blocks:
-            sq = np.asarray(b.multiply(b).sum(axis=0) if sparse.issparse(b) else (b * b).sum(axis=0)).ravel()
-            if fit_intercept:
-                sq = sq - np.asarray(b.mean(axis=0)).ravel() ** 2 * b.shape[0]
-            ms += np.maximum(sq, 0.0)
-        ms /= rows
-        if standardize:
-            div = np.sqrt(ms * N)
-            div[div <= 1e-12 * max(div.max(), 1e-300)] = 1.0  # constant columns: left as they are
-        else:
-            total = math.sqrt(ms.sum())
-            if total == 0:
-                raise ValueError("X is constant: every column has zero variance")
-            div = np.full(N, total)
-        return cls(div)
-
-    def apply(self, A):
-        if sparse.issparse(A):
-            return sparse.csr_matrix(A @ sparse.diags(1.0 / self.divisors))
-        return np.asarray(A) / self.divisors
-
-    def coef_to_user(self, coef: np.ndarray) -> np.ndarray:
-        return coef / self.divisors
-
-
-@dataclass
-class TransferProblem:
-    """Target (A, y) and sources [(A_k, y_k)] in theory units (after :class:`Scaling`)."""
-
-    A: object
-    y: np.ndarray
-    sources: list
-    fit_intercept: bool
-
-    @classmethod
-    def scaled(cls, X, y, sources, fit_intercept: bool, standardize: bool) -> tuple[TransferProblem, Scaling]:
-        """The problem of user-unit data mapped to theory units by the :class:`Scaling` fitted on
-        the target and sources together, and that scaling."""
-        scaling = Scaling.fit([X] + [Xk for Xk, _ in sources], fit_intercept, standardize)
-        sources = [(scaling.apply(Xk), yk) for Xk, yk in sources]
-        return cls(scaling.apply(X), y, sources, fit_intercept), scaling
-
-    @property
-    def n_features(self) -> int:
-        return self.A.shape[1]
-
-    def pretrain_design(self, rows=None, pretrain_on_target: bool = True):
-        """Stage-1 design and centred response: sources, plus the target rows ``rows`` (None: all)."""
-        blocks = [A for A, _ in self.sources]
-        ys = [y for _, y in self.sources]
-        if pretrain_on_target:
-            blocks.append(self.A if rows is None else self.A[rows])
-            ys.append(self.y if rows is None else self.y[rows])
-        if not blocks:
-            raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
-        design = Design(blocks, self.fit_intercept)
-        return design, design.center(np.concatenate(ys))[0]
-
-    def target_design(self, rows=None):
-        """Stage-2 design, centred response and the response mean on the target rows ``rows``."""
-        A = self.A if rows is None else self.A[rows]
-        y = self.y if rows is None else self.y[rows]
-        design = Design([A], self.fit_intercept)
-        y_c, means = design.center(y)
-        return design, y_c, float(means[0])
-
-
-@dataclass(frozen=True)
-class Cell:
-    """A stage-2 transfer mode: offset κ and u = log((λ2 + Δλ)/λ2) (the registry's map; u = U_MAX: Δλ = ∞)."""
-
-    kappa: float
-    u: float
-
-    def delta_lam(self, lam2: float) -> float:
-        return delta_from_u(self.u, lam2)
-
-    @property
-    def is_target_only(self) -> bool:
-        """No transfer (κ = 0, Δλ = 0): stage 1 plays no part."""
-        return self.kappa == 0 and self.u == 0
-
-    def off_support_factor(self) -> float:
-        """(λ2 + Δλ)/λ2: the penalty factor off supp x1 (∞ when Δλ = ∞)."""
-        return 1.0 + delta_from_u(self.u, 1.0)
-
-    @classmethod
-    def of(cls, hyper: Hyperparameters) -> Cell:
-        return cls(hyper.kappa, u_from_delta(hyper.delta_lam, hyper.lam2))
-
-
-def cell_strategies(cell: Cell) -> frozenset[str]:
-    """The strategies whose family contains ``cell`` (THEORY.md §2, special cases)."""
-    return strategies_containing(cell.kappa, cell.u)
-
-
-def narrowest_strategy(cell: Cell) -> str:
-    """The most specific strategy containing ``cell`` (first in the registry's nested order)."""
-    names = cell_strategies(cell)
-    return next(n for n in NESTED_ORDER if n in names)
-
-
-def default_cells() -> tuple[Cell, ...]:
-    """Cells of the 4-D search: value κ grid, support u grid (Δλ/λ2 = 2, 9, ∞), Pretraining-Lasso
-    mixings a ∈ {1/2, 1/4, 1/10}, and mixed points."""
-    inf = u_from_delta(math.inf, 1.0)
-    cells = [Cell(0.0, 0.0)]
-    cells += [Cell(k, 0.0) for k in (0.25, 0.5, 0.75, 1.0)]
-    cells += [Cell(0.0, u) for u in (math.log(3.0), math.log(10.0), inf)]
-    cells += [Cell(-math.expm1(-u), u) for u in (math.log(2.0), math.log(4.0), math.log(10.0))]
-    cells += [Cell(k, u) for k in (0.5, 1.0) for u in (math.log(10.0), inf)]
-    return tuple(cells)
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Absolute penalties λ1 and λ2 (each strictly decreasing) and the cells (κ, u) searched."""
-
-    lam1: tuple
-    lam2: tuple
-    cells: tuple = field(default_factory=default_cells)
-
-    def __post_init__(self):
-        for name in ("lam1", "lam2"):
-            values = np.asarray(getattr(self, name), float)
-            if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
-                raise ValueError(f"grid {name} must be a non-empty sequence of finite positive penalties")
-            if np.any(np.diff(values) >= 0):
-                raise ValueError(f"grid {name} must be strictly decreasing (a warm-started path)")
-        if not self.cells:
-            raise ValueError("grid has no cells")
-
-    @property
-    def uses_stage1(self) -> bool:
-        return not all(c.is_target_only for c in self.cells)
 
 
 def pretrain_path(problem: TransferProblem, lam1, rows=None, pretrain_on_target=True, init=None, tol=CV_TOL):
@@ -225,8 +68,7 @@ def pretrain_path(problem: TransferProblem, lam1, rows=None, pretrain_on_target=
 
 def finetune_path(design: Design, y_c, x1, cell: Cell, lam2, tol=CV_TOL) -> np.ndarray:
     """Fine-tuned x2 (N, n_λ2) on ``design`` along the decreasing λ2 grid at fixed (κ, u)."""
-    unit = np.where(x1 != 0, 1.0, cell.off_support_factor())
-    y_res = y_c - cell.kappa * design.matvec(x1) if cell.kappa != 0 else y_c
+    y_res, unit = finetune_inputs(y_c, design.matvec(x1), x1, cell.kappa, 1.0, cell.delta_lam(1.0))
     return lasso_path(design, y_res, unit, lam2, None, tol)
 
 
@@ -292,31 +134,73 @@ def _strategy_minima(result) -> list[tuple[int, int, int]]:
 
 @dataclass
 class CVResult:
-    """Per-fold CV errors ``err[fold, λ1, cell, λ2]`` on ``grid``, the number of fits, and which grid
-    points were fitted to the CV tolerance rather than the screening one (:func:`cross_validate`)."""
+    """Per-fold CV errors ``err[fold, λ1, cell, λ2]`` on ``grid``, and the selection rules on them.
+
+    Attributes
+    ----------
+    grid : solvers.grid.Grid
+        The grid scored.
+    err : ndarray of shape (folds, λ1, cells, λ2)
+        Validation MSE of every point in every fold (ALO: one "fold" per target row).
+    fits : int
+        Lasso fits spent (a path point counts as one).
+    certified : ndarray of bool (λ1, cells, λ2) or None
+        Points fitted to the CV tolerance rather than the screening one (None: all were).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from solvers.grid import TARGET_ONLY, Grid
+    >>> res = CVResult(Grid((1.0,), (0.5, 0.2, 0.1), (TARGET_ONLY,)), np.array([[[[3.0, 1.0, 2.0]]], [[[3.0, 1.2, 1.4]]]]), 6)
+    >>> res.select("target_only")[1], res.select("target_only", "1se")[1]
+    ((0, 0, 1), (0, 0, 1))
+    """
 
     grid: Grid
     err: np.ndarray
     fits: int
-    certified: np.ndarray | None = None  # [λ1, cell, λ2]: fitted to the CV tolerance (None: all were)
+    certified: np.ndarray | None = None
     per_sample = False  # True: err's first axis is target rows scored by ALO, not folds (solvers.alo)
 
     @property
     def mean(self) -> np.ndarray:
+        """Mean CV error of every point, (λ1, cells, λ2)."""
         return self.err.mean(axis=0)
 
     @property
     def se(self) -> np.ndarray:
+        """Its standard error over folds, (λ1, cells, λ2)."""
         return fold_se(self.err)
 
     def cells_of(self, strategy: str) -> list[int]:
+        """Indices of the grid's cells that belong to ``strategy``.
+
+        Parameters
+        ----------
+        strategy : str
+            A name of :data:`replica.STRATEGY_NAMES`.
+
+        Returns
+        -------
+        list of int
+        """
         return [k for k, cell in enumerate(self.grid.cells) if strategy in cell_strategies(cell)]
 
     def select(self, strategy: str, selection: str = "min") -> tuple[Hyperparameters, tuple]:
         """CV-optimal point of ``strategy``'s cells: (hyperparameters, (i, cell, j) index).
 
-        ``"1se"``: at the cell and λ1 of the minimum, the largest λ2 whose mean error is within one
-        standard error (of the minimum's fold errors) of the minimum, as glmnet's lambda.1se.
+        Parameters
+        ----------
+        strategy : str
+            Whose cells to search.
+        selection : {"min", "1se"}, default "min"
+            ``"1se"``: at the cell and λ1 of the minimum, the largest λ2 whose mean error is within one
+            standard error (of the minimum's fold errors) of the minimum, as glmnet's lambda.1se.
+
+        Returns
+        -------
+        hyperparameters : replica.Hyperparameters
+        index : (i, k, j)
         """
         cells = self.cells_of(strategy)
         if not cells:
@@ -327,9 +211,65 @@ class CVResult:
         if selection == "1se":
             bound = self.mean[i, k, j] + self.se[i, k, j]
             j = int(np.flatnonzero(self.mean[i, k, :] <= bound)[0])  # λ2 is decreasing: first = largest
-        g, cell = self.grid, self.grid.cells[k]
-        lam2 = g.lam2[j]
-        return Hyperparameters(g.lam1[i], lam2, cell.kappa, cell.delta_lam(lam2)), (int(i), int(k), int(j))
+        return self.grid.point(i, k, j), (int(i), int(k), int(j))
+
+    def select_nearest(self, strategy: str, selection: str, lam2: float):
+        """The theory+cv choice (THEORY.md §6, "Selection"): the theory is the prior, and CV departs from
+        it only on evidence beyond the fold noise.
+
+        The grid's first cell holds the theory's κ. Points are taken in order of their distance from the
+        theory's point (|log κ/κ*| + |log λ2/``lam2``|, the larger λ2 first on ties: the ladder's κ rungs
+        before other λ2 scales); the first whose CV error is within one paired standard error of the CV
+        minimum (the SE over folds of the fold-wise difference of the two points' errors) is chosen.
+        With ``selection="1se"``, that point's κ, then its λ2 by the one-SE rule. A difference in one
+        fold alone is never beyond one SE (its mean equals its SE).
+
+        Parameters
+        ----------
+        strategy : str
+            The strategy tuned.
+        selection : {"min", "1se"}
+            As in :meth:`select`.
+        lam2 : float
+            The theory's λ2.
+
+        Returns
+        -------
+        hyperparameters : replica.Hyperparameters
+        index : (i, k, j)
+            Of the chosen point.
+        decisive : list of (i, k, J)
+            The paths whose errors decided the choice (:func:`cross_validate`'s ``decisive``): the CV
+            minimum's and the chosen rung's, each up to its decisive point.
+        """
+        g, err = self.grid, self.err
+        i0, k0, j0 = np.unravel_index(int(np.argmin(self.mean)), self.mean.shape)
+        kappa0 = g.cells[0].kappa
+
+        def distance(point):
+            k, j = point
+            rung = abs(math.log(g.cells[k].kappa / kappa0)) if kappa0 > 0 else 0.0
+            return rung + abs(math.log(g.lam2[j] / lam2)), -g.lam2[j]
+
+        best = err[:, i0, k0, j0]
+
+        def within(diff):
+            # a difference in one fold only (the others equal: e.g. x2 = 0 at both λ2) has mean = SE exactly;
+            # the tolerance keeps rounding from deciding such a tie against the nearer point
+            return diff.mean() <= fold_se(diff) * (1 + 1e-9)
+
+        k, j = next(
+            (k, j)
+            for k, j in sorted(np.ndindex(len(g.cells), len(g.lam2)), key=distance)
+            if within(err[:, i0, k, j] - best)
+        )
+        decisive = [(int(i0), int(k0), int(j0) + 1), (int(i0), int(k), int(j) + 1)]
+        if selection == "1se":
+            rung = CVResult(Grid(g.lam1, g.lam2, (g.cells[k],)), err[:, :, [k], :], self.fits)
+            _, (_, _, j_low) = rung.select(strategy, "min")  # the rung's minimum bounds its one-SE choice
+            hyper, (i0, _, j) = rung.select(strategy, selection)
+            return hyper, (i0, k, j), decisive + [(int(i0), int(k), j_low + 1)]
+        return g.point(i0, k, j), (int(i0), int(k), int(j)), decisive
 
 
 def cross_validate(

@@ -1,173 +1,172 @@
-"""Generalized Trans-Lasso (THEORY.md §2): exact two-stage fit and a scikit-learn estimator."""
+"""The two-stage estimators' scikit-learn side: shared parameters, data checks, ``predict``, and :class:`TransLasso`.
+
+:func:`fit_transfer` is the one fit both estimators make, in the user's units: the plain design for
+the theory's own estimator (``fit_intercept=False, standardize=False``), else the scaled
+:class:`solvers.problem.TransferProblem` with per-dataset intercepts (:mod:`solvers.twostage`).
+"""
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from replica import Hyperparameters
 
-from .backend import DEFAULT_TOL, solve_weighted_lasso
+from .lasso import DEFAULT_TOL
+from .problem import TransferProblem, check_hyperparameters, check_transfer_data
+from .twostage import fit_problem, fit_two_stage
 
-__all__ = ["TransLasso", "TwoStageFit", "fit_two_stage", "fit_transfer", "check_transfer_data", "stage2_weights"]
-
-
-@dataclass(frozen=True)
-class TwoStageFit:
-    coef_pretrain: np.ndarray
-    coef_finetune: np.ndarray
-    rel_gap_pretrain: float
-    rel_gap_finetune: float
+__all__ = ["TransLasso", "TransferRegressor", "TransferFit", "fit_transfer", "check_tol"]
 
 
-def _stack(blocks):
-    if any(sparse.issparse(A) for A in blocks):
-        return sparse.vstack(blocks, format="csc")
-    return np.vstack(blocks)
-
-
-def stage2_weights(coef_pretrain: np.ndarray, lam2: float, delta_lam: float) -> np.ndarray:
-    """Per-feature stage-2 penalty λ2 + Δλ·1[x1_i = 0] (THEORY.md §2); Δλ = ∞ gives ∞ off supp x1."""
-    return np.where(coef_pretrain == 0, lam2 + delta_lam, lam2)
-
-
-def fit_two_stage(
-    target,
-    sources,
-    hyper: Hyperparameters,
-    pretrain_on_target: bool = True,
-    field=None,
-    coef_init=None,
-    tol: float = DEFAULT_TOL,
-) -> TwoStageFit:
-    """Stage 1 and stage 2 of THEORY.md §2, each to relative duality gap ≤ tol.
-
-    λ = 0 is solved as well: unpenalized coordinates get the minimum-ℓ2-norm solution when
-    the design restricted to them is rank deficient (e.g. λ2 = 0, Δλ = ∞ with more stage-1
-    nonzeros than target samples). That is one well-defined choice among the minimizers, not
-    the λ → 0+ limit (which is the minimum-ℓ1 one); with full column rank it is the unique one.
+def check_tol(name: str, value) -> float:
+    """``value`` as a tolerance in (0, 1), or a ValueError naming ``name``.
 
     Parameters
     ----------
-    target : (A, y) pair
-        Target design (M1, N), dense or scipy.sparse, and response (M1,).
-    sources : sequence of (A_k, y_k) pairs
-        Source datasets (possibly empty).
-    hyper : replica.Hyperparameters
-        (λ1, λ2, κ, Δλ).
-    pretrain_on_target : bool, default True
-        Pool the target rows into stage 1.
-    field : ndarray of shape (N,), optional
-        Adds −Hᵀx to the stage-1 objective (THEORY.md §3, used for R21).
-    coef_init : (x1, x2) pair, optional
-        Warm starts of the two stages.
-    tol : float, default DEFAULT_TOL
-        Relative duality gap each stage must reach (checked).
+    name : str
+        The parameter's name.
+    value : float
+        Its value.
 
     Returns
     -------
-    TwoStageFit
-        x1, x2 and the relative gaps reached by the two stages.
+    float
+
+    Examples
+    --------
+    >>> check_tol("tol", 1e-8)
+    1e-08
+    >>> check_tol("tol", 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: tol must lie in (0, 1), got 2
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+        raise ValueError(f"{name} must lie in (0, 1), got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TransferFit:
+    """A two-stage fit in the user's units: what ``fit`` stores on an estimator.
+
+    Attributes
+    ----------
+    coef_pretrain, coef_finetune : ndarray of shape (N,)
+        x1 and x2.
+    coef : ndarray of shape (N,)
+        κ x1 + x2.
+    intercept : float
+        The target's intercept.
+    rel_gaps : (float, float)
+        Certified relative duality gaps of the two stages.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fit = TransferFit(np.ones(2), np.zeros(2), np.ones(2), 0.5, (0.0, 0.0))
+    >>> est = fit.store(TransLasso())
+    >>> est.coef_.tolist(), est.intercept_
+    ([1.0, 1.0], 0.5)
+    """
+
+    coef_pretrain: np.ndarray
+    coef_finetune: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    rel_gaps: tuple
+
+    def store(self, estimator):
+        """Set ``coef_pretrain_``, ``coef_finetune_``, ``coef_``, ``intercept_`` and ``rel_gaps_`` on ``estimator``.
+
+        Parameters
+        ----------
+        estimator : TransferRegressor
+
+        Returns
+        -------
+        The estimator.
+        """
+        estimator.coef_pretrain_ = self.coef_pretrain
+        estimator.coef_finetune_ = self.coef_finetune
+        estimator.coef_ = self.coef
+        estimator.intercept_ = self.intercept
+        estimator.rel_gaps_ = self.rel_gaps
+        return estimator
+
+
+def fit_transfer(
+    X,
+    y,
+    sources,
+    hyper: Hyperparameters,
+    *,
+    pretrain_on_target,
+    fit_intercept,
+    standardize,
+    tol,
+    problem=None,
+    scaling=None,
+) -> TransferFit:
+    """The two-stage fit of ``TransLasso`` on checked data, in the user's units.
+
+    Without intercepts and standardization it is :func:`solvers.twostage.fit_two_stage` on the user's
+    design (the theory's estimator exactly); otherwise :func:`solvers.twostage.fit_problem` on the
+    problem scaled by :class:`solvers.problem.Scaling` (``problem`` and ``scaling``: one already built
+    from the same data, so that it is scaled once).
+
+    Parameters
+    ----------
+    X, y, sources
+        Checked data (:func:`solvers.problem.check_transfer_data`).
+    hyper : replica.Hyperparameters
+        (λ1, λ2, κ, Δλ) of the design that is fitted (scaled, or the user's own).
+    pretrain_on_target, fit_intercept, standardize : bool
+        As in :class:`TransLasso`.
+    tol : float
+        Relative duality gap of each stage.
+    problem : solvers.problem.TransferProblem, optional
+        The scaled problem of these data.
+    scaling : solvers.problem.Scaling, optional
+        Its scaling (required with ``problem``).
+
+    Returns
+    -------
+    TransferFit
 
     Examples
     --------
     >>> import numpy as np
     >>> from replica import Hyperparameters
     >>> rng = np.random.default_rng(0)
-    >>> A, As = rng.standard_normal((50, 80)) / 9, rng.standard_normal((150, 80)) / 9
-    >>> r = np.where(rng.random(80) < 0.1, 1.0, 0.0)
-    >>> fit = fit_two_stage((A, A @ r), [(As, As @ r)], Hyperparameters(0.1, 0.1, 1.0, 0.5))
-    >>> bool(max(fit.rel_gap_pretrain, fit.rel_gap_finetune) <= DEFAULT_TOL)
-    True
+    >>> A, As = rng.standard_normal((40, 10)), rng.standard_normal((80, 10))
+    >>> fit = fit_transfer(A, A[:, 0] + 3.0, [(As, As[:, 0])], Hyperparameters(1.0, 1.0, 1.0, 0.0),
+    ...                    pretrain_on_target=True, fit_intercept=True, standardize=True, tol=1e-8)
+    >>> round(fit.intercept, 1), int(np.argmax(np.abs(fit.coef)))
+    (3.0, 0)
     """
-    A1, y1 = target
-    pretrain = ([(A1, y1)] if pretrain_on_target else []) + list(sources)
-    if not pretrain:
-        raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
-    A_pre = _stack([A for A, _ in pretrain])
-    y_pre = np.concatenate([y for _, y in pretrain])
-    N = A1.shape[1]
-    x1_init, x2_init = (None, None) if coef_init is None else coef_init
-    s1 = solve_weighted_lasso(A_pre, y_pre, np.full(N, hyper.lam1), linear=field, coef_init=x1_init, tol=tol)
-    x1 = s1.coef
-    w2 = stage2_weights(x1, hyper.lam2, hyper.delta_lam)
-    y_res = y1 - hyper.kappa * np.asarray(A1 @ x1).ravel() if hyper.kappa != 0 else y1
-    s2 = solve_weighted_lasso(A1, y_res, w2, coef_init=x2_init, tol=tol)
-    return TwoStageFit(x1, s2.coef, s1.rel_gap, s2.rel_gap)
-
-
-def check_transfer_data(estimator, X, y, sources, *, reset: bool = True):
-    """Validate the target (X, y) and ``sources`` = [(X_k, y_k), ...]; ValueError naming the problem.
-
-    X and y via scikit-learn's ``validate_data`` (sets ``n_features_in_`` when ``reset``; ``check_X_y``
-    when ``estimator`` is None); each source
-    must be an (X, y) pair of finite values with the target's number of features.
-    """
-    kw = dict(accept_sparse=("csr", "csc"), dtype=np.float64, y_numeric=True)
-    if estimator is None:
-        X, y = check_X_y(X, y, **kw)
+    if not (fit_intercept or standardize):
+        X = X.tocsc() if sparse.issparse(X) else X
+        fit = fit_two_stage((X, y), sources, hyper, pretrain_on_target, tol=tol)
+        x1, x2 = fit.coef_pretrain, fit.coef_finetune
+        return TransferFit(x1, x2, hyper.kappa * x1 + x2, 0.0, (fit.rel_gap_pretrain, fit.rel_gap_finetune))
+    if problem is None:
+        problem, scaling = TransferProblem.scaled(X, y, sources, fit_intercept, standardize)
+    fit = fit_problem(problem, hyper, pretrain_on_target=pretrain_on_target, tol=tol)
+    x1, x2 = scaling.coef_to_user(fit.coef_pretrain), scaling.coef_to_user(fit.coef_finetune)
+    coef = hyper.kappa * x1 + x2
+    if fit_intercept:
+        y_mean = problem.target_design()[2]
+        intercept = y_mean - float(np.asarray(X.mean(axis=0)).ravel() @ coef)
     else:
-        X, y = validate_data(estimator, X, y, reset=reset, **kw)
-    X = _small_indices(X)
-    if sources is None:
-        sources = ()
-    if isinstance(sources, tuple) and len(sources) == 2 and not isinstance(sources[0], (tuple, list)):
-        raise ValueError("sources must be a list of (X, y) pairs, e.g. sources=[(X_source, y_source)]")
-    checked = []
-    for k, pair in enumerate(sources):
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise ValueError(f"source {k} must be an (X, y) pair")
-        Xk, yk = pair
-        if getattr(yk, "ndim", 1) != 1 and np.ndim(yk) != 1:
-            raise ValueError(f"source {k}: y must be 1-D, got shape {np.shape(yk)}")
-        try:
-            Xk, yk = check_X_y(Xk, yk, accept_sparse=("csr", "csc"), dtype=np.float64, y_numeric=True)
-        except ValueError as exc:
-            raise ValueError(f"source {k}: {exc}") from None
-        if Xk.shape[1] != X.shape[1]:
-            raise ValueError(f"source {k} has {Xk.shape[1]} features, the target has {X.shape[1]}")
-        checked.append((_small_indices(Xk), yk))
-    return X, y, checked
-
-
-def _small_indices(X):
-    """Sparse X with 32-bit indices (the solvers' kernels take those) when its size allows."""
-    if sparse.issparse(X) and X.indices.dtype != np.int32 and X.nnz < 2**31 and max(X.shape) < 2**31:
-        X = X.copy()
-        X.indices = X.indices.astype(np.int32)
-        X.indptr = X.indptr.astype(np.int32)
-    return X
-
-
-def fit_transfer(target, sources, hyper: Hyperparameters, *, pretrain_on_target, fit_intercept, standardize, tol):
-    """Two-stage fit with per-dataset intercepts and/or the theory's column scaling (:class:`solvers.cv.Scaling`).
-
-    Returns (coef_pretrain, coef_finetune, intercept, rel_gaps, scaling) with coefficients in the user's units.
-    Both stages are certified by :func:`solvers.backend.duality_gap` on the block-centred design.
-    """
-    from .cv import TransferProblem
-    from .design import certify, lasso
-
-    X, y = target
-    problem, scaling = TransferProblem.scaled(X, y, sources, fit_intercept, standardize)
-    N = X.shape[1]
-    design1, y1 = problem.pretrain_design(None, pretrain_on_target)
-    w1 = np.full(N, hyper.lam1)
-    x1, _ = lasso(design1, y1, w1, tol=tol)
-    gap1 = certify(design1, y1, w1, x1, tol)
-    design2, y2, y_mean = problem.target_design()
-    w2 = stage2_weights(x1, hyper.lam2, hyper.delta_lam)
-    y_res = y2 - hyper.kappa * design2.matvec(x1) if hyper.kappa != 0 else y2
-    x2, _ = lasso(design2, y_res, w2, tol=tol)
-    gap2 = certify(design2, y_res, w2, x2, tol)
-    x1u, x2u = scaling.coef_to_user(x1), scaling.coef_to_user(x2)
-    coef = hyper.kappa * x1u + x2u
-    intercept = y_mean - float(np.asarray(X.mean(axis=0)).ravel() @ coef) if fit_intercept else 0.0
-    return x1u, x2u, intercept, (gap1, gap2), scaling
+        intercept = 0.0
+    return TransferFit(x1, x2, coef, intercept, (fit.rel_gap_pretrain, fit.rel_gap_finetune))
 
 
 class LinearPredictor:
@@ -223,23 +222,35 @@ class TransLasso(TransferRegressor):
     Stage 1: x1 = argmin ½ Σ_{k∈P} ||y_k − A_k x||² + lam1 ||x||_1 (P = sources, plus the
     target if ``pretrain_on_target``). Stage 2: x2 = argmin ½ ||y_1 − A_1(kappa x1 + x)||²
     + Σ_i (lam2 + delta_lam·1[x1_i = 0]) |x_i|. Losses are unnormalized sums of squares. Each
-    stage is solved to relative duality gap ≤ ``tol`` (checked; a
-    :class:`solvers.backend.SolverError` is raised otherwise). lam1 = 0 or lam2 = 0 is allowed;
-    see :func:`fit_two_stage` for which minimizer is returned when it is not unique.
+    stage is solved to relative duality gap ≤ ``tol`` (checked; a :class:`solvers.lasso.SolverError`
+    naming the stage is raised otherwise).
+
+    The defaults are :class:`TransLassoCV`'s, so ``TransLasso(**model.hyperparameters_.as_dict())``
+    refits a tuned model (with its sources ``model.sources_used_``): every dataset gets its own
+    intercept and the columns are mapped to the theory's scale (:class:`solvers.problem.Scaling`).
+    The theory's own estimator, on the user's design as it is, is
+    ``TransLasso(..., fit_intercept=False, standardize=False)``; there lam1 = 0 or lam2 = 0 is
+    allowed (:func:`solvers.twostage.fit_two_stage` says which minimizer is returned when it is not
+    unique).
 
     Parameters
     ----------
-    lam1, lam2, kappa, delta_lam : float
-        Hyperparameters of THEORY.md §2 (Δλ = ∞ allowed).
-    pretrain_on_target : bool
+    lam1, lam2 : float
+        Penalties λ1, λ2 ≥ 0 of THEORY.md §2 (numbers, finite).
+    kappa : float
+        κ ≥ 0: the share of the pretrained values kept (κ = 0: support transfer or none).
+    delta_lam : float
+        Δλ ≥ 0, ∞ allowed (no corrections off supp x1).
+    pretrain_on_target : bool, default True
         Whether the target's rows enter stage 1.
-    fit_intercept : bool, default False
-        Give every dataset its own free intercept (THEORY.md has none; the default keeps this
-        estimator the theory's exactly). Sparse X stays sparse (:mod:`solvers.design`).
-    standardize : bool, default False
-        Map the design to the theory's convention first (:class:`solvers.cv.Scaling`: every column
-        of the pooled data to mean square 1/N); the hyperparameters then refer to that design and
-        the fitted coefficients are reported in the user's units.
+    fit_intercept : bool, default True
+        Give every dataset its own free intercept (THEORY.md has none). Sparse X stays sparse
+        (:mod:`solvers.lasso.centred`).
+    standardize : bool, default True
+        Map the design to the theory's convention first (:class:`solvers.problem.Scaling`: every
+        column of the pooled data to mean square 1/N; ``False`` with ``fit_intercept``: one common
+        factor); the hyperparameters then refer to that design and the fitted coefficients are
+        reported in the user's units.
     tol : float
         Relative duality gap of each stage.
 
@@ -252,17 +263,17 @@ class TransLasso(TransferRegressor):
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> A = rng.standard_normal((60, 20)) / np.sqrt(20); r = np.r_[np.ones(3), np.zeros(17)]
-    >>> src = rng.standard_normal((200, 20)) / np.sqrt(20)
-    >>> est = TransLasso(lam1=0.1, lam2=0.05).fit(A, A @ r, sources=[(src, src @ r)])
-    >>> bool(np.all(np.flatnonzero(est.coef_pretrain_) == [0, 1, 2]))
-    True
+    >>> A = rng.standard_normal((60, 20)); r = np.r_[np.ones(3), np.zeros(17)]
+    >>> src = rng.standard_normal((200, 20))
+    >>> est = TransLasso(lam1=0.1, lam2=0.05).fit(A, A @ r + 1.0, sources=[(src, src @ r)])
+    >>> np.flatnonzero(est.coef_pretrain_).tolist(), round(est.intercept_, 2)
+    ([0, 1, 2], 1.0)
     """
 
     def __init__(
         self,
         lam1=1.0, lam2=1.0, kappa=1.0, delta_lam=0.0,
-        pretrain_on_target=True, fit_intercept=False, standardize=False, tol=DEFAULT_TOL,
+        pretrain_on_target=True, fit_intercept=True, standardize=True, tol=DEFAULT_TOL,
     ):  # fmt: skip
         self.lam1 = lam1
         self.lam2 = lam2
@@ -288,28 +299,17 @@ class TransLasso(TransferRegressor):
         self : TransLasso
             The fitted estimator.
         """
-        hyper = Hyperparameters(self.lam1, self.lam2, self.kappa, self.delta_lam)
-        if not (isinstance(self.tol, (int, float)) and 0 < self.tol < 1):
-            raise ValueError(f"tol must lie in (0, 1), got {self.tol!r}")
+        hyper = check_hyperparameters(self.lam1, self.lam2, self.kappa, self.delta_lam)
+        tol = check_tol("tol", self.tol)
         X, y, checked = self._check_data(X, y, sources)
-        if self.fit_intercept or self.standardize:
-            x1, x2, intercept, gaps, _ = fit_transfer(
-                (X, y),
-                checked,
-                hyper,
-                pretrain_on_target=bool(self.pretrain_on_target),
-                fit_intercept=bool(self.fit_intercept),
-                standardize=bool(self.standardize),
-                tol=self.tol,
-            )
-        else:
-            X = X.tocsc() if sparse.issparse(X) else X
-            fit = fit_two_stage((X, y), checked, hyper, bool(self.pretrain_on_target), tol=self.tol)
-            x1, x2, intercept = fit.coef_pretrain, fit.coef_finetune, 0.0
-            gaps = (fit.rel_gap_pretrain, fit.rel_gap_finetune)
-        self.coef_pretrain_ = x1
-        self.coef_finetune_ = x2
-        self.coef_ = hyper.kappa * x1 + x2
-        self.intercept_ = intercept
-        self.rel_gaps_ = gaps
-        return self
+        fit = fit_transfer(
+            X,
+            y,
+            checked,
+            hyper,
+            pretrain_on_target=bool(self.pretrain_on_target),
+            fit_intercept=bool(self.fit_intercept),
+            standardize=bool(self.standardize),
+            tol=tol,
+        )
+        return fit.store(self)

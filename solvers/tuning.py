@@ -1,235 +1,380 @@
-"""Theory-guided tuning: estimate a two-task ``replica.Setting`` from data, let the theory pick the
-strategy ("auto") and its optimum (THEORY.md, "Estimating the setting from data").
+"""Theory-guided tuning (THEORY.md §6): the theory's choice before any CV, and the family CV searches.
 
-Data are first mapped to the theory's convention by :class:`solvers.cv.Scaling` (design entries of
-mean square 1/N). Estimators, from the sources-only stage-1 path on a λ1 grid (no extra fits) and
-the target's training data:
-
-* noise σ̂²: fixed point of σ² = RSS(λ̂)/(M − K − df(λ̂)) with λ̂ minimizing SURE(λ) = RSS + 2σ²df
-  (Lasso df = number of nonzeros; K intercepts); it is RSS/(M − df) at the SURE-optimal fit and
-  needs no M > N;
-* signal power P = mean(y_c²) − σ̂² (= ||r||²/N for rows of squared norm 1 and ρ v for a
-  Bernoulli–Gaussian prior of density ρ and nonzero variance v);
-* density ρ̂: the Lasso's support overstates it (false positives at the prediction-optimal λ),
-  so ρ̂ is the density at which the single-Lasso theory (``replica.single_lasso``, THEORY.md §3
-  with one dataset) predicts the observed fraction of nonzeros |supp x_ref|/N at λ̂, with
-  v = P/ρ̂ and σ̂ (in theory units: λ̂/√v, σ̂/√v); if no density in (0, 1] matches, |supp x_ref|/N;
-* reference fit x_ref: the sources' fit at λ̂, and its overlap with the sources' truth
-  q_s = r_sᵀx_ref/N = y_sᵀA_s x_ref/M − σ̂² df/M (the second term removes the fit's own noise,
-  Stein's lemma with the Lasso's df);
-* target: its power P_t = mean(y_t²) − σ̂² and overlap q_t = r_tᵀx_ref/N = y_tᵀA_t x_ref/n (x_ref
-  never saw the target's noise). Writing x_ref = a r_s + e with e unrelated to r_t, the
-  similarity r_tᵀr_s/√(||r_t||²||r_s||²) is the ratio of the target's to the sources' correlation
-  of signal and prediction u = A x_ref, (q_t/√(P_t S_t)) / (q_s/√(P_s S_s)) with S = uᵀu/rows the
-  prediction's mean square in each design, clipped to [0, 1]. S_t/S_s is 1 for designs alike; it
-  keeps the estimate right where the target's rows vary more (or less) along x_ref than the sources'
-  (THEORY.md §6); assumes equal noise levels in target and sources;
-* model: ``Setting.similarity`` with both densities ρ̂ and unit nonzero variance after dividing the
-  response by √v, v = P/ρ̂; its similarity is s c. The data fix only the product s c; the model takes
-  c = 1 (``Setting.similarity``'s default: a fraction s of the target's support is shared with equal
-  values, the form of the paper's two-task prior, which is then the model exactly when ρ_t = ρ_u).
-
-The theory's κ is then calibrated on the data (:func:`kappa_calibration`): multiplied by the
-target's observed calibration slope on a sources' fit over the slope the theory predicts for it.
-
-Penalties scale with √v and κ does not: the theory's optimum (λ1, λ2, κ, Δλ) in response units is
-(√v λ1, √v λ2, κ, √v Δλ), and its predicted errors ε are v ε in the data's units.
+* :func:`theory_step`: estimate the setting (:mod:`solvers.estimate`), let ``replica`` optimize the
+  strategies on it, apply the "auto" rule, and calibrate κ on the data;
+* :class:`Family`: the grid CV scores and its selection rule. :func:`ladder_family` is "theory+cv"'s
+  small family around the theory's point (κ ladder × λ2 bracket, screened below λ2*, choice nearest
+  the theory's point); :func:`grid_family` is "cv"'s full grid (no theory).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 
-from replica import Hyperparameters, Setting
-from replica.single_lasso import single_lasso
+from replica import ConvergenceError, Hyperparameters, Setting
 from replica.strategy_optima import optimize_strategies
 
-from .cv import TransferProblem
-from .design import lasso_path
+from .alo import alo_validate
+from .cv import CVResult, cross_validate
+from .estimate import kappa_calibration, setting_from, similarity, summarize_sources, to_data_units
+from .grid import TARGET_ONLY, Cell, Grid, cell_strategies, default_cells
+from .problem import TransferProblem
 
 __all__ = [
-    "SourceSummary",
-    "summarize_sources",
-    "setting_from",
-    "similarity",
-    "kappa_calibration",
+    "AUTO_CHOICES",
+    "KAPPA_LADDER",
+    "LAM2_BRACKET",
+    "TheoryStep",
+    "theory_step",
     "theory_optima",
     "auto_strategy",
-    "AUTO_CHOICES",
+    "Family",
+    "ladder_family",
+    "grid_family",
 ]
 
-SOURCE_PATH = (0.5, 0.002)  # λ1/λ1_max range of the sources-only path that the setting is estimated from
 # the "auto" rule's candidates, in order of preference (fewest knobs first)
 AUTO_CHOICES = ("target_only", "value", "support", "full")
-
-
-@dataclass(frozen=True)
-class SourceSummary:
-    """Source-side estimates (module docstring) in theory-convention design units, with the sources'
-    λ1 path: its fits, their Stein-corrected overlap r_sᵀx/N and prediction mean square ||A_s x||²/M,
-    and which fit is the reference (the SURE-optimal one)."""
-
-    sigma2: float
-    rho: float
-    power: float
-    path: np.ndarray
-    lam1: np.ndarray  # the penalties of ``path``'s columns
-    overlap: np.ndarray
-    spread: np.ndarray
-    ref: int
-    n_rows: int
-
-    @property
-    def x_ref(self) -> np.ndarray:
-        return self.path[:, self.ref]
-
-
-def summarize_sources(problem: TransferProblem, n_lam1: int = 12) -> SourceSummary:
-    """Noise, density, power and reference fit of the pooled sources from their λ1 path of ``n_lam1``
-    penalties, decreasing over ``SOURCE_PATH`` × λ1_max."""
-    if not problem.sources:
-        raise ValueError("estimating the setting needs at least one source")
-    design, y_c = problem.pretrain_design(None, pretrain_on_target=False)
-    M, N = design.shape
-    lam1 = design.lam_max(y_c) * np.geomspace(*SOURCE_PATH, n_lam1)
-    K = len(problem.sources) if problem.fit_intercept else 0
-    # the path stops once SURE has risen twice past its minimum, or the fit nears interpolation:
-    # smaller penalties only cost (coordinate descent crawls there) and cannot be selected
-    X, rss, df, cross, spread = [], [], [], [], []
-    x = None
-    for lam in lam1:
-        x = lasso_path(design, y_c, np.ones(N), [lam], x)[:, 0]
-        X.append(x)
-        u = design.matvec(x)
-        cross.append(float(y_c @ u) / M)
-        spread.append(float(u @ u) / M)
-        rss.append(float(np.sum((y_c - u) ** 2)))
-        df.append(int(np.count_nonzero(x)))
-        sigma2, i = _sure_fixed_point(np.array(rss), np.array(df), M - K)
-        if df[-1] > (M - K) / 3 or (i is not None and len(rss) - 1 - i >= 2):
-            break
-    # (σ², i) of the loop's last pass, which saw the whole path
-    X, rss, df = np.column_stack(X), np.array(rss), np.array(df)
-    if i is None:
-        raise ValueError(f"cannot estimate the noise: {M} source rows, at least {df.min()} nonzeros on the lam1 path")
-    if df[i] == 0:
-        raise ValueError("the reference source fit is empty: the sources carry no detectable signal")
-    power = float(np.mean(y_c**2)) - sigma2
-    if power <= 0:
-        raise ValueError("estimated source signal power is not positive: the sources look like pure noise")
-    return SourceSummary(
-        sigma2=sigma2,
-        rho=_density(M / N, sigma2, power, float(lam1[i]), float(df[i] / N)),
-        power=power,
-        path=X,
-        lam1=lam1[: X.shape[1]],
-        overlap=np.array(cross) - sigma2 * df / M,  # Stein: the fit's own noise removed
-        spread=np.array(spread),
-        ref=i,
-        n_rows=M,
-    )
-
-
-def _density(alpha: float, sigma2: float, power: float, lam: float, support: float) -> float:
-    """ρ at which the single-Lasso theory's support fraction at λ equals ``support`` (module docstring)."""
-
-    def excess(log_rho):
-        rho = math.exp(log_rho)
-        root = math.sqrt(power / rho)
-        return single_lasso(alpha, math.sqrt(sigma2) / root, rho, lam / root)["support"] - support
-
-    lo, hi = math.log(1e-4), 0.0
-    try:
-        f_lo, f_hi = excess(lo), excess(hi)
-        if f_lo * f_hi > 0:
-            return support
-        return float(math.exp(brentq(excess, lo, hi, xtol=1e-6)))
-    except (ValueError, ZeroDivisionError, OverflowError):
-        return support
-
-
-def _sure_fixed_point(rss: np.ndarray, df: np.ndarray, rows: int):
-    """(σ², index of λ̂): the fixed point of σ² = RSS(λ̂)/(rows − df(λ̂)), λ̂ = argmin RSS + 2σ²df."""
-    dof = rows - df
-    if np.all(dof <= 0):
-        return float("nan"), None
-    sigma2 = float(np.max(rss / np.maximum(dof, 1)))
-    i = None
-    for _ in range(50):
-        sure = np.where(dof > 0, rss + 2 * sigma2 * df, np.inf)
-        i = int(np.argmin(sure))
-        new = float(rss[i] / dof[i])
-        if abs(new - sigma2) <= 1e-10 * sigma2:
-            break
-        sigma2 = new
-    return sigma2, i
-
-
-def setting_from(problem: TransferProblem, src: SourceSummary, pretrain_on_target: bool) -> tuple[Setting, float]:
-    """``Setting.similarity`` in theory units for the target data of ``problem``, and the response scale v."""
-    design, y_c, _ = problem.target_design()
-    n, N = design.shape
-    power_t = float(np.mean(y_c**2)) - src.sigma2
-    u = design.matvec(src.x_ref)
-    q_t, spread_t = float(y_c @ u) / n, float(u @ u) / n
-    v = src.power / src.rho
-    overlap_s, spread_s = src.overlap[src.ref], src.spread[src.ref]
-    if power_t <= 0 or spread_t <= 0 or overlap_s <= 0:
-        sc = 0.0  # no detectable target signal, or a source fit unrelated to its own truth
-    else:
-        corr_t = q_t / math.sqrt(power_t * spread_t)
-        corr_s = overlap_s / math.sqrt(src.power * spread_s)
-        sc = float(np.clip(corr_t / corr_s, 0.0, 1.0))
-    rho = min(src.rho, 1.0 / (2.0 - sc))
-    sigma = math.sqrt(src.sigma2 / v)
-    return Setting.similarity(n / N, src.n_rows / N, sigma, sigma, rho, sc, 1.0, pretrain_on_target), v
-
-
-def similarity(setting: Setting) -> float:
-    """s c of a ``Setting.similarity`` setting: the correlation of the target's and the source's truths."""
-    return float(setting.covs[0, 0, 1] * setting.weights[0] / setting.target_density)
-
-
-def kappa_calibration(problem: TransferProblem, src: SourceSummary, j: int, similarity: float) -> float:
-    """The factor that calibrates the theory's κ on the data (THEORY.md §6, "Calibrating κ").
-
-    κ multiplies the prediction u = A_t x of a pretrained fit on the target rows. Its best value
-    without fine-tuning is the target's calibration slope y_tᵀu/uᵀu, which the theory predicts to be
-    the similarity times the sources' own slope (r_sᵀx/N)/(||A_s x||²/M) (x = a r_s + e, e unrelated
-    to r_t). Returns observed/predicted for the sources' fit x = x(λ_j) of the path, clipped at 0 (a
-    target slope ≤ 0 leaves no value to transfer, as a similarity ≤ 0 does); 1 where either is
-    undefined (an empty fit, no similarity). With the similarity of :func:`setting_from` it is, at
-    the reference fit, √((P_t/S_t)/(P_s/S_s)) (S: the mean square of the prediction in each design):
-    1 up to sampling noise when the target's signal is as strong as the sources' (the theory's
-    assumption), b for a target truth b r_s."""
-    x = src.path[:, j]
-    slope_s = float(src.overlap[j] / src.spread[j]) if src.spread[j] > 0 else 0.0
-    if not np.any(x) or similarity <= 0 or slope_s <= 0:
-        return 1.0
-    design, y_c, _ = problem.target_design()
-    u = design.matvec(x)
-    spread = float(u @ u)
-    return max(float(y_c @ u) / spread / (similarity * slope_s), 0.0) if spread > 0 else 1.0
+# "theory+cv" searches κ at these multiples of the theory's κ: the theory's κ* is close to proportional
+# to the similarity s·c at fixed λ1, so this is the theory's optimum at similarity 1, 3/4 and 9/16 of
+# the estimate, whose errors it hedges (THEORY.md §6)
+KAPPA_LADDER = (1.0, 0.75, 0.5625)
+# ... and each rung's λ2 path over [1/LAM2_BRACKET, LAM2_BRACKET] × the theory's λ2 (THEORY.md §6, "Selection")
+LAM2_BRACKET = 4.0
 
 
 def theory_optima(setting: Setting, strategies) -> dict:
-    """``replica`` optimum (an OptimizationResult) of each strategy at ``setting``, nested strategies first."""
+    """``replica`` optimum (an OptimizationResult) of each strategy at ``setting``, nested strategies first.
+
+    Parameters
+    ----------
+    setting : replica.Setting
+    strategies : iterable of str
+
+    Returns
+    -------
+    dict
+        strategy → :class:`replica.OptimizationResult`.
+
+    Examples
+    --------
+    >>> from replica import Setting
+    >>> res = theory_optima(Setting.similarity(0.5, 2.0, 0.3, 0.3, 0.1, 0.9), ("target_only",))
+    >>> round(res["target_only"].eps2, 3)
+    0.141
+    """
     return optimize_strategies(setting, tuple(strategies))
 
 
 def auto_strategy(eps2: dict, tolerance: float) -> str:
     """The paper's rule: the first of target_only, the better of value and support, and full whose
-    predicted optimal error is within ``tolerance`` (relative) of full's."""
+    predicted optimal error is within ``tolerance`` (relative) of full's.
+
+    Parameters
+    ----------
+    eps2 : dict
+        strategy → predicted optimal ε^(2nd), for :data:`AUTO_CHOICES`.
+    tolerance : float
+        Relative tolerance.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> auto_strategy({"target_only": 1.0, "value": 0.7, "support": 0.8, "full": 0.69}, 0.02)
+    'value'
+    """
     bound = eps2["full"] * (1.0 + tolerance)
     one_knob = min(("value", "support"), key=lambda s: eps2[s])
     return next(s for s in ("target_only", one_knob, "full") if eps2[s] <= bound)
 
 
-def to_data_units(h: Hyperparameters, v: float) -> Hyperparameters:
-    """Theory-unit hyperparameters for a response scaled by √v: penalties times √v, κ unchanged."""
-    root = math.sqrt(v)
-    return Hyperparameters(h.lam1 * root, h.lam2 * root, h.kappa, h.delta_lam * root)
+@dataclass(frozen=True)
+class TheoryStep:
+    """What the theory says about a problem before any CV (THEORY.md §6).
+
+    Attributes
+    ----------
+    setting : replica.Setting
+        The estimated two-task setting (theory units).
+    response_scale : float
+        v: the data's response is √v times the theory's.
+    predicted : dict
+        strategy → the theory's optimal test MSE in the data's units.
+    strategy : str
+        The strategy chosen ("auto" rule) or given.
+    hyperparameters : replica.Hyperparameters
+        Its optimum in the problem's units, κ calibrated.
+    kappa_calibration : float
+        The factor applied to the theory's κ (:func:`solvers.estimate.kappa_calibration`).
+    x1_init : ndarray of shape (N, 1)
+        The sources' path fit nearest the theory's λ1: a warm start for stage 1.
+    fits : int
+        Lasso fits spent (the sources' path).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from replica import Setting
+    >>> from solvers import draw_problem
+    >>> from solvers.problem import TransferProblem
+    >>> (A, y), src = draw_problem(Setting.similarity(0.5, 2.0, 0.3, 0.3, 0.1, 0.9), 200, np.random.default_rng(1)).data
+    >>> step = theory_step(TransferProblem(A, y, [src], True), "value", 0.02, pretrain_on_target=True)
+    >>> step.strategy, step.hyperparameters.kappa > 0, step.fits > 0
+    ('value', True, True)
+    """
+
+    setting: Setting
+    response_scale: float
+    predicted: dict
+    strategy: str
+    hyperparameters: Hyperparameters
+    kappa_calibration: float
+    x1_init: np.ndarray
+    fits: int
+
+
+def theory_step(
+    problem: TransferProblem, strategy: str, auto_tolerance: float, *, pretrain_on_target: bool
+) -> TheoryStep:
+    """Estimate the setting, optimize the strategies on it, choose one, calibrate κ (THEORY.md §6).
+
+    Parameters
+    ----------
+    problem : solvers.problem.TransferProblem
+        Scaled data with at least one source.
+    strategy : str
+        "auto" (the rule of :func:`auto_strategy` over :data:`AUTO_CHOICES`) or a strategy name.
+    auto_tolerance : float
+        The rule's relative tolerance.
+    pretrain_on_target : bool
+        Whether the target rows join stage 1.
+
+    Returns
+    -------
+    TheoryStep
+
+    Raises
+    ------
+    replica.ConvergenceError
+        If the theory cannot be optimized on the estimated setting.
+    """
+    src = summarize_sources(problem)
+    setting, v = setting_from(problem, src, pretrain_on_target)
+    names = AUTO_CHOICES if strategy == "auto" else (strategy,)
+    try:
+        optima = theory_optima(setting, names)
+    except (ConvergenceError, np.linalg.LinAlgError) as exc:
+        raise ConvergenceError(
+            f"the theory could not be optimized on the estimated setting ({exc}); use tuning='cv'",
+            {"setting": repr(setting)},
+        ) from exc
+    eps2 = {name: res.eps2 for name, res in optima.items()}
+    if strategy == "auto":
+        strategy = auto_strategy(eps2, auto_tolerance)
+    h = to_data_units(optima[strategy].hyperparameters, v)
+    near = int(np.argmin(np.abs(np.log(src.lam1 / h.lam1))))
+    calibration = kappa_calibration(problem, src, near, similarity(setting))
+    return TheoryStep(
+        setting=setting,
+        response_scale=v,
+        predicted={name: v * e for name, e in eps2.items() if name != "pretrained"},
+        strategy=strategy,
+        hyperparameters=Hyperparameters(h.lam1, h.lam2, h.kappa * calibration, h.delta_lam),
+        kappa_calibration=calibration,
+        x1_init=src.path[:, [near]],
+        fits=len(src.lam1),
+    )
+
+
+@dataclass(frozen=True)
+class Family:
+    """The grid a CV scores, and how a point is chosen from its :class:`solvers.cv.CVResult`.
+
+    Attributes
+    ----------
+    grid : solvers.grid.Grid
+        The points.
+    tuned : str
+        The strategy whose cells are selected from.
+    centre_lam2 : float or None
+        The theory's λ2: the choice is the point nearest the theory's within one paired SE of the CV
+        minimum (:meth:`solvers.cv.CVResult.select_nearest`; the grid's first cell is the theory's κ).
+        None: the CV minimum (or its one-SE λ2).
+    screen_tol : float or None
+        Relative gap of the λ2 points from ``screen_from`` on, which first only rank the grid.
+    screen_from : int
+        First screened λ2 index.
+
+    Examples
+    --------
+    >>> from solvers.grid import TARGET_ONLY, Grid
+    >>> fam = Family(Grid((1.0,), (0.5, 0.1), (TARGET_ONLY,)), "target_only")
+    >>> fam.centre_lam2 is None
+    True
+    """
+
+    grid: Grid
+    tuned: str
+    centre_lam2: float | None = None
+    screen_tol: float | None = None
+    screen_from: int = 0
+
+    def select(self, result: CVResult, selection: str):
+        """The chosen point: (hyperparameters, (i, k, j), the paths whose errors decided it or None).
+
+        Parameters
+        ----------
+        result : solvers.cv.CVResult
+            Scores of ``grid``.
+        selection : {"min", "1se"}
+            The one-SE variant or not.
+
+        Returns
+        -------
+        hyperparameters, index, decisive
+        """
+        if self.centre_lam2 is None:
+            return (*result.select(self.tuned, selection), None)
+        return result.select_nearest(self.tuned, selection, self.centre_lam2)
+
+    def score(self, problem, splits, *, selection, pretrain_on_target, n_jobs, x1_init, tol) -> CVResult:
+        """Score the grid by K-fold CV on ``splits``, or by ALO when ``splits == "alo"``.
+
+        Parameters
+        ----------
+        problem : solvers.problem.TransferProblem
+        splits : list of (train, val) or "alo"
+        selection : {"min", "1se"}
+        pretrain_on_target : bool
+        n_jobs : int or None
+        x1_init : ndarray of shape (N, len(grid.lam1)) or None
+            Stage-1 warm starts.
+        tol : float
+            Relative gap of the fits whose errors decide the choice.
+
+        Returns
+        -------
+        solvers.cv.CVResult
+        """
+        common = dict(pretrain_on_target=pretrain_on_target, n_jobs=n_jobs, x1_init=x1_init, tol=tol)
+        if splits == "alo":
+            return alo_validate(problem, self.grid, None, **common)
+        decisive = None
+        if self.centre_lam2 is not None:
+            decisive = lambda r: self.select(r, selection)[2]  # the choice's own paths
+        return cross_validate(
+            problem,
+            self.grid,
+            splits,
+            screen_tol=self.screen_tol,
+            screen_from=self.screen_from,
+            decisive=decisive,
+            **common,
+        )
+
+
+def centre_lam2(h: Hyperparameters, n_features: int) -> float:
+    """The theory+cv family's λ2 centre: the theory's λ2, or 1/√N where the theory takes λ2 = 0."""
+    return h.lam2 if h.lam2 > 0 else n_features**-0.5
+
+
+def ladder_family(step: TheoryStep, n_features: int, n_scales: int, screen_tol: float | None) -> Family:
+    """ "theory+cv"'s family (THEORY.md §6): κ ∈ κ* × :data:`KAPPA_LADDER`, each rung a λ2 path of
+    ``n_scales`` factors over [1/LAM2_BRACKET, LAM2_BRACKET] × λ2* at the theory's λ1 and Δλ/λ2.
+
+    With κ* = 0 the ladder is a single cell, and one path of 4 ``n_scales`` + 1 factors over
+    [1/16, 4] (keeping t = 1) takes its place. The λ2 points below λ2* are near interpolation at text
+    scale, where the CV tolerance costs most: they are screened to ``screen_tol`` and refitted only
+    where their errors decide the choice.
+
+    Parameters
+    ----------
+    step : TheoryStep
+        The theory's point.
+    n_features : int
+        N (the centre where the theory takes λ2 = 0).
+    n_scales : int
+        λ2 factors per rung.
+    screen_tol : float or None
+        Gap of the screened points (K-fold CV; None: no screening).
+
+    Returns
+    -------
+    Family
+
+    Examples
+    --------
+    >>> from replica import Hyperparameters
+    >>> step = TheoryStep(None, 1.0, {}, "value", Hyperparameters(1.0, 0.5, 1.0, 0.0), 1.0, None, 0)
+    >>> fam = ladder_family(step, 3, 3, 1e-4)
+    >>> [c.kappa for c in fam.grid.cells], fam.grid.lam2, fam.screen_from
+    ([1.0, 0.75, 0.5625], (2.0, 0.5, 0.125), 2)
+    """
+    h = step.hyperparameters
+    centre = Cell.of(h)
+    cells = tuple(dict.fromkeys(Cell(centre.kappa * f, centre.u) for f in KAPPA_LADDER))
+    if len(cells) > 1:
+        scales = np.geomspace(LAM2_BRACKET, 1 / LAM2_BRACKET, n_scales) if n_scales > 1 else np.ones(1)
+    else:
+        scales = np.geomspace(4.0, 1 / 16, 4 * n_scales + 1)
+    lam2 = centre_lam2(h, n_features)
+    grid = Grid((h.lam1,), tuple(float(lam2 * t) for t in scales), cells)
+    tuned = "full" if step.strategy == "auto" else step.strategy
+    screen_from = int(np.sum(np.asarray(grid.lam2) >= lam2 * (1 - 1e-12)))
+    return Family(grid, tuned, lam2, screen_tol, screen_from)
+
+
+def grid_family(
+    problem: TransferProblem, strategy: str, *, n_lam1, n_lam2, lam_min_ratio, pretrain_on_target, screen_tol
+) -> Family:
+    """ "cv"'s family: ``strategy``'s cells of :func:`solvers.grid.default_cells` (all of them for "auto")
+    × ``n_lam1`` λ1 × ``n_lam2`` λ2 values, geometric from their λ_max down to ``lam_min_ratio``.
+
+    Parameters
+    ----------
+    problem : solvers.problem.TransferProblem
+    strategy : str or tuple of str
+        A strategy name, "auto" (every cell; the CV chooses), or several names (the union of their
+        cells; the CV chooses).
+    n_lam1, n_lam2 : int
+        Grid sizes.
+    lam_min_ratio : float
+        Smallest penalty relative to λ_max.
+    pretrain_on_target : bool
+        Whether stage 1 pools the target (its λ_max).
+    screen_tol : float or None
+        Gap of the ranking fits (then every strategy's CV-minimal path is refitted to the CV gap).
+
+    Returns
+    -------
+    Family
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from solvers.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> problem = TransferProblem(rng.standard_normal((20, 5)), rng.standard_normal(20), [], True)
+    >>> fam = grid_family(problem, "target_only", n_lam1=5, n_lam2=4, lam_min_ratio=0.01,
+    ...                   pretrain_on_target=True, screen_tol=1e-4)
+    >>> len(fam.grid.lam2), fam.grid.cells == (TARGET_ONLY,)
+    (4, True)
+    """
+    design2, y2, _ = problem.target_design()
+    lam2_max = max(design2.lam_max(y2), 1e-12)
+    lam2 = tuple(float(lam2_max * r) for r in np.geomspace(1.0, lam_min_ratio, n_lam2))
+    if strategy == "target_only":
+        return Family(Grid((lam2[0],), lam2, (TARGET_ONLY,)), strategy, screen_tol=screen_tol)
+    design1, y1 = problem.pretrain_design(None, pretrain_on_target)
+    lam1_max = max(design1.lam_max(y1), 1e-12)
+    lam1 = tuple(float(lam1_max * r) for r in np.geomspace(0.3, max(lam_min_ratio, 0.3 / 1e3), n_lam1))
+    names = {"full"} if strategy == "auto" else {strategy} if isinstance(strategy, str) else set(strategy)
+    cells = tuple(c for c in default_cells() if cell_strategies(c) & names)
+    # every cell is one of full's: a union of strategies is selected from as full
+    tuned = strategy if isinstance(strategy, str) and strategy != "auto" else "full"
+    return Family(Grid(lam1 if n_lam1 > 1 else lam1[:1], lam2, cells), tuned, screen_tol=screen_tol)

@@ -23,6 +23,8 @@ TWO_TASK = dict(
     rho_source=0.05,
 )
 HYPER = Hyperparameters(lam1=0.5, lam2=0.1, kappa=0.5, delta_lam=1.0)
+# TransLasso on the theory's own units: the user's design as it is, no intercepts (THEORY.md §2)
+THEORY_UNITS = dict(fit_intercept=False, standardize=False)
 
 # The prior of the paper's figures as an experiments grid point, without α.
 PAPER_POINT = {"prior": "two_task", **PAPER_PRIOR}

@@ -8,13 +8,15 @@ import pytest
 from experiments import cli, imdb
 from experiments.real_data_tables import auto_vs_best
 from replica import Setting
-from solvers import draw_problem
-from solvers.cv import Cell, cell_strategies, default_cells
+from solvers import TransLassoCV, draw_problem
+from solvers.grid import Cell, cell_strategies, default_cells
 
 
 def test_families_grid_holds_only_the_cells_of_its_strategies():
     (A, y), S = draw_problem(Setting.similarity(1.0, 3.0, 0.3, 0.3, 0.1, 0.9), 60, np.random.default_rng(0)).data
-    m = imdb.FamiliesCV(strategy="full", tuning="cv", cv=3, n_lam1=2, n_lam2=3, random_state=0).fit(A, y, sources=[S])
+    m = TransLassoCV(strategy=imdb.STRATEGIES_20K, tuning="cv", cv=3, n_lam1=2, n_lam2=3, random_state=0).fit(
+        A, y, sources=[S]
+    )
     cells = m._cv.grid.cells
     wanted = [c for c in default_cells() if cell_strategies(c) & set(imdb.STRATEGIES_20K)]
     assert list(cells) == wanted and len(cells) < len(default_cells())

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from experiments import io, theory_summary
-from experiments.phase_diagram import _winner
+from experiments.phase_diagram import winning_strategy
 from experiments.strategies import PANELS
 
 PANEL = "two-task, α_source = 1"
@@ -34,7 +34,7 @@ def _grid_rows():
                 "full_kappa": 1.0 + a_t,
                 "full_delta_lam": 0.1,
             }
-            rows.append(row | {"winner": _winner(row)})
+            rows.append(row | {"winner": winning_strategy(row)})
     return rows
 
 

@@ -71,7 +71,7 @@ def test_clip_form_equals_the_quadratic_form(setting, hp, shift):
     Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat = st2.stage2_inputs(y, problem)
     theta = (m2_hat, m21_hat, chi2_hat, chi12_hat)
     sums, _ = st2.stage2_sums(problem, st2.conditional_fields(problem, theta), theta, False)
-    out = st2._stage2_outputs(y, sums, Q2_hat, m21_hat, chi12_hat, problem)
+    out = st2.stage2_outputs(y, sums, Q2_hat, m21_hat, chi12_hat, problem)
     chi2 = sums[0] / Q2_hat
     R21 = (sums[1] / Q2_hat - chi12_hat * chi2) / problem.chi1_hat if problem.cross else 0.0
     *_, chi2_hat_q, chi12_hat_q = st2.conjugates_of(

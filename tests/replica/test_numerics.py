@@ -157,10 +157,10 @@ def test_newton_stops_on_a_non_finite_map_value():
     """A map value that overflowed (T(y) = NaN) with a finite Jacobian: no step and an infinite residual,
     so Newton stops and its caller falls back (numba's solve would raise on the NaN right-hand side).
     Met by replica.optimize on an estimated setting (issue 13's scaled-design test)."""
-    from replica.fixed_point import _newton_update, newton
+    from replica.fixed_point import newton, newton_update
 
     y, J = np.array([0.5, 1.0]), np.array([[0.1, 0.0], [0.0, 0.2]])
-    res, _, dy = _newton_update(y, np.array([np.nan, 1.0]), J)
+    res, _, dy = newton_update(y, np.array([np.nan, 1.0]), J)
     assert res == np.inf and np.all(np.isnan(dy))
     _, res, _, _, _ = newton(lambda y, jac: (np.full(2, np.nan), J, None), y)
     assert res == np.inf

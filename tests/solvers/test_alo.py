@@ -10,7 +10,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from replica import Hyperparameters
 from solvers import TransLasso, TransLassoCV, alo_points, fit_two_stage, loo_error, stage1_factor
 from solvers.alo import alo_validate
-from solvers.cv import Cell, Grid, TransferProblem
+from solvers.grid import Cell, Grid
+from solvers.problem import TransferProblem
+from tests.builders import THEORY_UNITS
 
 # Measured in benchmarks/alo_accuracy.md ("Small-N property"): over the 178 of 200 random draws
 # of these inputs with max leverage ≤ 0.6, |ALO/exact − 1| had median 0.037, 99th percentile 0.26
@@ -33,7 +35,15 @@ def small_problem(seed, N, alpha_target, on_target, kappa, delta_lam, lam_scale)
     As = rng.standard_normal((2 * N, N)) / np.sqrt(N)
     target = (A, A @ r + 0.3 * rng.standard_normal(M))
     sources = [(As, As @ rs + 0.3 * rng.standard_normal(2 * N))]
-    est = TransLasso(0.3 * lam_scale, 0.2 * lam_scale, kappa, delta_lam, pretrain_on_target=on_target, tol=1e-12)
+    est = TransLasso(
+        0.3 * lam_scale,
+        0.2 * lam_scale,
+        kappa,
+        delta_lam,
+        pretrain_on_target=on_target,
+        **THEORY_UNITS,
+        tol=1e-12,
+    )
     return est, target, sources
 
 
@@ -56,7 +66,7 @@ def _data(seed=0, N=60, M=80, Ms=160):
 @pytest.mark.parametrize("on_target", [True, False])
 def test_kappa0_delta0_is_single_lasso_alo(on_target):
     (A, y), sources = _data()
-    est = TransLasso(lam1=0.3, lam2=0.15, kappa=0.0, delta_lam=0.0, pretrain_on_target=on_target, tol=1e-13)
+    est = TransLasso(0.3, 0.15, 0.0, 0.0, pretrain_on_target=on_target, **THEORY_UNITS, tol=1e-13)
     res = loo_error(est, A, y, sources=sources, method="alo_fixed")
     assert np.count_nonzero(est.coef_finetune_) > 5
     np.testing.assert_allclose(res.residuals, single_lasso_alo(A, y, est.coef_finetune_), rtol=0, atol=1e-9)
@@ -69,7 +79,7 @@ def test_source_only_pretraining_contributes_nothing(delta_lam):
     single-Lasso formula on the offset response y − κ A x1 (κ = 0: on y itself) with x1's weights."""
     (A, y), sources = _data(1)
     for kappa in (0.0, 0.8):
-        est = TransLasso(0.3, 0.1, kappa, delta_lam, pretrain_on_target=False, tol=1e-13)
+        est = TransLasso(0.3, 0.1, kappa, delta_lam, pretrain_on_target=False, **THEORY_UNITS, tol=1e-13)
         res = loo_error(est, A, y, sources=sources, method="alo_fixed")
         assert np.all(res.leverage_pretrain == 0)
         offset = y - kappa * A @ est.coef_pretrain_
@@ -99,7 +109,7 @@ STABLE = {
 @pytest.mark.parametrize("name", list(STABLE))
 def test_alo_is_exact_when_no_active_set_moves(name):
     (A, y), sources = _stable_problem(0)
-    est = TransLasso(**STABLE[name], tol=1e-12).fit(A, y, sources=sources)
+    est = TransLasso(**STABLE[name], **THEORY_UNITS, tol=1e-12).fit(A, y, sources=sources)
     hyper = Hyperparameters(est.lam1, est.lam2, est.kappa, est.delta_lam)
     for i in range(0, A.shape[0], 10):  # the premise, on a subsample of the deletions
         keep = np.arange(A.shape[0]) != i
@@ -121,7 +131,7 @@ def test_points_sharing_stage1_match_single_calls():
     s1 = None
     points, expected = [], []
     for lam2, kappa, delta_lam in [(0.1, 1.0, 0.0), (0.2, 0.5, 0.7), (0.1, 0.0, np.inf)]:
-        est = TransLasso(0.3, lam2, kappa, delta_lam, tol=1e-12).fit(A, y, sources=sources)
+        est = TransLasso(0.3, lam2, kappa, delta_lam, **THEORY_UNITS, tol=1e-12).fit(A, y, sources=sources)
         s1 = s1 or stage1_factor(A, y, sources, est.coef_pretrain_, est.lam1)
         points.append((lam2, kappa, delta_lam, est.coef_finetune_))
         expected.append(loo_error(est, A, y, sources=sources))
@@ -131,7 +141,7 @@ def test_points_sharing_stage1_match_single_calls():
 
 def test_unfitted_estimator_is_fitted_and_bad_input_raises():
     (A, y), sources = _data(3)
-    est = TransLasso(0.3, 0.1, 1.0, 0.5)
+    est = TransLasso(0.3, 0.1, 1.0, 0.5, **THEORY_UNITS)
     res = loo_error(est, A, y, sources=sources)
     assert hasattr(est, "coef_") and np.isfinite(res.mse) and res.residuals.shape == y.shape
     with pytest.raises(ValueError, match="method"):
@@ -142,7 +152,7 @@ def test_unfitted_estimator_is_fitted_and_bad_input_raises():
         loo_error(est, A, y[::-1], sources=sources)
 
 
-def _small_n_gap(seed, N, alpha_target, on_target, kappa, delta_lam, lam_scale):
+def small_n_gap(seed, N, alpha_target, on_target, kappa, delta_lam, lam_scale):
     est, (A, y), sources = small_problem(seed, N, alpha_target, on_target, kappa, delta_lam, lam_scale)
     alo = loo_error(est, A, y, sources=sources, method="alo_fixed")
     lev = max(alo.leverage_pretrain.max(), alo.leverage_finetune.max())
@@ -162,7 +172,7 @@ PROPERTY = dict(
 
 
 def _check_property(**kw):
-    gap, lev = _small_n_gap(**kw)
+    gap, lev = small_n_gap(**kw)
     if lev <= SMALL_N_MAX_LEVERAGE:
         assert abs(gap) <= SMALL_N_TOL, f"ALO/exact − 1 = {gap:.3f} at max leverage {lev:.2f}"
 
@@ -180,7 +190,7 @@ def test_alo_small_n_error_distribution():
     rng = np.random.default_rng(2026)
     gaps = []
     for _ in range(200):
-        gap, lev = _small_n_gap(
+        gap, lev = small_n_gap(
             seed=int(rng.integers(0, 10_001)),
             N=int(rng.integers(20, 51)),
             alpha_target=float(rng.uniform(0.8, 2.0)),
@@ -199,10 +209,9 @@ def test_alo_small_n_error_distribution():
 def test_per_dataset_intercepts_exact_when_no_active_set_moves():
     """intercept=True: one unpenalized indicator column per pretraining dataset and a stage-2 ones
     column (THEORY.md eq. ALO.7), against exact LOO of the intercept model as TransLasso solves it
-    (solvers.design: datasets centred implicitly), on a problem where no active set moves."""
-    from solvers.cv import TransferProblem
-    from solvers.design import lasso
-    from solvers.estimator import stage2_weights
+    (solvers.lasso.centred: datasets centred implicitly), on a problem where no active set moves."""
+    from solvers.lasso import lasso
+    from solvers.problem import TransferProblem, finetune_inputs
 
     (A, y), sources = _stable_problem(0)
     y = y + 2.0  # different offsets per dataset: a shared intercept would not absorb them
@@ -214,7 +223,7 @@ def test_per_dataset_intercepts_exact_when_no_active_set_moves():
         d1, y1c = problem.pretrain_design()
         x1 = lasso(d1, y1c, np.full(A1.shape[1], lam1), tol=1e-11)[0]
         d2, y2c, y_mean = problem.target_design()
-        x2 = lasso(d2, y2c - kappa * d2.matvec(x1), stage2_weights(x1, lam2, delta_lam), tol=1e-11)[0]
+        x2 = lasso(d2, *finetune_inputs(y2c, d2.matvec(x1), x1, kappa, lam2, delta_lam), tol=1e-11)[0]
         return x1, x2, y_mean - d2.mu[0] @ (kappa * x1 + x2)
 
     x1, x2, _ = fit(A, y)
@@ -270,17 +279,17 @@ def test_cv_alo_is_sklearn_compatible(estimator, check):
 def test_cv_alo_reproduces_loo_error_at_the_selected_point():
     """Without intercepts, on data already in theory units (Scaling's common factor is 1), the
     cv='alo' score of the selected point is loo_error(method='alo') of the refitted TransLasso."""
-    from solvers.cv import Scaling
+    from solvers.problem import Scaling
 
     (A, y), sources = _data(4, N=60, M=80, Ms=160)
     div = Scaling.fit([A] + [As for As, _ in sources], False, False).divisors[0]
     A, sources = A / div, [(As / div, ys) for As, ys in sources]
-    kw = dict(cv="alo", strategy="value", tuning="cv", n_lam1=2, n_lam2=5, fit_intercept=False, standardize=False)
+    kw = dict(cv="alo", strategy="value", tuning="cv", n_lam1=2, n_lam2=5, **THEORY_UNITS)
     model = TransLassoCV(**kw).fit(A, y, sources=sources)
     res = model.cv_results_
     best = int(np.argmin(res["mean_test_mse"]))
     assert res["params"][best]["lam2"] == pytest.approx(model.hyperparameters_.lam2)
-    est = TransLasso(**model.hyperparameters_.as_dict(), tol=1e-10)
+    est = TransLasso(**model.hyperparameters_.as_dict(), **THEORY_UNITS, tol=1e-10)
     assert res["mean_test_mse"][best] == pytest.approx(loo_error(est, A, y, sources=sources).mse, rel=1e-6)
     # GridSearchCV layout without split columns; std is the per-sample SE of e_i²
     cells = model._cv.cells_of("value")
@@ -322,7 +331,7 @@ def test_step_drops_a_feature_that_lives_on_the_deleted_row():
     y = A @ r + 0.3 * rng.standard_normal(M)
     y[0] += 2.0  # the lone feature fits row 0's outlier
     source = (rng.standard_normal((2 * N, N)) / np.sqrt(N), np.zeros(2 * N))
-    est = TransLasso(lam1=10.0, lam2=0.1, kappa=0.0, delta_lam=0.0, pretrain_on_target=False, tol=1e-12)
+    est = TransLasso(10.0, 0.1, 0.0, 0.0, pretrain_on_target=False, **THEORY_UNITS, tol=1e-12)
     fixed = loo_error(est, A, y, sources=[source], method="alo_fixed")
     assert est.coef_finetune_[0] != 0 and fixed.leverage_finetune[0] > 0.99
     exact = loo_error(est, A, y, sources=[source], method="exact")

@@ -1,11 +1,11 @@
-"""The two inner solvers of solvers.backend: same certified solutions, dispatch, fallback."""
+"""The two inner solvers of solvers.lasso.weighted: same certified solutions, dispatch, fallback."""
 
 import numpy as np
 import pytest
 from scipy import sparse
 
 from solvers import SolverError, duality_gap, solve_weighted_lasso
-from solvers import backend as backend_module
+from solvers.lasso import weighted as backend_module
 
 
 def _sparse_problem(seed=0, M=150, N=400, density=0.05):
@@ -40,10 +40,10 @@ def test_skglm_matches_sklearn_on_sparse_with_infinite_weights_and_warm_start():
 
 
 def test_auto_uses_skglm_only_for_large_sparse_designs_without_zero_weights_or_linear_term():
-    choose = backend_module._choose_backend
+    choose = backend_module.choose_backend
     small = sparse.random(10, 10, density=1.0, format="csc")
     dense = np.ones((3, 3))
-    threshold = backend_module._SKGLM_MIN_NNZ
+    threshold = backend_module.SKGLM_MIN_NNZ
     large = sparse.csc_matrix((np.ones(threshold), (np.arange(threshold) % 1000, np.arange(threshold) // 1000)))
     assert large.nnz >= threshold
     assert choose("auto", large, False, False) == "skglm"

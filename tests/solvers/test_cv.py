@@ -11,7 +11,9 @@ from sklearn.model_selection import KFold
 
 from replica import STRATEGY_NAMES, Hyperparameters
 from solvers import fit_two_stage
-from solvers.cv import Cell, Grid, TransferProblem, cell_strategies, cross_validate, default_cells, stage2_path
+from solvers.cv import cross_validate, stage2_path
+from solvers.grid import Cell, Grid, cell_strategies, default_cells
+from solvers.problem import TransferProblem
 
 STRATEGIES = tuple(s for s in STRATEGY_NAMES if s != "pretrained")
 
@@ -37,7 +39,7 @@ def _problem(seed=0, n=60, n_src=300, N=40, sparse_design=False):
 def test_engine_fits_match_exact_two_stage(hyper):
     problem = _problem(sparse_design=True)
     design1, y1 = problem.pretrain_design()
-    from solvers.design import lasso
+    from solvers.lasso import lasso
 
     x1, _ = lasso(design1, y1, np.full(problem.n_features, hyper.lam1), tol=1e-10)
     design2, y2, _ = problem.target_design()

@@ -8,6 +8,7 @@ from sklearn.linear_model import Lasso
 from sklearn.model_selection import GridSearchCV
 
 from solvers import SolverError, TransLasso, duality_gap, solve_weighted_lasso
+from tests.builders import THEORY_UNITS
 
 N = 300
 
@@ -55,7 +56,7 @@ def test_matches_independent_reference(name):
     params = dict(CASES[name])
     n_sources = params.pop("n_sources", 1)
     target, sources = _data(1, m_sources=(600, 400)[:n_sources])
-    est = TransLasso(**params).fit(*target, sources=sources)
+    est = TransLasso(**params, **THEORY_UNITS).fit(*target, sources=sources)
     x1, x2 = _reference(target, sources, **{"pretrain_on_target": True, **params})
     assert np.count_nonzero(x1) > 10 and np.count_nonzero(x2) > 0
     np.testing.assert_array_equal(est.coef_pretrain_ != 0, x1 != 0)
@@ -95,7 +96,7 @@ def test_linear_term_and_zero_weights_satisfy_kkt():
 
 def test_lam2_zero_delta_inf_is_least_squares_on_support():
     target, sources = _data(4, m_target=200)
-    est = TransLasso(lam1=1.0, lam2=0.0, kappa=1.0, delta_lam=np.inf).fit(*target, sources=sources)
+    est = TransLasso(lam1=1.0, lam2=0.0, kappa=1.0, delta_lam=np.inf, **THEORY_UNITS).fit(*target, sources=sources)
     S = est.coef_pretrain_ != 0
     A1, y1 = target
     assert 0 < S.sum() < A1.shape[0]
@@ -103,13 +104,13 @@ def test_lam2_zero_delta_inf_is_least_squares_on_support():
     np.testing.assert_allclose(est.coef_finetune_[S], ls, rtol=1e-8, atol=1e-10)
     assert np.all(est.coef_finetune_[~S] == 0)
     # λ2 = 0 with finite Δλ: unpenalized on supp x1, penalized elsewhere
-    est = TransLasso(lam1=1.0, lam2=0.0, kappa=0.5, delta_lam=0.5).fit(*target, sources=sources)
+    est = TransLasso(lam1=1.0, lam2=0.0, kappa=0.5, delta_lam=0.5, **THEORY_UNITS).fit(*target, sources=sources)
     assert max(est.rel_gaps_) <= 1e-8
 
 
 def test_sklearn_conventions_and_grid_search():
     target, sources = _data(5)
-    est = TransLasso(lam1=0.5, lam2=0.2, kappa=0.5, delta_lam=0.1, pretrain_on_target=False)
+    est = TransLasso(lam1=0.5, lam2=0.2, kappa=0.5, delta_lam=0.1, pretrain_on_target=False, **THEORY_UNITS)
     assert est.get_params()["kappa"] == 0.5
     twin = clone(est)
     assert twin.get_params() == est.get_params() and not hasattr(twin, "coef_")
@@ -117,7 +118,11 @@ def test_sklearn_conventions_and_grid_search():
     assert est.fit(*target, sources=sources) is est
     r2 = est.score(*target)
     assert 0 < r2 <= 1
-    grid = GridSearchCV(TransLasso(lam1=0.5, kappa=1.0), {"lam2": [0.05, 0.3], "delta_lam": [0.0, 1.0]}, cv=3)
+    grid = GridSearchCV(
+        TransLasso(lam1=0.5, kappa=1.0, **THEORY_UNITS),
+        {"lam2": [0.05, 0.3], "delta_lam": [0.0, 1.0]},
+        cv=3,
+    )
     grid.fit(*target, sources=sources)
     assert set(grid.best_params_) == {"lam2", "delta_lam"}
     assert grid.best_estimator_.coef_.shape == (N,)
@@ -153,7 +158,7 @@ def test_sparse_equals_dense():
     (A, y), [(As, ys)] = _data(8)
     mask, mask_s = rng.random(A.shape) < 0.3, rng.random(As.shape) < 0.3
     A, As = A * mask * 2, As * mask_s * 2
-    params = dict(lam1=0.3, lam2=0.1, kappa=0.7, delta_lam=0.5)
+    params = dict(lam1=0.3, lam2=0.1, kappa=0.7, delta_lam=0.5, **THEORY_UNITS)
     dense = TransLasso(**params).fit(A, y, sources=[(As, ys)])
     sp = TransLasso(**params).fit(sparse.csr_matrix(A), y, sources=[(sparse.csr_matrix(As), ys)])
     np.testing.assert_allclose(sp.coef_, dense.coef_, rtol=1e-7, atol=1e-9)

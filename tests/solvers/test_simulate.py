@@ -5,7 +5,7 @@ import pytest
 
 from replica import Hyperparameters, Setting
 from solvers import TransLasso, draw_problem, draw_truth, extrapolate, extrapolate_records, simulate
-from tests.builders import two_task
+from tests.builders import THEORY_UNITS, two_task
 
 TWO_TASK = two_task(alpha_source=1.0, sigma_source=0.2)
 HYPER = Hyperparameters(lam1=0.4, lam2=0.1, kappa=0.8, delta_lam=0.5)
@@ -39,7 +39,7 @@ def test_records_match_a_direct_fit_and_do_not_depend_on_workers():
     assert recs == simulate(TWO_TASK, HYPER, 200, [3, 5], workers=2)
     assert [r["seed"] for r in recs] == [3, 5]
     prob = draw_problem(TWO_TASK, 200, np.random.default_rng(5))
-    est = TransLasso(**HYPER.as_dict()).fit(*prob.target, sources=[prob.data[1]])
+    est = TransLasso(**HYPER.as_dict(), **THEORY_UNITS).fit(*prob.target, sources=[prob.data[1]])
     r1 = prob.truth[0]
     rec = recs[1]
     assert rec["eps1"] == pytest.approx(0.09 + np.mean((r1 - est.coef_pretrain_) ** 2), rel=1e-6)

@@ -14,8 +14,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from replica import Setting
 from solvers import SolverError, TransLasso, TransLassoCV, draw_problem, estimate_setting, solve_weighted_lasso
 from solvers.cv import CV_TOL
-from solvers.design import Design, certify, lasso
-from solvers.tuning import similarity
+from solvers.estimate import similarity
+from solvers.lasso import Design, certify, lasso
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -237,7 +237,7 @@ def test_library_never_imports_experiments():
 
 def test_theory_cv_family_is_the_kappa_ladder_times_the_lam2_scales():
     """ "theory+cv": κ* × KAPPA_LADDER × n_scales λ2 factors at the theory's λ1 (THEORY.md §6); κ* = 0: one path."""
-    from solvers.translasso_cv import KAPPA_LADDER
+    from solvers.tuning import KAPPA_LADDER
 
     (A, y), S = _problem(4, N=100).data
     for strategy in ("value", "support"):
@@ -296,8 +296,8 @@ def test_ladder_keeps_the_theory_point_when_one_fold_alone_differs():
     """Folds equal but one (the fine-tuned fit empty at both λ2 in four folds): the paired mean equals
     the SE exactly, so the theory's point is within one SE whatever rounding does (IMDb n_t = 100,
     subsample 2 took the next κ rung on a rounding tie, test MSE 6.31 against the theory's 5.93)."""
-    from solvers.cv import Cell, CVResult, Grid
-    from solvers.translasso_cv import _ladder_select
+    from solvers.cv import CVResult
+    from solvers.grid import Cell, Grid
 
     grid = Grid((1.0,), (13.18, 3.30), (Cell(0.677, 0.0), Cell(0.508, 0.0)))
     err = np.zeros((5, 1, 2, 2))
@@ -305,7 +305,7 @@ def test_ladder_keeps_the_theory_point_when_one_fold_alone_differs():
     err[:, 0, 0, 1] = [4.1, 5.09, 3.03, 5.08, 12.76]  # the theory's point: worse in fold 0 only (mean > SE by rounding)
     err[:, 0, 1, 0] = [4.50, 4.30, 2.73, 5.34, 13.66]
     err[:, 0, 1, 1] = [4.57, 4.30, 2.73, 5.34, 13.66]
-    hyper, index, _ = _ladder_select(CVResult(grid, err, fits=0), "value", "min", 3.30)
+    hyper, index, _ = CVResult(grid, err, fits=0).select_nearest("value", "min", 3.30)
     assert index == (0, 0, 1) and (hyper.kappa, hyper.lam2) == (0.677, 3.30)
 
 

@@ -10,8 +10,8 @@ from threadpoolctl import threadpool_limits
 
 from replica import Hyperparameters, Setting
 
-from .backend import DEFAULT_TOL
-from .estimator import fit_two_stage
+from ..lasso import DEFAULT_TOL
+from ..twostage import fit_two_stage
 from .synthetic import draw_problem
 
 __all__ = ["simulate", "run_one", "support_rates", "R21_DELTA"]
@@ -48,7 +48,7 @@ def support_rates(coef: np.ndarray, truth: np.ndarray) -> tuple[float, float, fl
     Examples
     --------
     >>> import numpy as np
-    >>> from solvers.simulate import support_rates
+    >>> from solvers.simulation.simulate import support_rates
     >>> support_rates(np.array([1.0, 0.0, 2.0, 0.0]), np.array([1.0, 1.0, 0.0, 0.0]))
     (0.5, 0.5, 0.5)
     """

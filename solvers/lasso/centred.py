@@ -12,7 +12,7 @@ update costs O(nnz(a_j) + K), as scikit-learn's implicit centring does for one d
 
 Every solve ends with a duality-gap check (the dual point is the scaled centred residual, which
 satisfies the intercepts' equality constraints); a solve that does not reach the requested
-relative gap raises :class:`solvers.backend.SolverError`. Dense input is converted to CSC
+relative gap raises :class:`solvers.lasso.SolverError`. Dense input is converted to CSC
 (the kernel is one code path for both).
 """
 
@@ -23,9 +23,9 @@ from numba import njit
 from scipy import sparse
 from scipy.sparse import linalg as sparse_linalg
 
-from .backend import _GAP_FLOOR, SolverError, duality_gap
+from .weighted import GAP_FLOOR, SolverError, duality_gap
 
-__all__ = ["Design", "lasso", "lasso_path"]
+__all__ = ["Design", "lasso", "lasso_path", "certify"]
 
 _MAX_ROUNDS = 200
 
@@ -80,7 +80,7 @@ class Design:
         return np.asarray(self.A.T @ r).ravel() - sums @ self.mu
 
     def operator(self) -> sparse_linalg.LinearOperator:
-        """A_c as a LinearOperator (for :func:`solvers.backend.duality_gap`)."""
+        """A_c as a LinearOperator (for :func:`solvers.lasso.duality_gap`)."""
         return sparse_linalg.LinearOperator(self.shape, matvec=self.matvec, rmatvec=self.rmatvec, dtype=np.float64)
 
     def lam_max(self, y_c: np.ndarray) -> float:
@@ -128,7 +128,7 @@ def _gap(data, indices, indptr, groups, mu, counts, y, w, x, raw, per_y):
         a = min(max(a, -1.0 / ratio), 1.0 / ratio)
     dual = a * yr - 0.5 * a * a * rr
     gap = max(primal - dual, 0.0)
-    denom = 0.5 * yy if per_y else max(abs(primal), _GAP_FLOOR * 0.5 * yy)
+    denom = 0.5 * yy if per_y else max(abs(primal), GAP_FLOOR * 0.5 * yy)
     return gap / max(denom, 1e-300), primal
 
 
@@ -244,7 +244,7 @@ def _cd(data, indices, indptr, groups, mu, counts, colsq, y, w, x, tol, max_roun
 def lasso(design: Design, y_c: np.ndarray, weights: np.ndarray, coef_init=None, tol: float = 1e-8, per_y=False):
     """Minimize ½||y_c − A_c x||² + Σ_j w_j |x_j| (w_j ∈ (0, ∞]) to relative duality gap ≤ tol.
 
-    The gap is relative to the primal value (as :func:`solvers.backend.duality_gap`), or, with
+    The gap is relative to the primal value (as :func:`solvers.lasso.duality_gap`), or, with
     ``per_y``, to ½||y_c||² (as scikit-learn's tolerance): then ||A_c(x − x*)||² ≤ 2 tol ½||y_c||²,
     which bounds what a validation error can move, and is what cross-validation needs.
 
@@ -265,7 +265,7 @@ def lasso(design: Design, y_c: np.ndarray, weights: np.ndarray, coef_init=None, 
 
 
 def certify(design: Design, y_c, weights, coef, tol: float) -> float:
-    """Relative duality gap of ``coef`` by :func:`solvers.backend.duality_gap` on the centred operator."""
+    """Relative duality gap of ``coef`` by :func:`solvers.lasso.duality_gap` on the centred operator."""
     w = np.asarray(weights, dtype=np.float64)
     rel = duality_gap(design.operator(), y_c, w, coef)[3]
     if not rel <= tol:

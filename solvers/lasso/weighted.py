@@ -1,4 +1,4 @@
-"""Exact weighted Lasso with a linear term, and its duality gap.
+"""The certified weighted Lasso on a plain design: exact solvers, a linear term, and the duality gap.
 
 Both stages of THEORY.md §2 (and stage 1 with the field H of §3) are instances of
 
@@ -35,17 +35,27 @@ from scipy.sparse import linalg as sparse_linalg
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import enet_path
 
-__all__ = ["BACKENDS", "LassoSolution", "SolverError", "duality_gap", "solve_weighted_lasso", "DEFAULT_TOL"]
+__all__ = [
+    "BACKENDS",
+    "LassoSolution",
+    "SolverError",
+    "duality_gap",
+    "solve_weighted_lasso",
+    "choose_backend",
+    "SKGLM_MIN_NNZ",
+    "DEFAULT_TOL",
+    "GAP_FLOOR",
+]
 
 DEFAULT_TOL = 1e-8
 # P ≈ 0 for interpolating fits (λ = 0, no noise): judge those on the scale of ½||y||².
-_GAP_FLOOR = 1e-10
+GAP_FLOOR = 1e-10
 _MAX_OUTER = 50
 BACKENDS = ("auto", "sklearn", "skglm")
 # "auto" hands a sparse design to skglm from this many stored entries on: below it the
 # scikit-learn path was as fast or faster, and small fits should not pay the one-time numba
 # compilation of skglm's kernels (~5 s of CPU per process).
-_SKGLM_MIN_NNZ = 500_000
+SKGLM_MIN_NNZ = 500_000
 # skglm stops on its largest KKT violation ε/M (its loss is scaled by 1/M); the relative gap is
 # about ε/w, so the first attempt asks for tol · min(w) / M and each retry for 100× less.
 _SKGLM_TIGHTEN = 1e-2
@@ -203,7 +213,7 @@ def duality_gap(A, y, weights, coef, linear=None) -> tuple[float, float, float, 
     theta = theta_fixed + s * theta_free
     dual = y @ theta - 0.5 * theta @ theta
     gap = max(primal - dual, 0.0)
-    scale = max(abs(primal), _GAP_FLOOR * 0.5 * (y @ y), np.finfo(float).tiny)
+    scale = max(abs(primal), GAP_FLOOR * 0.5 * (y @ y), np.finfo(float).tiny)
     return float(primal), float(dual), float(gap), float(gap / scale)
 
 
@@ -275,7 +285,7 @@ def _solve_subproblem(A, y, w, h, work, zero, x_init, cd_tol):
     return xW, xZ
 
 
-def _choose_backend(backend, A, has_zero, has_linear) -> str:
+def choose_backend(backend, A, has_zero, has_linear) -> str:
     """The inner solver for ``backend`` (one of BACKENDS) on design A.
 
     skglm's penalty has no linear term, and its unpenalized features would not get the
@@ -284,7 +294,7 @@ def _choose_backend(backend, A, has_zero, has_linear) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
-        large_sparse = sparse.issparse(A) and A.nnz >= _SKGLM_MIN_NNZ
+        large_sparse = sparse.issparse(A) and A.nnz >= SKGLM_MIN_NNZ
         return "skglm" if large_sparse and not has_zero and not has_linear else "sklearn"
     if backend == "skglm" and (has_zero or has_linear):
         raise ValueError("backend='skglm' takes neither a linear term nor zero weights; use 'auto' or 'sklearn'")
@@ -419,7 +429,7 @@ def solve_weighted_lasso(
     pos = finite & (w > 0)
     x = np.zeros(N) if coef_init is None else np.where(finite, np.asarray(coef_init, dtype=float), 0.0)
     has_linear = h is not None and bool(np.any(h))
-    backend = _choose_backend(backend, A, bool(zero.size), has_linear)
+    backend = choose_backend(backend, A, bool(zero.size), has_linear)
     skglm_note = ""
     if backend == "skglm":
         first = _solve_skglm(A, y, w, x, tol)
