@@ -34,7 +34,7 @@ from scipy import sparse
 from replica import Hyperparameters
 from replica.strategies import NESTED_ORDER
 
-from .grid import Cell, Grid, cell_strategies
+from .grid import Cell, Grid, cell_strategies, narrowest_strategy
 from .lasso import Design, lasso_path
 from .problem import TransferProblem, finetune_inputs
 
@@ -212,6 +212,57 @@ class CVResult:
             bound = self.mean[i, k, j] + self.se[i, k, j]
             j = int(np.flatnonzero(self.mean[i, k, :] <= bound)[0])  # λ2 is decreasing: first = largest
         return self.grid.point(i, k, j), (int(i), int(k), int(j))
+
+    def table(self, strategy: str) -> dict:
+        """The CV results of ``strategy``'s cells in ``GridSearchCV``'s ``cv_results_`` layout.
+
+        Rows are (cell, λ1, λ2) in that order; columns ``params``, ``param_<name>``, ``strategy`` (the
+        narrowest containing each point), ``certified`` (fitted to the CV tolerance), ``split<f>_test_mse``
+        (none for ALO), ``mean_test_mse``, ``std_test_mse`` (ALO: the per-sample SE) and ``rank_test_mse``.
+
+        Parameters
+        ----------
+        strategy : str
+            Whose cells.
+
+        Returns
+        -------
+        dict
+        """
+        g = self.grid
+        cells = self.cells_of(strategy)
+        keys = [(i, k, j) for k in cells for i in range(len(g.lam1)) for j in range(len(g.lam2))]
+        folds = 0 if self.per_sample else self.err.shape[0]
+        splits = np.array([[self.err[f, i, k, j] for (i, k, j) in keys] for f in range(folds)])
+        index = tuple(np.array(keys).T)
+        mean = self.mean[index]
+        out = {"params": [g.point(i, k, j).as_dict() for (i, k, j) in keys]}
+        for name in ("lam1", "lam2", "kappa", "delta_lam"):
+            out[f"param_{name}"] = np.array([p[name] for p in out["params"]])
+        out["strategy"] = np.array([narrowest_strategy(g.cells[k]) for (_, k, _) in keys])
+        out["certified"] = np.array([True if self.certified is None else bool(self.certified[key]) for key in keys])
+        for f in range(folds):
+            out[f"split{f}_test_mse"] = splits[f]
+        out["mean_test_mse"] = mean
+        out["std_test_mse"] = self.se[index] if self.per_sample else splits.std(axis=0)
+        out["rank_test_mse"] = (np.argsort(np.argsort(mean, kind="stable"), kind="stable") + 1).astype(np.int32)
+        return out
+
+    def row(self, strategy: str, index: tuple) -> int:
+        """The row of grid point ``index`` = (i, k, j) in :meth:`table` of ``strategy``.
+
+        Parameters
+        ----------
+        strategy : str
+        index : (i, k, j)
+
+        Returns
+        -------
+        int
+        """
+        i, k, j = index
+        g = self.grid
+        return (self.cells_of(strategy).index(k) * len(g.lam1) + i) * len(g.lam2) + j
 
     def select_nearest(self, strategy: str, selection: str, lam2: float):
         """The theory+cv choice (THEORY.md §6, "Selection"): the theory is the prior, and CV departs from

@@ -52,14 +52,29 @@ from .problem import TransferProblem, check_transfer_data
 __all__ = [
     "estimate_setting",
     "SourceSummary",
+    "summarize",
     "summarize_sources",
+    "target_noise",
+    "Relation",
+    "relation",
+    "support_overlap",
+    "target_noise_variance",
+    "SUPPORT_MARGIN",
+    "NOISE_RATIO",
     "setting_from",
     "similarity",
+    "transfer_slope",
     "kappa_calibration",
     "to_data_units",
 ]
 
 SOURCE_PATH = (0.5, 0.002)  # λ1/λ1_max range of the sources-only path that the setting is estimated from
+# the target's own noise variance replaces the sources' when the two differ by more than this factor: at
+# 150 target rows its SURE estimate errs by 10–30% (THEORY.md §8)
+NOISE_RATIO = 2.0
+# the support overlap must exceed the similarity by this much before the model shares support beyond the
+# values (s > s c): the moment estimate's seed spread at 150 target rows (THEORY.md §8)
+SUPPORT_MARGIN = 0.2
 
 
 def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pretrain_on_target=True, n_lam1=12):
@@ -138,14 +153,72 @@ class SourceSummary:
 
 
 def summarize_sources(problem: TransferProblem, n_lam1: int = 12) -> SourceSummary:
-    """Noise, density, power and reference fit of the pooled sources from their λ1 path of ``n_lam1``
-    penalties, decreasing over ``SOURCE_PATH`` × λ1_max."""
+    """Noise, density, power and reference fit of the pooled sources (:func:`summarize`).
+
+    Parameters
+    ----------
+    problem : solvers.problem.TransferProblem
+        At least one source.
+    n_lam1 : int, default 12
+        Penalties of the path.
+
+    Returns
+    -------
+    SourceSummary
+    """
     if not problem.sources:
         raise ValueError("estimating the setting needs at least one source")
     design, y_c = problem.pretrain_design(None, pretrain_on_target=False)
+    return summarize(design, y_c, len(problem.sources) if problem.fit_intercept else 0, n_lam1)
+
+
+def target_noise(problem: TransferProblem, n_lam1: int = 12) -> float | None:
+    """σ_t²: the target's noise variance from its own Lasso path (:func:`summarize`), or None where the
+    target's rows determine none (no SURE fixed point before the path nears interpolation, no signal).
+
+    Parameters
+    ----------
+    problem : solvers.problem.TransferProblem
+    n_lam1 : int, default 12
+
+    Returns
+    -------
+    float or None
+    """
+    design, y_c, _ = problem.target_design()
+    try:
+        return summarize(design, y_c, 1 if problem.fit_intercept else 0, n_lam1).sigma2
+    except ValueError:
+        return None
+
+
+def summarize(design, y_c, n_intercepts: int, n_lam1: int = 12) -> SourceSummary:
+    """Noise, density, power and reference fit of one stack of datasets from its λ1 path of ``n_lam1``
+    penalties, decreasing over ``SOURCE_PATH`` × λ1_max (module docstring).
+
+    Parameters
+    ----------
+    design : solvers.lasso.Design
+        The stacked datasets.
+    y_c : ndarray
+        Their response, centred per dataset.
+    n_intercepts : int
+        Intercepts fitted (degrees of freedom of the noise estimate).
+    n_lam1 : int, default 12
+        Penalties of the path.
+
+    Returns
+    -------
+    SourceSummary
+
+    Raises
+    ------
+    ValueError
+        If the noise has no SURE fixed point on the path, or the data carry no detectable signal.
+    """
     M, N = design.shape
     lam1 = design.lam_max(y_c) * np.geomspace(*SOURCE_PATH, n_lam1)
-    K = len(problem.sources) if problem.fit_intercept else 0
+    K = n_intercepts
     # the path stops once SURE has risen twice past its minimum, or the fit nears interpolation:
     # smaller penalties only cost (coordinate descent crawls there) and cannot be selected
     X, rss, df, cross, spread = [], [], [], [], []
@@ -218,29 +291,240 @@ def _sure_fixed_point(rss: np.ndarray, df: np.ndarray, rows: int):
     return sigma2, i
 
 
-def setting_from(problem: TransferProblem, src: SourceSummary, pretrain_on_target: bool) -> tuple[Setting, float]:
-    """``Setting.similarity`` in theory units for the target data of ``problem``, and the response scale v."""
+@dataclass(frozen=True)
+class Relation:
+    """How a (pooled) source set relates to the target (module docstring, "target").
+
+    Attributes
+    ----------
+    similarity : float
+        s c = r_tᵀr_s/(||r_t|| ||r_s||), clipped to [0, 1].
+    corr_target : float
+        The target's correlation of its signal with the sources' reference prediction A_t x_ref:
+        how well the pretrained fit predicts the target (noise, size and similarity together).
+    sigma2_target : float
+        The target noise variance used.
+
+    Examples
+    --------
+    >>> Relation(0.9, 0.6, 1.0).similarity
+    0.9
+    """
+
+    similarity: float
+    corr_target: float
+    sigma2_target: float
+
+
+def relation(problem: TransferProblem, src: SourceSummary, sigma2_target: float | None = None) -> Relation:
+    """The target's relation to the sources summarized by ``src`` (THEORY.md §6, item 4).
+
+    Parameters
+    ----------
+    problem : solvers.problem.TransferProblem
+        Its target.
+    src : SourceSummary
+        The sources' summary, in the same units.
+    sigma2_target : float, optional
+        The target's noise variance (default: the sources', the equal-noise assumption).
+
+    Returns
+    -------
+    Relation
+    """
     design, y_c, _ = problem.target_design()
-    n, N = design.shape
-    power_t = float(np.mean(y_c**2)) - src.sigma2
+    n = design.shape[0]
+    sigma2_t = src.sigma2 if sigma2_target is None else sigma2_target
+    power_t = float(np.mean(y_c**2)) - sigma2_t
     u = design.matvec(src.x_ref)
     q_t, spread_t = float(y_c @ u) / n, float(u @ u) / n
-    v = src.power / src.rho
     overlap_s, spread_s = src.overlap[src.ref], src.spread[src.ref]
     if power_t <= 0 or spread_t <= 0 or overlap_s <= 0:
-        sc = 0.0  # no detectable target signal, or a source fit unrelated to its own truth
-    else:
-        corr_t = q_t / math.sqrt(power_t * spread_t)
-        corr_s = overlap_s / math.sqrt(src.power * spread_s)
-        sc = float(np.clip(corr_t / corr_s, 0.0, 1.0))
-    rho = min(src.rho, 1.0 / (2.0 - sc))
-    sigma = math.sqrt(src.sigma2 / v)
-    return Setting.similarity(n / N, src.n_rows / N, sigma, sigma, rho, sc, 1.0, pretrain_on_target), v
+        return Relation(0.0, 0.0, sigma2_t)  # no detectable target signal, or a source fit unrelated to its own truth
+    corr_t = q_t / math.sqrt(power_t * spread_t)
+    corr_s = overlap_s / math.sqrt(src.power * spread_s)
+    return Relation(float(np.clip(corr_t / corr_s, 0.0, 1.0)), float(corr_t), sigma2_t)
+
+
+def support_overlap(problem: TransferProblem, src: SourceSummary, sigma2_target: float) -> float:
+    """s: the share of the target's nonzeros that the sources' support holds (THEORY.md §8, "Support").
+
+    A moment estimate for designs with uncorrelated columns: with g_j = a_jᵀy and c_j = ||a_j||², the
+    power on a set S fixed independently of the data is Σ_{j∈S} (g_j² − c_j Y)/c_j² (Y = mean(y²): each g_j
+    carries c_j² r_j² plus c_j Y of spread). S is the sources' reference support; its share of the
+    target's power f_t, of the sources' own f_s (≤ 1) and its false-positive share q = (|S|/N − ρ f_s)/(1 − ρ)
+    give s = (f_t − q)/(f_s − q), clipped to [0, 1].
+
+    Parameters
+    ----------
+    problem : solvers.problem.TransferProblem
+    src : SourceSummary
+        The sources' summary (same units).
+    sigma2_target : float
+        The target's noise variance.
+
+    Returns
+    -------
+    float
+    """
+    S = np.flatnonzero(src.x_ref)
+    if S.size == 0:
+        return 0.0
+    design_t, y_t, _ = problem.target_design()
+    design_s, y_s = problem.pretrain_design(None, pretrain_on_target=False)
+    f_t = _power_share(design_t, y_t, S, sigma2_target)
+    f_s = min(_power_share(design_s, y_s, S, src.sigma2), 1.0)
+    q = max(S.size / design_t.shape[1] - src.rho * f_s, 0.0) / max(1.0 - src.rho, 1e-12)
+    if not f_s > q:
+        return 0.0
+    return float(np.clip((f_t - q) / (f_s - q), 0.0, 1.0))
+
+
+def _power_share(design, y_c, S, sigma2) -> float:
+    """The share of the signal power ||r||²/N that lies on the columns S (moment estimate)."""
+    g = design.rmatvec(y_c)[S]
+    c = design.colsq[S]
+    Y = float(np.mean(y_c**2))
+    keep = c > 0
+    on_S = float(np.sum((g[keep] ** 2 - c[keep] * Y) / c[keep] ** 2)) / design.shape[1]
+    power = Y - sigma2
+    return on_S / power if power > 0 else 0.0
+
+
+def target_noise_variance(own: float | None, sources: float) -> float:
+    """The target's noise variance for the model: the sources' (estimated from many more rows) unless the
+    target's own estimate ``own`` differs from it by more than :data:`NOISE_RATIO` either way.
+
+    Parameters
+    ----------
+    own : float or None
+        :func:`target_noise` (None: not estimable).
+    sources : float
+        The sources' σ².
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> target_noise_variance(1.2, 1.0), target_noise_variance(1.0, 100.0)
+    (1.0, 1.0)
+    """
+    if own is None or sources / NOISE_RATIO <= own <= sources * NOISE_RATIO:
+        return sources
+    return own
+
+
+def setting_from(
+    problem: TransferProblem,
+    src: SourceSummary,
+    pretrain_on_target: bool,
+    sigma2_target: float | None = None,
+    overlap: float | None = None,
+    rho_target: float | None = None,
+) -> tuple[Setting, float]:
+    """The estimated two-task ``replica.Setting`` in theory units, and the response scale v (THEORY.md §6–7).
+
+    The target's truth has density ρ_t, the sources' ρ_s (theirs), and after dividing the response by √v
+    (v = P_s/ρ_s) both have unit nonzero variance (a target whose scale differs is κ's calibration's to
+    correct, :func:`kappa_calibration`). A fraction s
+    of the target's nonzeros is shared, with value correlation c, so that the similarity (the
+    correlation of the truths) is s c √(ρ_t/ρ_s): s = that s c and c = 1, unless ``overlap``
+    (:func:`support_overlap`) exceeds it by more than :data:`SUPPORT_MARGIN` (support shared beyond the
+    values); then s = overlap and c = s c / s. Without ``sigma2_target``, ``overlap`` and ``rho_target``
+    this is ``Setting.similarity`` with the sources' noise, density and scale for both tasks (THEORY.md §6).
+
+    Parameters
+    ----------
+    problem : solvers.problem.TransferProblem
+        Target and sources.
+    src : SourceSummary
+        :func:`summarize_sources` of ``problem``.
+    pretrain_on_target : bool
+        Whether the target rows join stage 1.
+    sigma2_target : float, optional
+        The target's own noise estimate (:func:`target_noise`), used where it differs from the sources'
+        (:func:`target_noise_variance`); default: the sources', the equal-noise assumption.
+    overlap : float, optional
+        The support overlap s estimated from the data.
+    rho_target : float, optional
+        ρ_t (default: the sources' ρ_s).
+
+    Returns
+    -------
+    setting : replica.Setting
+    v : float
+        The response scale.
+    """
+    design = problem.target_design()[0]
+    n, N = design.shape
+    rel = relation(problem, src, target_noise_variance(sigma2_target, src.sigma2))
+    rho_s = src.rho
+    rho_t = rho_s if rho_target is None else rho_target
+    sc = min(rel.similarity * math.sqrt(rho_s / rho_t), 1.0, rho_s / rho_t)
+    shared, corr = sc, 1.0
+    if overlap is not None and overlap > sc + SUPPORT_MARGIN:
+        shared = min(overlap, rho_s / rho_t)
+        corr = sc / shared
+    # the target's nonzero variance is the sources' (P_t/ρ_t = P_s/ρ_s): the target's own power is too
+    # noisy an estimate at a few hundred rows, and κ's calibration corrects a scale that differs
+    v, v_s = src.power / rho_s, 1.0
+    if rho_target is None:  # one density: the shared and task-specific parts of Setting.similarity
+        rho_t = rho_s = min(rho_s, 1.0 / (2.0 - shared))
+    sigma2_t = rel.sigma2_target
+    root = math.sqrt(v_s)
+    weights = [rho_t * shared, rho_t * (1 - shared), max(rho_s - rho_t * shared, 0.0)]
+    weights.append(max(0.0, 1.0 - sum(weights)))
+    covs = [[[1, corr * root], [corr * root, v_s]], [[1, 0], [0, 0]], [[0, 0], [0, v_s]], [[0, 0], [0, 0]]]
+    sigmas = [math.sqrt(sigma2_t / v), math.sqrt(src.sigma2 / v)]
+    return Setting([n / N, src.n_rows / N], sigmas, [pretrain_on_target, True], weights, np.zeros((4, 2)), covs), v
 
 
 def similarity(setting: Setting) -> float:
-    """s c of a ``Setting.similarity`` setting: the correlation of the target's and the source's truths."""
-    return float(setting.covs[0, 0, 1] * setting.weights[0] / setting.target_density)
+    """The correlation of the target's and the source's truths, E[r_t r_s]/√(E[r_t²] E[r_s²]) (s c of
+    ``Setting.similarity``).
+
+    Parameters
+    ----------
+    setting : replica.Setting
+        A two-task setting.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from replica import Setting
+    >>> round(similarity(Setting.similarity(0.5, 2.0, 0.3, 0.3, 0.1, 0.8, 0.5)), 12)
+    0.4
+    """
+    m = setting.second_moments
+    return float(m[0, 1] / math.sqrt(m[0, 0] * m[1, 1]))
+
+
+def transfer_slope(setting: Setting) -> float:
+    """E[r_t r_s]/E[r_s²]: the regression of the target's truth on the source's, the slope the theory
+    predicts for the target on a source fit relative to the source's own (:func:`kappa_calibration`).
+
+    Parameters
+    ----------
+    setting : replica.Setting
+        A two-task setting.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from replica import Setting
+    >>> round(transfer_slope(Setting.similarity(0.5, 2.0, 0.3, 0.3, 0.1, 0.8, 0.5)), 12)
+    0.4
+    """
+    m = setting.second_moments
+    return float(m[0, 1] / m[1, 1]) if m[1, 1] > 0 else 0.0
 
 
 def kappa_calibration(problem: TransferProblem, src: SourceSummary, j: int, similarity: float) -> float:

@@ -209,10 +209,17 @@ class TransferRegressor(LinearPredictor, RegressorMixin, BaseEstimator):
         return tags
 
     def _check_data(self, X, y, sources):
-        """:func:`check_transfer_data`, and some data for stage 1."""
+        """:func:`check_transfer_data`; with intercepts, every source must carry something its own
+        intercept does not absorb: two rows or more, and a response that is not constant."""
         X, y, checked = check_transfer_data(self, X, y, sources)
-        if not self.pretrain_on_target and not checked:
-            raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
+        if self.fit_intercept:
+            for k, (Xk, yk) in enumerate(checked):
+                if Xk.shape[0] < 2:
+                    raise ValueError(f"source {k} has {Xk.shape[0]} row: its own intercept absorbs it; drop it")
+                if np.ptp(yk) == 0:
+                    raise ValueError(
+                        f"source {k} has a constant response: nothing to transfer beyond its intercept; drop it"
+                    )
         return X, y, checked
 
 
@@ -302,6 +309,8 @@ class TransLasso(TransferRegressor):
         hyper = check_hyperparameters(self.lam1, self.lam2, self.kappa, self.delta_lam)
         tol = check_tol("tol", self.tol)
         X, y, checked = self._check_data(X, y, sources)
+        if not self.pretrain_on_target and not checked and (hyper.kappa != 0 or hyper.delta_lam != 0):
+            raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
         fit = fit_transfer(
             X,
             y,

@@ -5,10 +5,10 @@
 * the CV error against λ2 for each κ rung (each cell of the tuned strategy at the chosen λ1),
   with a band of ± one standard error over folds (ALO: the per-sample SE);
 * the theory's predicted test error along the chosen rung, at the fold's training size (dashed);
-* the target-only level (the best CV error of the target's own Lasso path);
+* the target alone's level (the best CV error of its own Lasso path, the guard);
 * the chosen point;
-* with several sources, a second panel of the per-source scores (``source_scores_``), the sources
-  used filled.
+* with ``source_scores_``, a second panel: each source's similarity, support overlap and predicted
+  gain alone, the sources used filled.
 """
 
 from __future__ import annotations
@@ -112,36 +112,41 @@ def plot_cv(model, ax=None, *, sources_ax=None):
     lam1 = np.asarray(res["param_lam1"], dtype=float)
     lam2 = np.asarray(res["param_lam2"], dtype=float)
     mean, se = np.asarray(res["mean_test_mse"], dtype=float), _se(res)
-    strategy = np.asarray(res["strategy"])
-    transfer = strategy != "target_only"
+    sources = res.get("sources", [None] * len(params))
+    alone = np.array([s == () for s in sources])
     chosen = int(model.best_index_)
     lam1_star = lam1[chosen]
+    # the curves of the chosen point's source set (the target alone's own path if it was chosen)
+    same_set = np.array([s == sources[chosen] for s in sources])
     rungs = {}
     for row, p in enumerate(params):
-        if transfer[row] and lam1[row] == lam1_star:
+        if same_set[row] and lam1[row] == lam1_star:
             ratio = p["delta_lam"] / p["lam2"] if math.isfinite(p["delta_lam"]) else math.inf
             rungs.setdefault((p["kappa"], ratio), []).append(row)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for n, ((kap, ratio), rows) in enumerate(sorted(rungs.items(), reverse=True)):
         rows = sorted(rows, key=lambda r: lam2[r])
         c = colors[n % len(colors)]
-        label = f"κ = {kap:.3g}" + ("" if ratio == 0 else f", Δλ/λ2 = {ratio:.3g}")
+        label = (
+            "target alone" if alone[rows[0]] else f"κ = {kap:.3g}" + ("" if ratio == 0 else f", Δλ/λ2 = {ratio:.3g}")
+        )
         ax.plot(lam2[rows], mean[rows], "o-", color=c, label=label, ms=3)
         ax.fill_between(lam2[rows], mean[rows] - se[rows], mean[rows] + se[rows], color=c, alpha=0.2)
-        if chosen in rows:
+        if chosen in rows and not alone[chosen]:
             folds = _folds(res)
             theory = _theory_curve(
                 model, lam2[rows], kap, ratio if math.isfinite(ratio) else math.inf, lam1_star, folds
             )
             if theory is not None:
                 ax.plot(lam2[rows], theory, "--", color=c, label="theory (same κ)")
-    if np.any(~transfer):
-        ax.axhline(mean[~transfer].min(), color="0.4", lw=1, ls=":", label="target only (best)")
+    if np.any(alone) and not alone[chosen]:
+        ax.axhline(mean[alone].min(), color="0.4", lw=1, ls=":", label="target alone (best)")
     ax.plot([lam2[chosen]], [mean[chosen]], "k*", ms=12, label="chosen", zorder=5)
     ax.set_xscale("log")
     ax.set_xlabel("λ2 (tuned design's units)")
     ax.set_ylabel("CV mean squared error")
-    ax.set_title(f"chosen: {model.strategy_} (κ = {hyper.kappa:.3g}, λ2 = {hyper.lam2:.3g})")
+    used = "target alone" if not model.sources_used_ else "sources " + ", ".join(map(str, model.sources_used_))
+    ax.set_title(f"chosen: {model.strategy_}, {used} (κ = {hyper.kappa:.3g}, λ2 = {hyper.lam2:.3g})")
     ax.legend(fontsize="small")
     if sources_ax is not None and scores is not None:
         _plot_sources(sources_ax, scores, getattr(model, "sources_used_", ()))
@@ -149,10 +154,19 @@ def plot_cv(model, ax=None, *, sources_ax=None):
 
 
 def _plot_sources(ax, scores: dict, used) -> None:
+    """Per source: its similarity and support overlap (bars) and its predicted gain alone (dots); the
+    sources used filled."""
     k = np.arange(len(scores["similarity"]))
     filled = np.isin(k, list(used))
-    ax.bar(k, scores["similarity"], color=np.where(filled, "C0", "white"), edgecolor="C0")
+    width = 0.38
+    sim, overlap = np.nan_to_num(scores["similarity"]), np.nan_to_num(scores["support_overlap"])
+    ax.bar(k - width / 2, sim, width, color=np.where(filled, "C0", "white"), edgecolor="C0", label="similarity")
+    ax.bar(
+        k + width / 2, overlap, width, color=np.where(filled, "C2", "white"), edgecolor="C2", label="support overlap"
+    )
+    ax.plot(k, scores["gain_alone"], "kD", ms=5, label="predicted gain alone")
+    ax.axhline(0.0, color="0.6", lw=0.8)
     ax.set_xticks(k)
-    ax.set_xlabel("source")
-    ax.set_ylabel("estimated similarity (filled: used)")
-    ax.set_ylim(min(0.0, float(np.min(scores["similarity"]))), 1.05)
+    ax.set_xlabel("source (filled: used)")
+    ax.set_ylim(min(-0.1, float(np.nanmin(np.r_[scores["gain_alone"], 0.0])) - 0.05), 1.05)
+    ax.legend(fontsize="small")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
@@ -248,6 +248,7 @@ class TransferProblem:
     y: np.ndarray
     sources: list
     fit_intercept: bool
+    _designs: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def scaled(cls, X, y, sources, fit_intercept: bool, standardize: bool) -> tuple[TransferProblem, Scaling]:
@@ -267,7 +268,8 @@ class TransferProblem:
         scaling : Scaling
         """
         scaling = Scaling.fit([X] + [Xk for Xk, _ in sources], fit_intercept, standardize)
-        sources = [(scaling.apply(Xk), yk) for Xk, yk in sources]
+        # sources are only ever stacked into stage-1 designs (column-wise kernels): CSC once, not per fold
+        sources = [(sparse.csc_matrix(scaling.apply(Xk)), yk) for Xk, yk in sources]
         return cls(scaling.apply(X), y, sources, fit_intercept), scaling
 
     @property
@@ -291,6 +293,8 @@ class TransferProblem:
         y_c : ndarray
             Response centred per dataset.
         """
+        if rows is None and ("pretrain", pretrain_on_target) in self._designs:
+            return self._designs["pretrain", pretrain_on_target]
         blocks = [A for A, _ in self.sources]
         ys = [y for _, y in self.sources]
         if pretrain_on_target:
@@ -299,7 +303,10 @@ class TransferProblem:
         if not blocks:
             raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
         design = Design(blocks, self.fit_intercept)
-        return design, design.center(np.concatenate(ys))[0]
+        out = design, design.center(np.concatenate(ys))[0]
+        if rows is None:  # the whole problem's designs are asked for again (estimates, refit): kept
+            self._designs["pretrain", pretrain_on_target] = out
+        return out
 
     def target_design(self, rows=None):
         """Stage-2 design, centred response and the response mean on the target rows ``rows``.
@@ -317,11 +324,16 @@ class TransferProblem:
         y_mean : float
             Its mean (0.0 without intercepts).
         """
+        if rows is None and "target" in self._designs:
+            return self._designs["target"]
         A = self.A if rows is None else self.A[rows]
         y = self.y if rows is None else self.y[rows]
         design = Design([A], self.fit_intercept)
         y_c, means = design.center(y)
-        return design, y_c, float(means[0])
+        out = design, y_c, float(means[0])
+        if rows is None:
+            self._designs["target"] = out
+        return out
 
     def with_sources(self, keep) -> TransferProblem:
         """The same target with only the sources ``keep`` (indices), in the same units.

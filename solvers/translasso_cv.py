@@ -8,8 +8,11 @@ along a small family around the theory's optimum, or on a full grid (``tuning="c
 
 from __future__ import annotations
 
+import math
 import numbers
 import time
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import KFold
@@ -18,17 +21,23 @@ from sklearn.utils.validation import check_is_fitted
 from replica import STRATEGY_NAMES, Hyperparameters
 
 from .cv import CV_TOL, SCREEN_TOL
+from .estimate import target_noise
 from .estimator import TransferRegressor, TransLasso, check_tol, fit_transfer
 from .grid import narrowest_strategy
 from .lasso import DEFAULT_TOL
 from .problem import TransferProblem
-from .tuning import grid_family, ladder_family, theory_step
+from .sources import SourceSet, choose_sources, estimate_set
+from .tuning import grid_family, ladder_family, predicted_cv_error, target_alone_step, theory_step
 
-__all__ = ["TransLassoCV"]
+__all__ = ["TransLassoCV", "MISFIT_FACTOR"]
 
 STRATEGIES = tuple(s for s in STRATEGY_NAMES if s != "pretrained")
 TUNINGS = ("theory+cv", "cv", "theory")
 SELECTIONS = ("min", "1se")
+SOURCE_MODES = ("auto", "all")
+# the theory's predicted CV error and the measured one may differ by this factor before a warning says
+# that the model does not describe the data (README, "When the theory does not fit")
+MISFIT_FACTOR = 1.5
 
 
 class TransLassoCV(TransferRegressor):
@@ -47,6 +56,13 @@ class TransLassoCV(TransferRegressor):
         support, and full whose predicted optimum is within ``auto_tolerance`` of full's. With
         ``tuning="cv"`` it is the CV's choice over every cell of the grid; without sources it is target_only.
         A tuple (with ``tuning="cv"`` only): the CV's choice over the cells of those strategies.
+    sources : "auto" or "all"
+        "auto" (THEORY.md §8): each source is estimated against the target (``source_scores_``), the
+        theory ranks them and chooses a nested set (:func:`solvers.sources.choose_sources`), and the CV
+        confirms it against the set without its last source. "all": every source pooled into one.
+        Either way the target alone is cross-validated on the same folds (its own Lasso path), and the
+        final model transfers only if its CV error is at most the target alone's best. With
+        ``tuning="cv"`` (no theory) the sources are pooled.
     tuning : "theory+cv", "cv" or "theory"
         "theory+cv": CV over κ ∈ κ* × :data:`KAPPA_LADDER` (the theory's optimum at similarity 1, 3/4
         and 9/16 of the estimate, whose errors it hedges: THEORY.md §6) × ``n_scales`` factors
@@ -92,17 +108,23 @@ class TransLassoCV(TransferRegressor):
 
     Attributes
     ----------
-    strategy_ : str; hyperparameters_ : replica.Hyperparameters (of the design ``best_estimator_`` fits:
-    the scaled one, or the user's own with ``fit_intercept=False, standardize=False``; response in the
-    user's units); coef_, coef_pretrain_, coef_finetune_, intercept_ : in the user's units;
-    best_estimator_ : the ``TransLasso`` refitted on all the data; cv_results_ : dict in
-    ``GridSearchCV`` layout with a ``strategy`` column and a ``certified`` one (fitted to ``cv_tol``, see
-    ``screen_tol``; None with ``tuning="theory"``); setting_ : the
-    estimated ``replica.Setting`` (None with ``tuning="cv"`` or without sources); response_scale_ : v;
-    predicted_errors_ : strategy → the theory's optimal test MSE in data units (or None);
-    predicted_error_ : that of ``strategy_``; kappa_calibration_ : the factor applied to the theory's κ
-    (:func:`solvers.estimate.kappa_calibration`; None with ``tuning="cv"``); n_fits_ : Lasso fits (a path
-    point counts as one); fit_time_ : s.
+    strategy_ : str; sources_used_ : tuple of the indices of the sources the model transfers from (() for
+    the target alone); hyperparameters_ : replica.Hyperparameters, in the units of
+    ``TransLasso(**hyperparameters_.as_dict())`` refitted on ``(X, y, [sources[k] for k in sources_used_])``
+    with this estimator's ``pretrain_on_target``, ``fit_intercept`` and ``standardize`` (its defaults), which
+    reproduces the model; coef_, coef_pretrain_, coef_finetune_, intercept_ : in the user's units;
+    best_estimator_ : that ``TransLasso``; cv_results_ : dict in ``GridSearchCV`` layout, one row per CV
+    point of every source set tuned and of the target alone, with columns ``strategy``, ``sources`` and
+    ``certified`` (fitted to ``cv_tol``, see ``screen_tol``), penalties in each row's refit units (None with
+    ``tuning="theory"``); best_index_ : the chosen row; source_scores_ : dict of per-source arrays
+    (``similarity``, ``support_overlap``, ``noise``, ``density``, ``corr_target``, ``gain_alone``, ``gain``,
+    ``rank``; :class:`solvers.sources.SourceChoice`), None unless ``sources="auto"``; setting_ : the
+    estimated ``replica.Setting`` of the final source set (None with ``tuning="cv"`` or without one);
+    response_scale_ : v; predicted_errors_ : strategy → the theory's optimal test MSE in data units (or
+    None); predicted_error_ : that of ``strategy_``; kappa_calibration_ : the factor applied to the theory's
+    κ (:func:`solvers.estimate.kappa_calibration`; None with ``tuning="cv"``); theory_check_ : the theory's
+    predicted CV error of the chosen transfer point, the measured one and their factor (a UserWarning above
+    :data:`MISFIT_FACTOR`), or None; n_fits_ : Lasso fits (a path point counts as one); fit_time_ : s.
 
     Examples
     --------
@@ -118,6 +140,7 @@ class TransLassoCV(TransferRegressor):
     def __init__(
         self,
         strategy="auto",
+        sources="auto",
         tuning="theory+cv",
         cv=5,
         selection="min",
@@ -136,6 +159,7 @@ class TransLassoCV(TransferRegressor):
         random_state=None,
     ):
         self.strategy = strategy
+        self.sources = sources
         self.tuning = tuning
         self.cv = cv
         self.selection = selection
@@ -157,6 +181,8 @@ class TransLassoCV(TransferRegressor):
             raise ValueError(f"unknown strategy {self.strategy!r}; expected 'auto' or one of {list(STRATEGIES)}")
         if not isinstance(self.strategy, str) and self.tuning != "cv":
             raise ValueError(f"several strategies {self.strategy!r} need tuning='cv' (the CV chooses among them)")
+        if self.sources not in SOURCE_MODES:
+            raise ValueError(f"unknown sources {self.sources!r}; expected one of {list(SOURCE_MODES)}")
         if self.tuning not in TUNINGS:
             raise ValueError(f"unknown tuning {self.tuning!r}; expected one of {list(TUNINGS)}")
         if self.selection not in SELECTIONS:
@@ -191,7 +217,7 @@ class TransLassoCV(TransferRegressor):
 
     # ---- fit --------------------------------------------------------------------------------
     def fit(self, X, y, sources=()):
-        """Choose the strategy, tune it and refit on all of (X, y).
+        """Choose the sources and the strategy, tune it, guard against the target alone, refit on all of (X, y).
 
         Parameters
         ----------
@@ -206,20 +232,23 @@ class TransLassoCV(TransferRegressor):
         t0 = time.perf_counter()
         self._check_params()
         X, y, checked = self._check_data(X, y, sources)
+        if not self.pretrain_on_target and not checked:
+            raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
         splits = None if self.tuning == "theory" else self._splits(X)
-        problem, scaling = TransferProblem.scaled(X, y, checked, bool(self.fit_intercept), bool(self.standardize))
-        step = self._theory_step(problem)
-        family = None if self.tuning == "theory" else self._family(problem, step)
-        result = None if family is None else self._score(family, problem, splits, step)
-        hyper, self.strategy_ = self._choose(family, result, step)
-        self._scaling = scaling
+        candidates = self._candidate_sets(X, y, checked)
+        tuned = [self._tune(arm, splits) for arm in candidates]
+        guard = None if self.tuning == "theory" else self._tune(self._target_alone(X, y), splits)
+        chosen, hyper = self._choose(tuned, guard, (X, y))
+        self._scaling = chosen.arm.scaling
+        self.sources_used_ = chosen.arm.members
         self.hyperparameters_ = hyper = self._user_units(hyper)
-        fit = fit_transfer(X, y, checked, hyper, **self._fit_params(), problem=problem, scaling=scaling)
-        self.predicted_error_ = None if step is None else step.predicted.get(self.strategy_)
+        used = [checked[k] for k in chosen.arm.members]
+        fit = fit_transfer(X, y, used, hyper, **self._fit_params(), problem=chosen.arm.problem, scaling=self._scaling)
         self.best_estimator_ = fit.store(TransLasso(**hyper.as_dict(), **self._fit_params()))
         self.best_estimator_.n_features_in_ = self.n_features_in_
         fit.store(self)
-        self.n_fits_ = (0 if step is None else step.fits) + (0 if result is None else result.fits) + 2
+        self._report_theory(chosen if chosen.step is not None else next(iter(tuned), chosen))
+        self.n_fits_ += 2
         self.fit_time_ = time.perf_counter() - t0
         return self
 
@@ -232,40 +261,85 @@ class TransLassoCV(TransferRegressor):
             "tol": self.tol,
         }
 
-    def _theory_step(self, problem: TransferProblem):
-        """The theory's choice (:func:`solvers.tuning.theory_step`), or None with tuning="cv" or no sources."""
-        self.setting_ = self.response_scale_ = self.predicted_errors_ = self.kappa_calibration_ = None
-        if self.tuning == "cv" or not problem.sources:
-            if self.tuning == "theory":
-                raise ValueError("tuning='theory' needs at least one source to estimate the setting from")
-            return None
-        step = theory_step(
-            problem, self.strategy, self.auto_tolerance, pretrain_on_target=bool(self.pretrain_on_target)
-        )
-        self.setting_, self.response_scale_ = step.setting, step.response_scale
-        self.predicted_errors_, self.kappa_calibration_ = step.predicted, step.kappa_calibration
-        return step
-
-    def _family(self, problem: TransferProblem, step):
-        """The grid CV scores: the ladder around the theory's point, or the full grid."""
-        if self.tuning == "theory+cv" and step is not None:
-            return ladder_family(step, problem.n_features, self.n_scales, self.screen_tol)
-        strategy = "target_only" if self.strategy == "auto" and self.tuning != "cv" else self.strategy
-        return grid_family(
-            problem,
-            strategy,
-            n_lam1=self.n_lam1,
-            n_lam2=self.n_lam2,
-            lam_min_ratio=self.lam_min_ratio,
+    def _candidate_sets(self, X, y, sources) -> list:
+        """The source sets to tune (THEORY.md §8): all of them pooled (``sources="all"``, or
+        ``tuning="cv"``, which has no theory to choose with), else the theory's choice and, when it has
+        more than one source, the nested set before it, which the CV confirms or not."""
+        self.source_scores_, self.n_fits_, self._estimates = None, 0, {}
+        if not sources:
+            return []
+        if self.tuning == "cv":
+            problem, scaling = TransferProblem.scaled(X, y, sources, bool(self.fit_intercept), bool(self.standardize))
+            return [SourceSet(tuple(range(len(sources))), problem, scaling, None)]
+        if self.sources == "all":
+            target = TransferProblem.scaled(X, y, [], bool(self.fit_intercept), bool(self.standardize))[0]
+            sigma2_t = target_noise(target)
+            try:
+                pooled, fits = estimate_set(
+                    X,
+                    y,
+                    sources,
+                    tuple(range(len(sources))),
+                    bool(self.fit_intercept),
+                    bool(self.standardize),
+                    sigma2_t,
+                )
+            except ValueError as exc:  # e.g. the pooled sources carry no detectable signal
+                warnings.warn(
+                    f"the sources cannot be estimated ({exc}): the model is the target alone", UserWarning, stacklevel=3
+                )
+                return []
+            self.n_fits_, self._estimates = fits + 12, {"sigma2_target": sigma2_t}
+            return [pooled]
+        choice = choose_sources(
+            X,
+            y,
+            sources,
+            fit_intercept=bool(self.fit_intercept),
+            standardize=bool(self.standardize),
             pretrain_on_target=bool(self.pretrain_on_target),
-            screen_tol=self.screen_tol if self.tuning == "cv" else None,
         )
+        self.source_scores_, self.n_fits_ = choice.scores, choice.fits
+        if choice.chosen is None:
+            return []
+        self._estimates = {"sigma2_target": choice.sigma2_target, "rho_target": choice.rho_target}
+        sets = [choice.chosen]
+        if len(choice.chosen.members) > 1:
+            sets.append(next(c for c in choice.sets if c.members == choice.chosen.members[:-1]))
+        return sets if self.tuning != "theory" else sets[:1]
 
-    def _score(self, family, problem, splits, step):
-        """The CV of ``family`` (or ALO), stage 1 warm-started from the theory step's source fit."""
-        self.cv_results_, self._cv = None, None
+    def _target_alone(self, X, y) -> SourceSet:
+        """The target alone, in its own units."""
+        problem, scaling = TransferProblem.scaled(X, y, [], bool(self.fit_intercept), bool(self.standardize))
+        return SourceSet((), problem, scaling, None)
+
+    def _target_alone_theory(self, X, y) -> _Tuned:
+        """tuning="theory" with no source related to the target: the theory's Lasso on the target alone."""
+        arm = self._target_alone(X, y)
+        step = target_alone_step(arm.problem)
+        self.n_fits_ += step.fits
+        return _Tuned(arm, step, None, None)
+
+    def _tune(self, arm: SourceSet, splits) -> _Tuned:
+        """One source set: the theory's choice on it, the family around it, and its CV on ``splits``."""
+        step = None
+        if arm.members and self.tuning != "cv":
+            step = theory_step(
+                arm.problem,
+                self.strategy,
+                self.auto_tolerance,
+                pretrain_on_target=bool(self.pretrain_on_target),
+                summary=arm.summary,
+                overlap=None if arm.summary is None else arm.overlap,
+                known=arm.optima if self._estimates.get("rho_target") is not None else None,
+                **self._estimates,
+            )
+            self.n_fits_ += step.fits
+        if self.tuning == "theory":
+            return _Tuned(arm, step, None, None)
+        family = self._family(arm.problem, step, "target_only" if not arm.members else self.strategy)
         result = family.score(
-            problem,
+            arm.problem,
             splits,
             selection=self.selection,
             pretrain_on_target=bool(self.pretrain_on_target),
@@ -273,63 +347,99 @@ class TransLassoCV(TransferRegressor):
             x1_init=None if step is None or self.tuning != "theory+cv" else step.x1_init,
             tol=self.cv_tol,
         )
-        self.cv_results_, self._cv = self._results(result, family.tuned), result
-        return result
+        self.n_fits_ += result.fits
+        return _Tuned(arm, step, family, result)
 
-    def _choose(self, family, result, step) -> tuple[Hyperparameters, str]:
-        """The selection rule on the CV result (or the theory's point): hyperparameters and strategy."""
-        if result is None:
-            self.cv_results_, self._cv, self.best_index_ = None, None, None
-            return step.hyperparameters, step.strategy
-        hyper, (i, k, j), _ = family.select(result, self.selection)
-        g = family.grid
-        self.best_index_ = (result.cells_of(family.tuned).index(k) * len(g.lam1) + i) * len(g.lam2) + j
+    def _family(self, problem: TransferProblem, step, strategy):
+        """The grid CV scores: the ladder around the theory's point, or the full grid."""
+        if self.tuning == "theory+cv" and step is not None:
+            return ladder_family(step, problem.n_features, self.n_scales, self.screen_tol)
+        return grid_family(
+            problem,
+            "target_only" if strategy == "auto" and self.tuning != "cv" else strategy,
+            n_lam1=1 if strategy == "target_only" else self.n_lam1,
+            n_lam2=self.n_lam2,
+            lam_min_ratio=self.lam_min_ratio,
+            pretrain_on_target=bool(self.pretrain_on_target),
+            screen_tol=self.screen_tol if self.tuning == "cv" else None,
+        )
+
+    def _choose(self, tuned: list, guard, target) -> tuple:
+        """The selection rule in each source set's CV, then across sets and the target alone (THEORY.md §8):
+        the set whose chosen point has the lowest CV error, if that error is at most the target alone's
+        best; else the lowest CV minimum of the sets, if it is; else the target alone."""
+        if guard is None:  # tuning="theory": the theory's point on its chosen set, or on the target alone
+            first = tuned[0] if tuned else self._target_alone_theory(*target)
+            self.cv_results_, self._cv, self.best_index_, self.strategy_ = None, None, None, first.step.strategy
+            return first, first.step.hyperparameters
+        tables = [(t.result.table(t.family.tuned), t.arm.members, self._unit(t.arm.scaling)) for t in tuned + [guard]]
+        self.cv_results_ = _concat(tables)
+        offsets = np.cumsum([0] + [len(table["params"]) for table, _, _ in tables])
+        picks = [(t, *t.family.select(t.result, self.selection)[:2]) for t in tuned]
+        target_best = float(guard.result.mean.min())
+        options = sorted(
+            ((float(t.result.mean[i]), o, t, h, i) for o, (t, h, i) in enumerate(picks)), key=lambda v: v[:2]
+        )
+        minima = []
+        for o, t in enumerate(tuned):
+            m = tuple(int(v) for v in np.unravel_index(int(np.argmin(t.result.mean)), t.result.mean.shape))
+            minima.append((float(t.result.mean[m]), o, t, t.family.grid.point(*m), m))
+        for mean, o, t, hyper, index in options[:1] + sorted(minima, key=lambda v: v[:2])[:1]:
+            if mean <= target_best:
+                self._cv = t.result
+                self.best_index_ = int(offsets[o]) + t.result.row(t.family.tuned, index)
+                self.strategy_ = self._strategy(t.family.grid.cells[index[1]], t.step)
+                return t, hyper
+        hyper, index, _ = guard.family.select(guard.result, self.selection)
+        self._cv = tuned[0].result if tuned else None
+        self.best_index_ = int(offsets[-2]) + guard.result.row("target_only", index)
+        self.strategy_ = "target_only"
+        return guard, hyper
+
+    def _strategy(self, cell, step) -> str:
         strategy = self.strategy if step is None else step.strategy
-        if strategy == "auto":
-            strategy = narrowest_strategy(family.grid.cells[k])
-        return hyper, strategy
+        return narrowest_strategy(cell) if not isinstance(strategy, str) or strategy == "auto" else strategy
+
+    def _report_theory(self, tuned: _Tuned):
+        """The theory's attributes of the set the final model (or, for the target alone, the theory's
+        first set) comes from, ``theory_check_``, and a UserWarning when the theory's predicted CV error of
+        that set's chosen point is off from the measured one by more than :data:`MISFIT_FACTOR`."""
+        step = tuned.step
+        self.setting_ = None if step is None else step.setting
+        self.response_scale_ = None if step is None else step.response_scale
+        self.predicted_errors_ = None if step is None else step.predicted
+        self.kappa_calibration_ = None if step is None else step.kappa_calibration
+        self.predicted_error_ = None if step is None else step.predicted.get(self.strategy_)
+        self.theory_check_ = None
+        if step is None or tuned.result is None:
+            return
+        hyper, index, _ = tuned.family.select(tuned.result, self.selection)
+        folds = 1 if tuned.result.per_sample else tuned.result.err.shape[0]
+        predicted = predicted_cv_error(step, hyper, folds, tuned.result.per_sample)
+        measured = float(tuned.result.mean[index])
+        factor = max(predicted / measured, measured / predicted) if predicted > 0 and measured > 0 else math.inf
+        self.theory_check_ = {"predicted_cv_mse": predicted, "cv_mse": measured, "factor": factor}
+        if factor > MISFIT_FACTOR:
+            warnings.warn(
+                f"the theory predicts a CV error of {predicted:.4g} at the chosen point, the CV measured {measured:.4g}: "
+                f"off by a factor {factor:.2f} > {MISFIT_FACTOR}. The two-task model (one noise level and density per "
+                "dataset, similar designs) does not describe these data, so predicted_errors_ and the theory's "
+                "choices are unreliable here; the CV still chose the final model. See README, 'When the theory "
+                "does not fit'.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _unit(self, scaling) -> float:
+        """The factor from a tuned design's penalties to the refit's: TransLasso without intercepts or
+        standardization fits the user's design itself, where the common column divisor c of ``scaling``
+        turns the penalties into c times the tuned ones (κ is unchanged); 1 otherwise."""
+        return 1.0 if self.fit_intercept or self.standardize else float(scaling.divisors[0])
 
     def _user_units(self, hyper: Hyperparameters) -> Hyperparameters:
-        """``hyper`` of the scaled design for the refit's design: TransLasso without intercepts or
-        standardization fits the user's design itself, where a common column divisor c turns the
-        penalties into c times the tuned ones (κ is unchanged)."""
-        if self.fit_intercept or self.standardize:
-            return hyper
-        c = float(self._scaling.divisors[0])
+        """``hyper`` in the units of the refit (:meth:`_unit`)."""
+        c = self._unit(self._scaling)
         return Hyperparameters(c * hyper.lam1, c * hyper.lam2, hyper.kappa, c * hyper.delta_lam)
-
-    @staticmethod
-    def _results(result, tuned: str) -> dict:
-        """CV results of ``tuned``'s cells in GridSearchCV layout, plus a ``strategy`` column."""
-        g = result.grid
-        cells = result.cells_of(tuned)
-        keys = [(i, k, j) for k in cells for i in range(len(g.lam1)) for j in range(len(g.lam2))]
-        alo = result.per_sample  # cv="alo": no splits, std = per-sample SE
-        folds = 0 if alo else result.err.shape[0]
-        splits = np.array([[result.err[f, i, k, j] for (i, k, j) in keys] for f in range(folds)])
-        mean = result.mean[tuple(np.array(keys).T)]
-        out = {
-            "params": [
-                {
-                    "lam1": g.lam1[i],
-                    "lam2": g.lam2[j],
-                    "kappa": g.cells[k].kappa,
-                    "delta_lam": g.cells[k].delta_lam(g.lam2[j]),
-                }
-                for (i, k, j) in keys
-            ],
-        }
-        for name in ("lam1", "lam2", "kappa", "delta_lam"):
-            out[f"param_{name}"] = np.array([p[name] for p in out["params"]])
-        out["strategy"] = np.array([narrowest_strategy(g.cells[k]) for (_, k, _) in keys])
-        certified = result.certified  # None: every point was fitted to the CV tolerance (ALO's too)
-        out["certified"] = np.array([True if certified is None else bool(certified[key]) for key in keys])
-        for f in range(folds):
-            out[f"split{f}_test_mse"] = splits[f]
-        out["mean_test_mse"] = mean
-        out["std_test_mse"] = result.se[tuple(np.array(keys).T)] if alo else splits.std(axis=0)
-        out["rank_test_mse"] = (np.argsort(np.argsort(mean, kind="stable"), kind="stable") + 1).astype(np.int32)
-        return out
 
     def select(self, strategy: str):
         """Best point of ``strategy``'s cells in this fit's CV grid (``selection`` applied).
@@ -361,3 +471,38 @@ class TransLassoCV(TransferRegressor):
         if strategy != "target_only":
             fits += n1 * (folds if self.pretrain_on_target else 1)
         return self._user_units(hyper), float(res.mean[i, k, j]), fits
+
+
+@dataclass(frozen=True)
+class _Tuned:
+    """One source set tuned: the set, the theory's step on it (or None), its family and CV result (or None)."""
+
+    arm: SourceSet
+    step: object
+    family: object
+    result: object
+
+
+def _concat(tables) -> dict:
+    """Row-wise concatenation of :meth:`solvers.cv.CVResult.table` dicts, each with the factor c that takes
+    its penalties to the refit's units, and a ``sources`` column (the indices of the sources each row's
+    model transfers from; () for the target alone)."""
+    out = {}
+    tables = [(_scaled_penalties(t, c), members) for t, members, c in tables]
+    keys = [k for k in tables[0][0] if all(k in t for t, _ in tables)]
+    for key in keys:
+        parts = [t[key] for t, _ in tables]
+        out[key] = sum(parts, []) if key == "params" else np.concatenate(parts)
+    out["sources"] = [members for t, members in tables for _ in t["params"]]
+    mean = out["mean_test_mse"]
+    out["rank_test_mse"] = (np.argsort(np.argsort(mean, kind="stable"), kind="stable") + 1).astype(np.int32)
+    return out
+
+
+def _scaled_penalties(table: dict, c: float) -> dict:
+    """``table`` with its penalties (λ1, λ2, Δλ) times c."""
+    if c == 1.0:
+        return table
+    names = ("lam1", "lam2", "delta_lam")
+    params = [{k: (c * v if k in names else v) for k, v in p.items()} for p in table["params"]]
+    return {**table, "params": params, **{f"param_{k}": c * table[f"param_{k}"] for k in names}}

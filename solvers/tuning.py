@@ -9,16 +9,25 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from replica import ConvergenceError, Hyperparameters, Setting
-from replica.strategy_optima import optimize_strategies
+from replica import ConvergenceError, Hyperparameters, Setting, optimize, predict
+from replica.strategy_optima import ORDER, optimize_strategies
 
 from .alo import alo_validate
 from .cv import CVResult, cross_validate
-from .estimate import kappa_calibration, setting_from, similarity, summarize_sources, to_data_units
+from .estimate import (
+    SourceSummary,
+    kappa_calibration,
+    setting_from,
+    summarize,
+    summarize_sources,
+    to_data_units,
+    transfer_slope,
+)
 from .grid import TARGET_ONLY, Cell, Grid, cell_strategies, default_cells
 from .problem import TransferProblem
 
@@ -28,6 +37,8 @@ __all__ = [
     "LAM2_BRACKET",
     "TheoryStep",
     "theory_step",
+    "target_alone_step",
+    "predicted_cv_error",
     "theory_optima",
     "auto_strategy",
     "Family",
@@ -45,13 +56,15 @@ KAPPA_LADDER = (1.0, 0.75, 0.5625)
 LAM2_BRACKET = 4.0
 
 
-def theory_optima(setting: Setting, strategies) -> dict:
+def theory_optima(setting: Setting, strategies, known: dict | None = None) -> dict:
     """``replica`` optimum (an OptimizationResult) of each strategy at ``setting``, nested strategies first.
 
     Parameters
     ----------
     setting : replica.Setting
     strategies : iterable of str
+    known : dict, optional
+        Optima already found at this very setting (strategy → result): kept, and seeding the others.
 
     Returns
     -------
@@ -65,7 +78,12 @@ def theory_optima(setting: Setting, strategies) -> dict:
     >>> round(res["target_only"].eps2, 3)
     0.141
     """
-    return optimize_strategies(setting, tuple(strategies))
+    if not known:
+        return optimize_strategies(setting, tuple(strategies))
+    results = {name: res for name, res in known.items() if name in strategies}
+    for name in (n for n in ORDER if n in strategies and n not in results):
+        results[name] = optimize(setting, name, seeds=list(results.values()))
+    return results
 
 
 def auto_strategy(eps2: dict, tolerance: float) -> str:
@@ -139,7 +157,16 @@ class TheoryStep:
 
 
 def theory_step(
-    problem: TransferProblem, strategy: str, auto_tolerance: float, *, pretrain_on_target: bool
+    problem: TransferProblem,
+    strategy: str,
+    auto_tolerance: float,
+    *,
+    pretrain_on_target: bool,
+    summary: SourceSummary | None = None,
+    sigma2_target: float | None = None,
+    overlap: float | None = None,
+    rho_target: float | None = None,
+    known: dict | None = None,
 ) -> TheoryStep:
     """Estimate the setting, optimize the strategies on it, choose one, calibrate κ (THEORY.md §6).
 
@@ -153,6 +180,16 @@ def theory_step(
         The rule's relative tolerance.
     pretrain_on_target : bool
         Whether the target rows join stage 1.
+    summary : solvers.estimate.SourceSummary, optional
+        :func:`solvers.estimate.summarize_sources` of ``problem``, if already made.
+    sigma2_target : float, optional
+        The target's noise variance (default: the sources', the equal-noise assumption).
+    overlap : float, optional
+        The sources' support overlap (:func:`solvers.estimate.support_overlap`; default: s = s c, c = 1).
+    rho_target : float, optional
+        The target's density (default: the sources').
+    known : dict, optional
+        Optima already found on this estimated setting (:func:`theory_optima`).
 
     Returns
     -------
@@ -163,11 +200,11 @@ def theory_step(
     replica.ConvergenceError
         If the theory cannot be optimized on the estimated setting.
     """
-    src = summarize_sources(problem)
-    setting, v = setting_from(problem, src, pretrain_on_target)
+    src = summarize_sources(problem) if summary is None else summary
+    setting, v = setting_from(problem, src, pretrain_on_target, sigma2_target, overlap, rho_target)
     names = AUTO_CHOICES if strategy == "auto" else (strategy,)
     try:
-        optima = theory_optima(setting, names)
+        optima = theory_optima(setting, names, known)
     except (ConvergenceError, np.linalg.LinAlgError) as exc:
         raise ConvergenceError(
             f"the theory could not be optimized on the estimated setting ({exc}); use tuning='cv'",
@@ -178,7 +215,7 @@ def theory_step(
         strategy = auto_strategy(eps2, auto_tolerance)
     h = to_data_units(optima[strategy].hyperparameters, v)
     near = int(np.argmin(np.abs(np.log(src.lam1 / h.lam1))))
-    calibration = kappa_calibration(problem, src, near, similarity(setting))
+    calibration = kappa_calibration(problem, src, near, transfer_slope(setting))
     return TheoryStep(
         setting=setting,
         response_scale=v,
@@ -187,8 +224,84 @@ def theory_step(
         hyperparameters=Hyperparameters(h.lam1, h.lam2, h.kappa * calibration, h.delta_lam),
         kappa_calibration=calibration,
         x1_init=src.path[:, [near]],
+        fits=len(src.lam1) if summary is None else 0,
+    )
+
+
+def target_alone_step(problem: TransferProblem) -> TheoryStep:
+    """The theory's target-alone Lasso, estimated from the target's own rows (no source relates to it).
+
+    The target's summary (:func:`solvers.estimate.summarize` of its own design: SURE noise, density and
+    power) gives ``Setting.single``, whose target-only optimum is the λ2 (λ1 = λ2: stage 1 is unused).
+
+    Parameters
+    ----------
+    problem : solvers.problem.TransferProblem
+        The target (sources ignored).
+
+    Returns
+    -------
+    TheoryStep
+        Strategy "target_only", κ calibration 0.
+
+    Raises
+    ------
+    ValueError
+        If the target's rows determine no noise level or carry no signal.
+    """
+    design, y_c, _ = problem.target_design()
+    src = summarize(design, y_c, 1 if problem.fit_intercept else 0)
+    v = src.power / src.rho
+    n, N = design.shape
+    setting = Setting.single(n / N, math.sqrt(src.sigma2 / v), src.rho)
+    best = optimize(setting, "target_only")
+    lam2 = best.hyperparameters.lam2 * math.sqrt(v)
+    return TheoryStep(
+        setting=setting,
+        response_scale=v,
+        predicted={"target_only": v * best.eps2},
+        strategy="target_only",
+        hyperparameters=Hyperparameters(lam2, lam2, 0.0, 0.0),
+        kappa_calibration=0.0,
+        x1_init=src.path[:, [src.ref]],
         fits=len(src.lam1),
     )
+
+
+def predicted_cv_error(step: TheoryStep, hyper: Hyperparameters, folds: int, per_sample: bool = False) -> float:
+    """The theory's test MSE (data units) at ``hyper`` for a model trained on one CV fold's rows.
+
+    ``hyper`` is in the problem's units with κ calibrated (as the CV fits it); the theory's own κ is
+    κ / ``kappa_calibration``. K-fold CV trains on (K − 1)/K of the target rows (ALO, ``per_sample``:
+    on all but one).
+
+    Parameters
+    ----------
+    step : TheoryStep
+        The estimated setting and response scale.
+    hyper : replica.Hyperparameters
+        The point.
+    folds : int
+        K (ignored with ``per_sample``).
+    per_sample : bool, default False
+        Leave-one-out scoring.
+
+    Returns
+    -------
+    float
+        ∞ if the theory does not converge there.
+    """
+    setting, v = step.setting, step.response_scale
+    alphas = np.array(setting.alphas)
+    if not per_sample and folds > 1:
+        alphas[0] *= (folds - 1) / folds
+    root = math.sqrt(v)
+    kappa = hyper.kappa / step.kappa_calibration if step.kappa_calibration > 0 else hyper.kappa
+    theory = Hyperparameters(hyper.lam1 / root, hyper.lam2 / root, kappa, hyper.delta_lam / root)
+    try:
+        return v * predict(setting.with_alphas(alphas), theory).eps2
+    except ConvergenceError:
+        return math.inf
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,14 @@ def _stage(number: int, hyper: Hyperparameters, tol: float):
         raise SolverError(f"{where}: {exc}. Try: {hint}, or a looser tol (now {tol:g})") from None
 
 
+def _no_pretraining(hyper: Hyperparameters, N: int):
+    """x1 = 0 where there is nothing to pretrain on: allowed for the target alone (κ = 0, Δλ = 0),
+    which does not read x1."""
+    if hyper.kappa != 0 or hyper.delta_lam != 0:
+        raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
+    return np.zeros(N), 0.0
+
+
 def fit_two_stage(
     target,
     sources,
@@ -138,19 +146,20 @@ def fit_two_stage(
     """
     A1, y1 = target
     pretrain = ([(A1, y1)] if pretrain_on_target else []) + list(sources)
-    if not pretrain:
-        raise ValueError("no pretraining data: pretrain_on_target=False and no sources")
-    A_pre = stack([A for A, _ in pretrain])
-    y_pre = np.concatenate([y for _, y in pretrain])
     N = A1.shape[1]
     x1_init, x2_init = (None, None) if coef_init is None else coef_init
-    with _stage(1, hyper, tol):
-        s1 = solve_weighted_lasso(A_pre, y_pre, np.full(N, hyper.lam1), linear=field, coef_init=x1_init, tol=tol)
-    x1 = s1.coef
+    if pretrain:
+        A_pre = stack([A for A, _ in pretrain])
+        y_pre = np.concatenate([y for _, y in pretrain])
+        with _stage(1, hyper, tol):
+            s1 = solve_weighted_lasso(A_pre, y_pre, np.full(N, hyper.lam1), linear=field, coef_init=x1_init, tol=tol)
+        x1, gap1 = s1.coef, s1.rel_gap
+    else:
+        x1, gap1 = _no_pretraining(hyper, N)
     y_res, w2 = finetune_inputs(y1, np.asarray(A1 @ x1).ravel(), x1, hyper.kappa, hyper.lam2, hyper.delta_lam)
     with _stage(2, hyper, tol):
         s2 = solve_weighted_lasso(A1, y_res, w2, coef_init=x2_init, tol=tol)
-    return TwoStageFit(x1, s2.coef, s1.rel_gap, s2.rel_gap)
+    return TwoStageFit(x1, s2.coef, gap1, s2.rel_gap)
 
 
 def fit_problem(
@@ -188,11 +197,14 @@ def fit_problem(
     True
     """
     N = problem.n_features
-    design1, y1 = problem.pretrain_design(None, pretrain_on_target)
-    w1 = np.full(N, hyper.lam1)
-    with _stage(1, hyper, tol):
-        x1, _ = lasso(design1, y1, w1, tol=tol)
-        gap1 = certify(design1, y1, w1, x1, tol)
+    if pretrain_on_target or problem.sources:
+        design1, y1 = problem.pretrain_design(None, pretrain_on_target)
+        w1 = np.full(N, hyper.lam1)
+        with _stage(1, hyper, tol):
+            x1, _ = lasso(design1, y1, w1, tol=tol)
+            gap1 = certify(design1, y1, w1, x1, tol)
+    else:
+        x1, gap1 = _no_pretraining(hyper, N)
     design2, y2, _ = problem.target_design()
     y_res, w2 = finetune_inputs(y2, design2.matvec(x1), x1, hyper.kappa, hyper.lam2, hyper.delta_lam)
     with _stage(2, hyper, tol):

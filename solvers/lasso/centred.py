@@ -253,6 +253,8 @@ def lasso(design: Design, y_c: np.ndarray, weights: np.ndarray, coef_init=None, 
     """
     A = design.A
     w = np.asarray(weights, dtype=np.float64)
+    if np.all(w[np.isfinite(w)] == 0):
+        return _least_squares(design, y_c, w, tol, per_y)
     x = np.zeros(A.shape[1]) if coef_init is None else np.array(coef_init, dtype=np.float64)
     x[~np.isfinite(w) | (design.colsq == 0)] = 0.0
     rel, _ = _cd(
@@ -262,6 +264,34 @@ def lasso(design: Design, y_c: np.ndarray, weights: np.ndarray, coef_init=None, 
     if not rel <= tol:
         raise SolverError(f"weighted Lasso reached relative duality gap {rel:.3g} > tol {tol:.3g}")
     return x, float(rel)
+
+
+def _least_squares(design: Design, y_c, w, tol: float, per_y: bool):
+    """No penalty on any finite-weight feature: the minimum-norm least-squares solution (LSQR from
+    zero converges to it), on the columns of finite weight, certified like every other solve."""
+    cols = np.flatnonzero(np.isfinite(w))
+    x = np.zeros(w.size)
+    if cols.size:
+        op = design.operator()
+        sub = sparse_linalg.LinearOperator(
+            (op.shape[0], cols.size),
+            matvec=lambda z: op.matvec(_embed(z, cols, w.size)),
+            rmatvec=lambda r: op.rmatvec(r)[cols],
+            dtype=np.float64,
+        )
+        x[cols] = sparse_linalg.lsqr(sub, y_c, atol=1e-15, btol=1e-15, conlim=1e14, iter_lim=20 * max(op.shape))[0]
+    P, _, gap, rel = duality_gap(design.operator(), y_c, w, x)
+    if per_y:
+        rel = gap / max(0.5 * float(y_c @ y_c), 1e-300)
+    if not rel <= tol:
+        raise SolverError(f"least squares (no penalty) reached relative duality gap {rel:.3g} > tol {tol:.3g}")
+    return x, float(rel)
+
+
+def _embed(z, cols, n):
+    out = np.zeros(n)
+    out[cols] = z
+    return out
 
 
 def certify(design: Design, y_c, weights, coef, tol: float) -> float:

@@ -124,6 +124,14 @@ def _rmatvec(A, r):
 
 
 def _columns(A, idx) -> np.ndarray:
+    if isinstance(A, sparse_linalg.LinearOperator):  # e.g. a block-centred design (solvers.lasso.centred)
+        unit = np.zeros(A.shape[1])
+        cols = []
+        for j in idx:
+            unit[j] = 1.0
+            cols.append(A.matvec(unit))
+            unit[j] = 0.0
+        return np.column_stack(cols) if cols else np.zeros((A.shape[0], 0))
     cols = A[:, idx]
     return cols.toarray() if sparse.issparse(cols) else np.asarray(cols)
 

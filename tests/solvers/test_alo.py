@@ -287,16 +287,20 @@ def test_cv_alo_reproduces_loo_error_at_the_selected_point():
     kw = dict(cv="alo", strategy="value", tuning="cv", n_lam1=2, n_lam2=5, **THEORY_UNITS)
     model = TransLassoCV(**kw).fit(A, y, sources=sources)
     res = model.cv_results_
-    best = int(np.argmin(res["mean_test_mse"]))
+    best = model.best_index_
     assert res["params"][best]["lam2"] == pytest.approx(model.hyperparameters_.lam2)
     est = TransLasso(**model.hyperparameters_.as_dict(), **THEORY_UNITS, tol=1e-10)
-    assert res["mean_test_mse"][best] == pytest.approx(loo_error(est, A, y, sources=sources).mse, rel=1e-6)
-    # GridSearchCV layout without split columns; std is the per-sample SE of e_i²
+    used = [sources[k] for k in model.sources_used_]
+    assert res["mean_test_mse"][best] == pytest.approx(loo_error(est, A, y, sources=used).mse, rel=1e-6)
+    # GridSearchCV layout without split columns; std is the per-sample SE of e_i²; the guard's target-only rows last
     cells = model._cv.cells_of("value")
-    assert not any(key.startswith("split") for key in res) and len(res["params"]) == 2 * len(cells) * 5
+    transfer = [i for i, s in enumerate(res["sources"]) if s]
+    assert not any(key.startswith("split") for key in res) and len(transfer) == 2 * len(cells) * 5
+    assert len(res["params"]) == len(transfer) + 5
     assert 0 < res["std_test_mse"][best] < res["mean_test_mse"][best]
-    # fits: the stage-1 path (2), a λ2 path for the target-only cell and per (cell, λ1) otherwise, the refit
-    assert model.n_fits_ == 2 + 5 * (1 + 2 * (len(cells) - 1)) + 2
+    # fits: the stage-1 path (2), a λ2 path for the target-only cell and per (cell, λ1) otherwise, the
+    # guard's target-only path (5), the refit
+    assert model.n_fits_ == 2 + 5 * (1 + 2 * (len(cells) - 1)) + 5 + 2
     one_se = TransLassoCV(**kw, selection="1se").fit(A, y, sources=sources)
     assert one_se.hyperparameters_.lam2 >= model.hyperparameters_.lam2
 

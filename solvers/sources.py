@@ -1,0 +1,219 @@
+"""Several sources of unequal relevance: per-source estimates and the theory's choice of a source set
+(THEORY.md §8).
+
+Each source k is summarized alone against the target (:mod:`solvers.estimate`: its noise σ_k, density
+ρ_k, similarity s_k and the target's correlation with its fit's prediction). Sources are ranked by that
+correlation, the nested sets S_1 ⊂ S_2 ⊂ … of the ranking are each pooled and estimated as one source,
+and the replica theory's optimal error of each set ranks them. Pooling sources is, at the replica
+level, one source whose truth is their row-weighted mean and whose noise carries their dispersion
+around it (THEORY.md §8), which is what the pooled estimate measures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from replica import ConvergenceError
+from replica.strategy_optima import optimize_strategies
+
+from .estimate import (
+    SourceSummary,
+    relation,
+    setting_from,
+    summarize_sources,
+    support_overlap,
+    target_noise,
+    target_noise_variance,
+)
+from .problem import TransferProblem
+
+__all__ = ["SourceSet", "SourceChoice", "choose_sources", "estimate_set", "RANKING_STRATEGIES", "PATIENCE", "SCREEN"]
+
+# the theory's optimal error is compared over these strategies: each candidate set's best one-knob transfer
+# against the target alone (full adds little and costs the most to optimize, THEORY.md §8)
+RANKING_STRATEGIES = ("target_only", "value", "support")
+# nested sets stop growing once this many in a row have not improved the predicted gain
+PATIENCE = 2
+# a source is ranked by the theory only if its similarity or support overlap exceeds SCREEN/√n: an
+# unrelated source reads about N(0, 1/n) at n target rows, and costs no optimization (THEORY.md §8)
+SCREEN = 2.0
+
+
+@dataclass(frozen=True)
+class SourceSet:
+    """One candidate set of sources, pooled, and what the theory says of it.
+
+    Attributes
+    ----------
+    members : tuple of int
+        Source indices.
+    problem : solvers.problem.TransferProblem
+        Target and these sources, scaled together.
+    scaling : solvers.problem.Scaling
+        That scaling.
+    summary : solvers.estimate.SourceSummary or None
+        The pooled sources' estimates (None: not estimated).
+    similarity : float
+        s c of the pooled sources.
+    overlap : float
+        Their support overlap s (:func:`solvers.estimate.support_overlap`).
+    corr_target : float
+        The target's correlation with the pooled fit's prediction.
+    gain : float
+        The theory's predicted relative drop of the optimal test MSE against the target alone,
+        1 − ε(best of value, support)/ε(target alone) (NaN if not computed).
+    optima : dict or None
+        The theory's optima behind ``gain`` (strategy → result), on the set's estimated setting.
+    """
+
+    members: tuple
+    problem: TransferProblem = field(repr=False)
+    scaling: object = field(repr=False)
+    summary: SourceSummary | None = field(repr=False)
+    similarity: float = math.nan
+    overlap: float = math.nan
+    corr_target: float = math.nan
+    gain: float = math.nan
+    optima: dict | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class SourceChoice:
+    """The sources ranked, the nested sets tried, and the one chosen (None: the target alone).
+
+    Attributes
+    ----------
+    scores : dict of ndarray
+        One row per source: ``similarity``, ``support_overlap``, ``noise`` (σ_k, response units),
+        ``density``, ``corr_target``, ``gain_alone`` (the predicted relative gain of the source alone),
+        ``gain`` (what adding it to the nested set before it adds to the predicted gain; NaN if not
+        tried) and ``rank`` (its place in the nested sets; −1: not tried).
+    sets : list of SourceSet
+        The nested sets tried, in order.
+    chosen : SourceSet or None
+    sigma2_target : float or None
+        The target's noise variance estimated from its own rows.
+    rho_target : float or None
+        The target's density: that of the first-ranked source (NaN-free; None if no source ranks).
+    fits : int
+        Lasso fits spent.
+    """
+
+    scores: dict
+    sets: list
+    chosen: SourceSet | None
+    sigma2_target: float | None
+    rho_target: float | None
+    fits: int
+
+
+def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pretrain_on_target: bool) -> SourceChoice:
+    """Estimate each source against the target, rank them by the theory, try their nested sets, choose one.
+
+    THEORY.md §8. Each source alone: its summary, similarity and support overlap give a two-task setting
+    (the target's noise from its own rows), on which the theory's gain 1 − ε(best of value, support)/
+    ε(target alone) ranks it. Sources with a positive gain are pooled in that order, each nested set
+    estimated as one source (the replica equivalence of pooling), until :data:`PATIENCE` sets in a row
+    add nothing; the set of largest predicted gain is chosen (None if no set gains).
+
+    Parameters
+    ----------
+    X, y, sources
+        Checked data (:func:`solvers.problem.check_transfer_data`), at least one source.
+    fit_intercept, standardize : bool
+        As in :class:`solvers.TransLassoCV`.
+    pretrain_on_target : bool
+        Whether stage 1 pools the target rows.
+
+    Returns
+    -------
+    SourceChoice
+    """
+    K = len(sources)
+    sigma2_t = target_noise(TransferProblem.scaled(X, y, [], fit_intercept, standardize)[0])
+    fits = 12
+    names = ("similarity", "support_overlap", "noise", "density", "corr_target", "gain_alone", "gain")
+    scores = {name: np.full(K, np.nan) for name in names}
+    scores["rank"] = np.full(K, -1)
+    singles, previous = {}, None
+    for k in range(K):
+        try:
+            one, n = estimate_set(X, y, sources, (k,), fit_intercept, standardize, sigma2_t)
+        except ValueError:  # no signal, or no noise estimate: nothing this source can teach
+            continue
+        fits += n
+        if max(one.similarity, one.overlap) > SCREEN / math.sqrt(X.shape[0]):
+            one, previous = _with_gain(one, pretrain_on_target, sigma2_t, None, previous)
+        singles[k] = one
+        scores["similarity"][k], scores["support_overlap"][k] = one.similarity, one.overlap
+        scores["noise"][k], scores["density"][k] = math.sqrt(one.summary.sigma2), one.summary.rho
+        scores["corr_target"][k], scores["gain_alone"][k] = one.corr_target, one.gain
+    order = sorted((k for k, one in singles.items() if one.gain > 0), key=lambda k: -singles[k].gain)  # NaN: screened
+    # the target's density: the first-ranked source's, the same for every nested set, so that they are
+    # compared on one model of the target (THEORY.md §8)
+    rho_t = singles[order[0]].summary.rho if order else None
+    sets, best, stale = [], 0.0, 0
+    for j, k in enumerate(order):
+        if stale >= PATIENCE:
+            break
+        candidate = singles[k]
+        if j:
+            try:
+                candidate, n = estimate_set(X, y, sources, tuple(order[: j + 1]), fit_intercept, standardize, sigma2_t)
+            except ValueError:
+                continue
+            fits += n
+            candidate, previous = _with_gain(candidate, pretrain_on_target, sigma2_t, rho_t, previous)
+        scores["rank"][k], scores["gain"][k] = j, candidate.gain - best
+        sets.append(candidate)
+        stale = 0 if candidate.gain > best else stale + 1
+        best = max(best, candidate.gain)
+    chosen = max(sets, key=lambda c: c.gain, default=None)
+    return SourceChoice(scores, sets, chosen, sigma2_t, rho_t, fits)
+
+
+def estimate_set(X, y, sources, members, fit_intercept: bool, standardize: bool, sigma2_t):
+    """The source set ``members`` scaled with the target, summarized, and related to the target.
+
+    Parameters
+    ----------
+    X, y, sources
+        Checked data.
+    members : tuple of int
+        The set.
+    fit_intercept, standardize : bool
+        As in :class:`solvers.TransLassoCV`.
+    sigma2_t : float or None
+        The target's noise variance (None: the sources').
+
+    Returns
+    -------
+    SourceSet
+        Without ``gain``.
+    int
+        Lasso fits spent.
+    """
+    problem, scaling = TransferProblem.scaled(X, y, [sources[k] for k in members], fit_intercept, standardize)
+    src = summarize_sources(problem)
+    s2 = target_noise_variance(sigma2_t, src.sigma2)
+    rel = relation(problem, src, s2)
+    overlap = support_overlap(problem, src, s2)
+    return SourceSet(tuple(members), problem, scaling, src, rel.similarity, overlap, rel.corr_target), len(src.lam1)
+
+
+def _with_gain(candidate: SourceSet, pretrain_on_target: bool, sigma2_t, rho_t, previous):
+    """The candidate with the theory's predicted gain on its estimated setting (warm-started from the
+    previous candidate's optima)."""
+    setting, _ = setting_from(
+        candidate.problem, candidate.summary, pretrain_on_target, sigma2_t, candidate.overlap, rho_t
+    )
+    try:
+        optima = optimize_strategies(setting, RANKING_STRATEGIES, previous)
+    except (ConvergenceError, np.linalg.LinAlgError):
+        return replace(candidate, gain=-math.inf), previous
+    alone = optima["target_only"].eps2
+    best = min(optima["value"].eps2, optima["support"].eps2)
+    return replace(candidate, gain=1.0 - best / alone if alone > 0 else 0.0, optima=optima), optima
