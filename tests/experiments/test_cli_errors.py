@@ -4,10 +4,14 @@ Each case runs the real command (``python -m experiments.<name> ...``) in a subp
 empty working directory, and checks: exit code 2, exactly one line on stderr naming the
 problem, no traceback, nothing created (no output or cache folder), and a quick answer (the
 command line is checked before the slow imports). The cases run two at a time.
+
+Output folders are checked by creating them (``experiments.cli.check_output_dir``): ``/proc/x``
+passes every permission test as root and still cannot be made, so every experiment is given it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -23,6 +27,12 @@ QUICK_ANSWER = 10.0  # seconds of wall time; ~0.3 s on a quiet machine, generous
 SWEEPS = ("landscape", "strategies", "phase_diagram", "noise", "imdb", "mnist", "all")
 GRIDS = ("landscape", "strategies", "phase_diagram", "noise")
 REAL = ("imdb", "mnist", "all")
+WITH_OUT = (*SWEEPS, "demo")
+# without the dask extra the scheduler option is refused for that reason, before any connection
+NO_SCHEDULER = (
+    "cannot connect" if importlib.util.find_spec("distributed") else "needs Dask, pip install 'transfer-l1[dask]'"
+)
+PROCFS = Path("/proc/self").is_dir()
 
 
 # (experiments, arguments, fragment of the message): the shared options, checked on every experiment that has
@@ -31,7 +41,15 @@ SHARED_MISTAKES = [
     (SWEEPS, "--workers abc", "argument --workers: expected an integer >= 1, got 'abc'"),
     (SWEEPS, "--out FILE", "--out FILE: exists and is not a directory"),
     (SWEEPS, "--cache FILE", "--cache FILE: exists and is not a directory"),
-    (SWEEPS, "--scheduler tcp://127.0.0.1:1", "--scheduler tcp://127.0.0.1:1: cannot connect"),
+    (SWEEPS, "--scheduler tcp://127.0.0.1:1", f"--scheduler tcp://127.0.0.1:1: {NO_SCHEDULER}"),
+    *(
+        [
+            (WITH_OUT, "--out /proc/x", "--out /proc/x: cannot be created"),
+            (SWEEPS, "--cache /proc/x", "--cache /proc/x: cannot be created"),
+        ]
+        if PROCFS
+        else []
+    ),
     (GRIDS, "--grid 0", "argument --grid: expected an integer >= 2, got 0"),
     (GRIDS, "--grid -2", "argument --grid: expected an integer >= 2, got -2"),
     (REAL, "--data /nonexistent", "--data /nonexistent: no such directory"),
@@ -50,6 +68,19 @@ OWN_MISTAKES = [
     ("theory_summary", "--figures nowhere", "--figures nowhere: no such directory"),
     ("theory_summary", "--figures FILE", "--figures FILE: not a directory"),
     ("theory_summary", "--figures EMPTY --json EMPTY", "--json EMPTY: is a directory"),
+    ("demo", "--out FILE/sub", "--out FILE/sub: cannot be created"),
+    ("all", "--out FILE/sub/deeper", "--out FILE/sub/deeper: cannot be created"),
+    *(
+        [
+            (
+                "theory_summary",
+                "--figures EMPTY --json /proc/x/s.json",
+                "--json /proc/x/s.json: cannot be created, its folder /proc/x cannot be created",
+            )
+        ]
+        if PROCFS
+        else []
+    ),
 ]
 
 
