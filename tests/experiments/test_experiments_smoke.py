@@ -35,6 +35,14 @@ def _rows(path):
         return list(csv.DictReader(fh))
 
 
+def check_reported_outputs(stdout: str, out: Path) -> None:
+    """The experiment's last lines are ``wrote PATH``, once for every file it wrote to ``out``."""
+    lines = stdout.splitlines()
+    written = [line.removeprefix("wrote ") for line in lines if line.startswith("wrote ")]
+    assert sorted(written) == sorted(str(p) for p in out.iterdir() if p.is_file())
+    assert lines[len(lines) - len(written) :] == [f"wrote {path}" for path in written]
+
+
 def _check_full_is_best(rows):
     checked = 0
     for row in rows:
@@ -56,9 +64,10 @@ HEAVY = {"phase_diagram", "noise"}
 @pytest.mark.parametrize(
     "name", [pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name for name in EXPERIMENTS]
 )
-def test_smoke_run_writes_outputs(name, tmp_path):
+def test_smoke_run_writes_outputs(name, tmp_path, capsys):
     module = importlib.import_module(f"experiments.{name}")
     module.main(["--smoke", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--no-progress"])
+    check_reported_outputs(capsys.readouterr().out, tmp_path / "out")
     for stem in EXPERIMENTS[name]:
         for ext in ("png", "pdf"):
             assert (tmp_path / "out" / f"{stem}.{ext}").stat().st_size > 0
