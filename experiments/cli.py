@@ -9,8 +9,9 @@ point itself, so quick and full runs share whatever points they have in common.
 
 Validation comes first.  :func:`parse_args` checks every argument and input
 (counts, output and cache locations, the data root, the scheduler's address)
-before any work starts or any folder is created; a user error ends the program
-with one line on stderr and exit code 2.  This module imports only the standard
+before any work starts; whether an output folder can be created is tried (and
+undone), so nothing is left behind.  A user error ends the program with one
+line on stderr and exit code 2.  This module imports only the standard
 library, so an experiment can call :func:`preflight` before its slow imports
 (numba kernels, scikit-learn: ~3 s) and a mistake is reported at once.
 """

@@ -137,7 +137,21 @@ def test_landscape_chain_leaves_the_x1_zero_plateau():
     from experiments import landscape
 
     points = [{**landscape.SETTING, "alpha_target": 2.0, "kappa": k, "t": 0.0} for k in (0.0, 0.5, 1.0, 1.13)]
-    target_only, *_, valued = landscape.landscape_chain(points)
+    target_only, half, one, valued = landscape.landscape_chain(points)
     assert target_only["converged"] and valued["converged"]
     assert valued["eps2"] < 0.99 * target_only["eps2"]
     assert valued["lam1"] < 2.0
+    # on the plateau (and at κ = 0, Δλ = 0, where λ1 does not matter) the tie is reported at λ1 = LAM1_OFF
+    assert target_only["lam1"] == half["lam1"] == one["lam1"] == landscape.LAM1_OFF
+
+
+def test_plateau_ties_do_not_depend_on_the_path():
+    """The same plateau point reached along two chains (from κ = 0 and cold) reports the same λ1, and
+    ε^(2nd) to the optimizer's tolerance; what breaks the tie is a cold prediction of the point alone."""
+    from experiments import landscape
+
+    point = {**landscape.SETTING, "alpha_target": 2.0, "kappa": 0.5, "t": 0.0}
+    after = landscape.landscape_chain([{**point, "kappa": 0.0}, point])[1]
+    alone = landscape.landscape_chain([point])[0]
+    assert after["lam1"] == alone["lam1"] == landscape.LAM1_OFF
+    assert after["eps2"] == pytest.approx(alone["eps2"], rel=1e-9)
