@@ -3,7 +3,8 @@
 Each case runs the real command (``python -m experiments.<name> ...``) in a subprocess, in an
 empty working directory, and checks: exit code 2, exactly one line on stderr naming the
 problem, no traceback, nothing created (no output or cache folder), and a quick answer (the
-command line is checked before the slow imports). The cases run two at a time.
+command line is checked before the slow imports). Each case is its own test, so pytest-xdist
+spreads them over the cores.
 
 Output folders are checked by creating them (``experiments.cli.check_output_dir``): ``/proc/x``
 passes every permission test as root and still cannot be made, so every experiment is given it.
@@ -16,7 +17,6 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -102,7 +102,7 @@ def _id(case):
 
 def _run(case, root: Path) -> dict:
     name, argv, _ = case
-    cwd = root / _id(case).replace("/", "_").replace(" ", "_").replace(":", "_")
+    cwd = root / "cwd"
     cwd.mkdir()
     (cwd / "FILE").write_text("not a folder\n")
     (cwd / "EMPTY").mkdir()
@@ -125,13 +125,6 @@ def _run(case, root: Path) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli_errors")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(map(_id, CASES), pool.map(lambda c: _run(c, root), CASES)))
-
-
 def _check(outcome, case):
     name, _, fragment = case
     run = outcome["run"]
@@ -145,8 +138,8 @@ def _check(outcome, case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
-def test_mistake_rejected_at_once(outcomes, case):
-    _check(outcomes[_id(case)], case)
+def test_mistake_rejected_at_once(tmp_path, case):
+    _check(_run(case, tmp_path), case)
 
 
 @pytest.mark.slow
