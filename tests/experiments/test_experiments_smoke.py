@@ -104,6 +104,7 @@ def test_resumed_run_reads_cache(tmp_path, monkeypatch):
     assert (tmp_path / "out" / "landscape.csv").read_text() == first
 
 
+@pytest.mark.slow  # a local cluster costs ~5 s; the Dask backend itself is tested by default in test_sweep.py
 def test_sweep_on_dask_local_cluster(tmp_path):
     pytest.importorskip("distributed")
     from experiments import landscape
