@@ -17,18 +17,29 @@ import importlib
 import pickle
 import pkgutil
 
-__all__ = ["uncached_kernels"]
+__all__ = ["kernels", "uncached_kernels"]
 
 
-def _kernels(package: str):
-    """(qualified name, dispatcher) of every ``cache=True`` kernel that numba compiles on its own.
+def kernels(package: str = "replica") -> dict:
+    """Every ``cache=True`` kernel of ``package`` that numba compiles on its own, by qualified name.
 
     A kernel with ``inline="always"`` is compiled into its callers, never by itself, so it has no
     cache entry of its own and is left out.
+
+    Parameters
+    ----------
+    package : str, default "replica"
+        An importable package whose modules define ``@njit(cache=True)`` kernels.
+
+    Returns
+    -------
+    dict
+        Qualified name -> numba dispatcher.
     """
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
 
+    found = {}
     root = importlib.import_module(package)
     for info in pkgutil.iter_modules(root.__path__, prefix=f"{package}."):
         module = importlib.import_module(info.name)
@@ -39,7 +50,8 @@ def _kernels(package: str):
                 and not isinstance(obj._cache, NullCache)
                 and obj.targetoptions.get("inline", "never") != "always"
             ):
-                yield f"{module.__name__}.{name}", obj
+                found[f"{module.__name__}.{name}"] = obj
+    return found
 
 
 def uncached_kernels(package: str = "replica") -> list[str] | None:
@@ -58,10 +70,10 @@ def uncached_kernels(package: str = "replica") -> list[str] | None:
     """
     uncached = []
     try:
-        kernels = list(_kernels(package))
+        found = kernels(package)
     except (ImportError, AttributeError):  # numba's internals moved: cannot tell
         return None
-    for name, kernel in kernels:
+    for name, kernel in found.items():
         try:
             entries = kernel._cache._cache_file._load_index()
         except AttributeError:
