@@ -29,9 +29,8 @@ GRIDS = ("landscape", "strategies", "phase_diagram", "noise")
 REAL = ("imdb", "mnist", "all")
 WITH_OUT = (*SWEEPS, "demo")
 # without the dask extra the scheduler option is refused for that reason, before any connection
-NO_SCHEDULER = (
-    "cannot connect" if importlib.util.find_spec("distributed") else "needs Dask, pip install 'transfer-l1[dask]'"
-)
+DASK = importlib.util.find_spec("distributed") is not None
+NO_SCHEDULER = "cannot connect" if DASK else "needs Dask, pip install 'transfer-l1[dask]'"
 PROCFS = Path("/proc/self").is_dir()
 
 
@@ -60,7 +59,11 @@ OWN_MISTAKES = [
     ("landscape", "--workers 0", "argument --workers: expected an integer >= 1, got 0"),
     ("mnist", "--seed -1", "argument --seed: expected an integer >= 0, got -1"),
     ("landscape", "--out FILE/sub", "--out FILE/sub: cannot be created"),
-    ("landscape", "--scheduler host:port", "--scheduler host:port: expected 'local' or an address"),
+    (
+        "landscape",
+        "--scheduler host:port",
+        "--scheduler host:port: " + ("expected 'local' or an address" if DASK else NO_SCHEDULER),
+    ),
     ("demo", "--points 0", "argument --points: expected an integer >= 2, got 0"),
     ("demo", "--points -5", "argument --points: expected an integer >= 2, got -5"),
     ("demo", "--out FILE", "--out FILE: exists and is not a directory"),

@@ -66,9 +66,9 @@ def _state(setting, hp):
     return p, s1, conj
 
 
-# the two theory cases and the sharp crossings run by default; the similarity prior and source-only
-# pretraining (3 s each against mpmath) with -m slow
-MPMATH_SLOW = (2, 3)
+# the two theory cases run by default (and sharp crossings in test_narrow_crossing_is_resolved); the
+# similarity prior, source-only pretraining and the two-sided sharp crossings (3-6 s each) with -m slow
+MPMATH_SLOW = (2, 3, 4)
 
 
 @pytest.mark.parametrize(
