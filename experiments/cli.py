@@ -5,7 +5,8 @@ Outputs (CSV, PNG, PDF) go to ``--out``: ``figures/`` for full runs and
 ``results/quick/`` for ``--quick`` runs, so smoke tests never overwrite
 publication figures.  Per-point results are cached in ``--cache``
 (``results/cache/<name>/`` by default, git-ignored); the cache is keyed by the
-point itself, so quick and full runs share whatever points they have in common.
+point itself, so quick and full runs share whatever points they have in common
+(not ``landscape``'s, whose results depend on the grid's chains: its tag names the grid).
 
 Validation comes first.  :func:`parse_args` checks every argument and input
 (counts, output and cache locations, the data root, the scheduler's address)
