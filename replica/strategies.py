@@ -281,7 +281,7 @@ STRATEGIES: dict[str, Family] = StrategyRegistry(
             (_L, _L, _U),
             _pretraining_lasso,
             lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), _mixing(hp)]),
-            transfers="both, tied: κ = 1 − a, Δλ = λ2 (1/a − 1)",
+            transfers="both, tied: κ = 1 − a, Δλ = λ2 (1/a − 1), a ∈ (0, 1]",
             free=("λ1", "λ2", "a"),
         ),
         Family(
