@@ -60,7 +60,7 @@ def uncached_kernels(package: str = "replica") -> list[str] | None:
     Parameters
     ----------
     package : str, default "replica"
-        An importable package whose modules define ``@njit(cache=True)`` kernels.
+        As in :func:`kernels`.
 
     Returns
     -------
