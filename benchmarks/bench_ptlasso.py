@@ -14,7 +14,7 @@ set (5,903 reviews). Both sides see the same training rows: a paired comparison 
   the summary also averages its test MSE over them), and with ``--reference`` the CV-tuned
   ``TransLassoCV(strategy="full", tuning="cv")`` on the first seed's folds.
 
-Run: ``python benchmarks/bench_ptlasso.py --venv /work/venvs/ptlasso --n-targets 100 500
+Run: ``python benchmarks/bench_ptlasso.py --venv ../venvs/ptlasso --n-targets 100 500
 --subsamples 0 1 2``. Updates ``benchmarks/bench_ptlasso.json`` (one record per cell, replaced when re-run; the .md is
 written by hand from it) and prints the paired summary per n_t.
 """
