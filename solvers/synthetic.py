@@ -90,7 +90,9 @@ def draw_problem(setting: Setting, n_features: int, rng: np.random.Generator) ->
     """Draw the truth, then every dataset's Gaussian design and noisy response (THEORY.md §1).
 
     Dataset k has M_k = round(α_k N) rows, a design with i.i.d. N(0, 1/N) entries and
-    y^(k) = A^(k) r^(k) + N(0, σ_k²) noise.
+    y^(k) = A^(k) r^(k) + N(0, σ_k²) noise. With a design covariance
+    (:meth:`replica.Setting.with_covariance`) the rows are drawn from N(0, Σ/N) instead
+    (:meth:`replica.covariance.Covariance.sample`).
 
     Parameters
     ----------
@@ -109,7 +111,7 @@ def draw_problem(setting: Setting, n_features: int, rng: np.random.Generator) ->
     Raises
     ------
     ValueError
-        If ``n_features`` < 1.
+        If ``n_features`` < 1, or differs from the dimension of the setting's design covariance.
 
     Examples
     --------
@@ -125,6 +127,9 @@ def draw_problem(setting: Setting, n_features: int, rng: np.random.Generator) ->
     if int(n_features) < 1:
         raise ValueError(f"n_features must be >= 1, got {n_features}")
     N = int(n_features)
+    cov = setting.covariance
+    if cov is not None and cov.N != N:
+        raise ValueError(f"n_features = {N} does not match the dimension {cov.N} of the setting's design covariance")
     truth = draw_truth(setting, N, rng)
     data = []
     for k in range(setting.K):
@@ -132,7 +137,10 @@ def draw_problem(setting: Setting, n_features: int, rng: np.random.Generator) ->
         if M == 0:
             data.append(None)
             continue
-        A = rng.standard_normal((M, N)) / np.sqrt(N)
+        if cov is None:
+            A = rng.standard_normal((M, N)) / np.sqrt(N)
+        else:  # rows N(0, Σ/N) (THEORY.md §7)
+            A = cov.sample(rng, M) / np.sqrt(N)
         y = A @ truth[k] + setting.sigmas[k] * rng.standard_normal(M)
         data.append((A, y))
     return Problem(truth, data)
