@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import math
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 import numpy as np
+from scipy.special import ndtr
 
 from . import stage1 as st1
 from . import stage2 as st2
@@ -38,6 +39,7 @@ _SOLVE_TOL = 1e-11  # coordinate-descent step tolerance of the effective Lassos
 _STOP_FRACTION = 0.05  # sampled oracles: stop when |T(y) − y| ≤ this × the map's sampling SE
 _MAX_NEWTON = 40
 _DRAW_STREAM = 0x434F5252  # "CORR": the effective problems' random stream
+_BANDWIDTH = 0.01  # smoothing of the support counts, in units of the effective noise (THEORY.md §7)
 
 # per-draw statistics; stage 1 has K-dependent blocks: nnz, E1[K], Q1, m1[K], tp
 _S2 = {name: i for i, name in enumerate(("nnz", "v", "W", "X", "Ee2", "Q2", "m2", "Q12", "tp", "nnzf"))}
@@ -81,6 +83,7 @@ class _Consts:
     delta_lam: float
     K: int
     density: float
+    nnz_floor: float = 0.0  # support fraction that stands for "none sampled" in χ (half a coordinate)
 
     @classmethod
     def of(cls, setting, hp):
@@ -105,7 +108,7 @@ def _stage1_map(c: _Consts, y1: np.ndarray, m1: np.ndarray) -> np.ndarray:
     χ1' = E|supp x1|/(N Q̂1), χ̂1' = Σ_k a_k (E1k + σ_k²)/(1 + χ1')² (THEORY.md §7)."""
     m1 = np.atleast_2d(m1)
     Q1_hat = c.A / (1.0 + math.exp(y1[0]))
-    chi1 = m1[:, 0] / Q1_hat
+    chi1 = np.maximum(m1[:, 0], c.nnz_floor) / Q1_hat
     E1 = m1[:, 1 : 1 + c.K]
     chi1_hat = (E1 + c.sig2) @ c.a / (1.0 + chi1) ** 2
     return np.stack([np.log(np.maximum(chi1, st1.TINY)), np.log(np.maximum(chi1_hat, st1.TINY))], axis=1)
@@ -137,7 +140,7 @@ def _stage2_map(c: _Consts, y1, y2, m1, m2) -> np.ndarray:
     chi1, chi1_hat = math.exp(y1[0]), math.exp(y1[1])
     _, _, _, chi12_hat, Q2_hat, _, m21_hat = _decode2(c, y1, y2)
     E1 = m1[:, 1]
-    chi2 = m2[:, _S2["nnz"]] / Q2_hat
+    chi2 = np.maximum(m2[:, _S2["nnz"]], c.nnz_floor) / Q2_hat
     W, X = m2[:, _S2["W"]], m2[:, _S2["X"]]
     b = -m21_hat / Q2_hat
     if c.cross:
@@ -236,6 +239,18 @@ def _stratified_prior(setting, N: int, rng: np.random.Generator) -> np.ndarray:
     return out.T
 
 
+def _smooth_count(X, G, W, width):
+    """|supp x| per row, smoothed: Σ_i Φ((|x_i − g_i| − w_i)/width) with g = Σx − b at the minimizer.
+
+    |x_i − g_i| − w_i is |x_i| on the support and −(w_i − |g_i|) ≤ 0 off it (unit diagonal), so this is
+    the support size with its step spread over ``width``. The sampled map is then continuous in the
+    coordinates (a count is piecewise constant on the scale of one coordinate among S N), and, Φ being
+    symmetric, the expectation moves only at second order in the width.
+    """
+    t = np.abs(X - G) - W
+    return np.sum(ndtr(np.where(np.isfinite(W), t, -np.inf) / width), axis=1)
+
+
 class SampledOracle:
     """Expectations of the effective problems of THEORY.md §7 as averages over fixed-seed draws.
 
@@ -244,7 +259,6 @@ class SampledOracle:
     Built once per setting (cached); the effective Lassos are solved by :func:`replica.effective.gram_lasso_batch`.
     """
 
-    fd_step = 1e-2  # forward-difference step of the Jacobian (coordinates): many support changes per step
     sampled = True
 
     def __init__(self, setting):
@@ -252,6 +266,9 @@ class SampledOracle:
         if not cov.has_matrix:
             raise ValueError(f"predict needs Sigma as a dense matrix (N <= 4096); this empirical Sigma has N = {cov.N}")
         self.cov, self.N, self.S, self.K = cov, cov.N, cov.draws, setting.K
+        # forward-difference step of the Jacobian (coordinates): large enough that a step changes many
+        # supports among the S N sampled coordinates, so that their discreteness does not dominate it
+        self.fd_step = float(np.clip(0.01 * math.sqrt(2.0**15 / (self.S * self.N)), 0.01, 0.1))
         rng = np.random.default_rng([cov.seed, _DRAW_STREAM])
         self.r = np.stack([_stratified_prior(setting, self.N, rng) for _ in range(self.S)])  # (S, K, N)
         self.u1 = cov.sample(rng, self.S)
@@ -274,7 +291,7 @@ class SampledOracle:
         Sx = G + B
         N, K = self.N, self.K
         stats = np.empty((self.S, 3 + 2 * K))
-        stats[:, 0] = np.count_nonzero(X, axis=1) / N
+        stats[:, 0] = _smooth_count(X, G, W, _BANDWIDTH * math.sqrt(chi1_hat) / Q1_hat) / N
         for k in range(K):
             d = X - self.r[:, k]
             stats[:, 1 + k] = np.einsum("sn,sn->s", d, Sx - self.Sr[:, k]) / N
@@ -305,7 +322,7 @@ class SampledOracle:
         d2, Sd2 = e2 + (b - c.kappa) * d1, Se2 + (b - c.kappa) * Sd1
         dot = lambda p, q: np.einsum("sn,sn->s", p, q) / N  # noqa: E731
         stats = np.empty((self.S, len(_S2)))
-        stats[:, _S2["nnz"]] = np.count_nonzero(X, axis=1) / N
+        stats[:, _S2["nnz"]] = _smooth_count(X, G, W, _BANDWIDTH * math.sqrt(chi2_hat) / Q2_hat) / N
         stats[:, _S2["v"]] = math.sqrt(chi1_hat) * dot(self.u1, X)
         stats[:, _S2["W"]] = dot(d2, Sd2)
         stats[:, _S2["X"]] = dot(d1, Sd2)
@@ -416,25 +433,38 @@ def _newton(F, y0, step, tol, stop_fraction, stage, context):
 
     ``F(y)`` returns (T(y), se_T, aux), se_T the sampling SE of T(y) (zeros when exact). Stops when
     every |T(y) − y| ≤ max(tol, stop_fraction · se_T). The Jacobian is recomputed whenever a step
-    fails to halve the residual. Returns (y, T(y), aux, residual, evaluations, J = dT/dy).
+    fails to halve the residual. A sampled map is piecewise constant on the scale of one support
+    change among the S N sampled coordinates; when few are sampled that scale can exceed the stopping
+    threshold, and when the iteration stalls the best point is accepted if every |T(y) − y| ≤ se_T
+    (its fixed-point error then enters the reported SE, :func:`_standard_errors`).
+    Returns (y, T(y), aux, residual, evaluations, J = dT/dy).
     """
     y = np.asarray(y0, float)
     t, se, aux = F(y)
     evals, J = 1, None
     n = y.size
+
+    def size(r, se):
+        """Progress measure: max |r_i| in units of the map's sampling SE (of tol where exact)."""
+        return float(np.max(np.abs(r) / np.maximum(se, tol))) if np.all(np.isfinite(r)) else math.inf
+
     history = []
+    best = None  # (size, y, t, aux, residual)
     for _ in range(_MAX_NEWTON):
         r = t - y
-        if not np.all(np.isfinite(r)):
+        current = size(r, se)
+        if not math.isfinite(current):
             break
         res = float(np.max(np.abs(r)))
-        history.append(res)
+        history.append(current)
         if np.all(np.abs(r) <= np.maximum(tol, stop_fraction * se)):
             if J is None:
                 J = _fd(F, y, t, step, n)
                 evals += n
             return y, t, aux, res, evals, J
-        if J is None or (len(history) > 1 and res > 0.5 * history[-2]):
+        if best is None or current < best[0]:
+            best = (current, y, t, aux, res)
+        if J is None or (len(history) > 1 and current > 0.5 * history[-2]):
             J = _fd(F, y, t, step, n)
             evals += n
         try:
@@ -447,18 +477,22 @@ def _newton(F, y0, step, tol, stop_fraction, stage, context):
         for _ in range(6):
             t_new, se_new, aux_new = F(y + dy)
             evals += 1
-            r_new = t_new - (y + dy)
-            if np.all(np.isfinite(r_new)) and np.max(np.abs(r_new)) < res:
+            if size(t_new - (y + dy), se_new) < current:
                 break
             dy = dy / 2
         else:
             break
         y, t, se, aux = y + dy, t_new, se_new, aux_new
+    # a sampled map stalls within its discreteness: accept the best point within one SE
+    if best is not None and best[0] <= 1.0 and np.any(se > 0) and J is not None:
+        _, y, t, aux, res = best
+        return y, t, aux, res, evals, J
     raise ConvergenceError(
         f"{stage} equations of state (correlated design) did not converge",
         {
             "stage": stage,
-            "residual": history[-1] if history else math.inf,
+            "residual": float(np.max(np.abs(t - y))) if np.all(np.isfinite(t)) else math.inf,
+            "residual_in_se": history[-1] if history else math.inf,
             "iterations": evals,
             "last_iterate": y.tolist(),
             **context(),
@@ -537,7 +571,8 @@ def predict_correlated(setting, hp, warm_start=None, tol: float = 1e-10, oracle=
     from .prediction import Prediction
 
     orc = _oracle(setting) if oracle is None else oracle
-    c = _Consts.of(setting, hp)
+    # a sampled support can be empty where the true one is merely small: χ stays at half a coordinate
+    c = replace(_Consts.of(setting, hp), nnz_floor=0.5 / (orc.S * orc.N) if orc.sampled else 0.0)
     state = warm_start.solver_state if warm_start is not None else None
     if not isinstance(state, CorrelatedState) or state.setting is not setting:
         state = None
@@ -678,7 +713,11 @@ def _standard_errors(orc, c, y1, y2, e1, e2, J1, J2, F2, chi1_hat):
         D2[:, j] = (_outputs(c, y1, yp, m1, ep2.stats.mean(axis=0))[0] - base) / h
     J = np.zeros((n1 + n2, n1 + n2))
     J[:n1, :n1], J[n1:, :n1], J[n1:, n1:] = J1, J21, J2
-    dy = np.linalg.solve(np.eye(n1 + n2) - J, np.hstack([dT1, dT2]).T).T  # (S, n1 + n2)
-    pseudo = dout + dy[:, :n1] @ D1.T + dy[:, n1:] @ D2.T
-    se = _jackknife(pseudo)
+    A = np.eye(n1 + n2) - J
+    dy = np.linalg.solve(A, np.hstack([dT1, dT2]).T).T  # (S, n1 + n2)
+    D = np.hstack([D1, D2])
+    se = _jackknife(dout + dy @ D.T)
+    # the fixed point's own error: one Newton correction (I − J)⁻¹ (T(y) − y) away
+    residual = np.concatenate([_stage1_map(c, y1, m1)[0] - y1, t2 - y2])
+    se = np.hypot(se, D @ np.linalg.solve(A, residual))
     return dict(zip(SE_QUANTITIES, se)), evals
