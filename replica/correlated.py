@@ -29,7 +29,7 @@ from scipy.special import ndtr
 from . import stage1 as st1
 from . import stage2 as st2
 from .covariance import Covariance
-from .effective import gram_lasso_batch
+from .effective import design_lasso, gram_lasso_batch
 from .errors import ConvergenceError
 from .quadrature import N_NODES
 
@@ -209,7 +209,7 @@ def _outputs(c: _Consts, y1, y2, m1, m2) -> np.ndarray:
 class _Eval1:
     stats: np.ndarray  # (S, n1) per draw
     x: np.ndarray | None = None  # (S, N) x1 per draw
-    Sx: np.ndarray | None = None  # (S, N) Σ x1
+    image: np.ndarray | None = None  # x1's image (SampledOracle)
     state: object = None  # the separable oracle's replica.stage1.Stage1
 
 
@@ -255,92 +255,123 @@ class SampledOracle:
     """Expectations of the effective problems of THEORY.md §7 as averages over fixed-seed draws.
 
     Each draw is the prior's true vectors (K, N), stratified over the mixture components
-    (:func:`_stratified_prior`), and two Gaussian vectors of covariance Σ for the fields u1, u2.
-    Built once per setting (cached); the effective Lassos are solved by :func:`replica.effective.gram_lasso_batch`.
+    (:func:`_stratified_prior`), and two Gaussian vectors for the fields u1, u2. Built once per setting
+    (cached). Two engines solve the effective Lassos: the Gram form on a dense Σ
+    (:func:`replica.effective.gram_lasso_batch`), or, for an empirical Σ = BᵀB too large to hold, the
+    least-squares form on the sparse design B (:func:`replica.effective.design_lasso`). Either way a
+    vector x is represented by its *image*: (x, Σx) for the Gram form, Bx for the design form, so that
+    every Σ-overlap is one inner product of images (:meth:`inner`).
     """
 
     sampled = True
 
     def __init__(self, setting):
         cov: Covariance = setting.covariance
-        if not cov.has_matrix:
-            raise ValueError(f"predict needs Sigma as a dense matrix (N <= 4096); this empirical Sigma has N = {cov.N}")
         self.cov, self.N, self.S, self.K = cov, cov.N, cov.draws, setting.K
+        self.gram = cov.has_matrix
         # forward-difference step of the Jacobian (coordinates): large enough that a step changes many
         # supports among the S N sampled coordinates, so that their discreteness does not dominate it
         self.fd_step = float(np.clip(0.01 * math.sqrt(2.0**15 / (self.S * self.N)), 0.01, 0.1))
         rng = np.random.default_rng([cov.seed, _DRAW_STREAM])
         self.r = np.stack([_stratified_prior(setting, self.N, rng) for _ in range(self.S)])  # (S, K, N)
-        self.u1 = cov.sample(rng, self.S)
-        self.u2 = cov.sample(rng, self.S)
-        Sig = np.ascontiguousarray(cov.matrix)
-        self.Sigma = Sig
-        self.Sr = (self.r.reshape(-1, self.N) @ Sig).reshape(self.r.shape)  # Σ symmetric
+        if self.gram:
+            self.Sigma = np.ascontiguousarray(cov.matrix)
+            self.noise1, self.noise2 = cov.sample(rng, self.S), cov.sample(rng, self.S)  # u ~ N(0, Σ)
+        else:
+            self.arrays = cov.design_arrays()
+            n = cov.n_samples
+            # ζ, drawn as Covariance.sample draws them (u = Bᵀζ): both engines see the same draws
+            self.noise1 = np.ascontiguousarray(rng.standard_normal((n, self.S)).T)
+            self.noise2 = np.ascontiguousarray(rng.standard_normal((n, self.S)).T)
+        self.Ir = [self._image(self.r[:, k]) for k in range(self.K)]
         a = np.where(setting.pretrain, setting.alphas, 0.0)
-        self.Sr_bar = np.einsum("k,skn->sn", a / a.sum(), self.Sr)
+        self.Ir_bar = sum((a[k] / a.sum()) * self.Ir[k] for k in range(self.K))
         self.live = self.r[:, 0] != 0
 
-    def stage1(self, c: _Consts, chi1, chi1_hat, warm: _Eval1 | None) -> _Eval1:
-        """Solve x1 = argmin ½xᵀΣx − (Σ r̄ + √χ̂1 u1/Q̂1)ᵀx + (λ1/Q̂1)||x||_1 for every draw, and its statistics."""
-        Q1_hat = c.A / (1.0 + chi1)
-        B = self.Sr_bar + (math.sqrt(chi1_hat) / Q1_hat) * self.u1
-        W = np.full_like(B, c.lam1 / Q1_hat)
-        X = np.zeros_like(B) if warm is None else warm.x.copy()
-        G = np.empty_like(B)
-        self._solve(B, W, X, G, "stage 1")
-        Sx = G + B
-        N, K = self.N, self.K
-        stats = np.empty((self.S, 3 + 2 * K))
-        stats[:, 0] = _smooth_count(X, G, W, _BANDWIDTH * math.sqrt(chi1_hat) / Q1_hat) / N
-        for k in range(K):
-            d = X - self.r[:, k]
-            stats[:, 1 + k] = np.einsum("sn,sn->s", d, Sx - self.Sr[:, k]) / N
-            stats[:, 2 + K + k] = np.einsum("sn,sn->s", self.r[:, k], Sx) / N
-        stats[:, 1 + K] = np.einsum("sn,sn->s", X, Sx) / N
-        stats[:, 2 + 2 * K] = np.count_nonzero((X != 0) & self.live, axis=1) / N
-        return _Eval1(stats, X, Sx)
+    # ---- the engine ----------------------------------------------------------------------------
+    def _image(self, V):
+        """(x, Σx) rows for the Gram form, Bx rows for the design form; V of shape (S, N)."""
+        if self.gram:
+            return np.stack([V, V @ self.Sigma])
+        return self.cov.design_matvec(V.T).T[None]
 
-    def stage2(self, c: _Consts, e1: _Eval1, chi1_hat, conj, warm: _Eval2 | None) -> _Eval2:
-        """Solve x2 = argmin ½xᵀΣx − (m̂2Σr + m̂21Σx1 + u2)ᵀx/Q̂2 + Σ_i w_i|x_i|/Q̂2, w_i = λ2 + Δλ·1[x1_i = 0],
-        with (u1, u2) jointly Gaussian, for every draw, and its statistics."""
-        Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat = conj
-        g12 = chi12_hat / math.sqrt(chi1_hat)
-        g2 = math.sqrt(max(chi2_hat - chi12_hat * chi12_hat / chi1_hat, 0.0))
-        Sr0 = self.Sr[:, 0]
-        B = (m2_hat * Sr0 + m21_hat * e1.Sx + g12 * self.u1 + g2 * self.u2) / Q2_hat
-        off = np.inf if math.isinf(c.delta_lam) else c.lam2 + c.delta_lam
-        W = np.where(e1.x == 0, off, c.lam2) / Q2_hat
-        X = np.zeros_like(B) if warm is None else np.where(np.isfinite(W), warm.x, 0.0)
-        G = np.empty_like(B)
-        self._solve(B, W, X, G, "stage 2")
-        Sx2 = G + B
-        N, r0, x1 = self.N, self.r[:, 0], e1.x
-        b = -m21_hat / Q2_hat
-        e2 = r0 - c.kappa * x1 - X
-        Se2 = Sr0 - c.kappa * e1.Sx - Sx2
-        d1, Sd1 = r0 - x1, Sr0 - e1.Sx
-        d2, Sd2 = e2 + (b - c.kappa) * d1, Se2 + (b - c.kappa) * Sd1
-        dot = lambda p, q: np.einsum("sn,sn->s", p, q) / N  # noqa: E731
-        stats = np.empty((self.S, len(_S2)))
-        stats[:, _S2["nnz"]] = _smooth_count(X, G, W, _BANDWIDTH * math.sqrt(chi2_hat) / Q2_hat) / N
-        stats[:, _S2["v"]] = math.sqrt(chi1_hat) * dot(self.u1, X)
-        stats[:, _S2["W"]] = dot(d2, Sd2)
-        stats[:, _S2["X"]] = dot(d1, Sd2)
-        stats[:, _S2["Ee2"]] = dot(e2, Se2)
-        stats[:, _S2["Q2"]] = dot(X, Sx2)
-        stats[:, _S2["m2"]] = dot(r0, Sx2)
-        stats[:, _S2["Q12"]] = dot(x1, Sx2)
-        stats[:, _S2["tp"]] = np.count_nonzero((X != 0) & self.live, axis=1) / N
-        stats[:, _S2["nnzf"]] = np.count_nonzero(c.kappa * x1 + X, axis=1) / N
-        return _Eval2(stats, X)
+    def inner(self, p, q):
+        """Per draw, the Σ-overlap pᵀΣq/N of two images."""
+        return np.einsum("sn,sn->s", p[0], q[-1]) / self.N
 
-    def _solve(self, B, W, X, G, stage):
-        sweeps = gram_lasso_batch(self.Sigma, B, W, X, G, _SOLVE_TOL)
+    def _noise_dot(self, noise, image):
+        """Per draw, uᵀx/N for the field u = Bᵀζ (design form) or u (Gram form) and x's image."""
+        return np.einsum("sn,sn->s", noise, image[0] if self.gram else image[-1]) / self.N
+
+    def _solve(self, L, W, X, stage):
+        """Solve the effective Lassos with linear terms L (b = L for the Gram form, c = L for the design
+        form), weights W, warm starts X (overwritten). Returns (image of X, gradient Σx − b)."""
+        if self.gram:
+            G = np.empty_like(X)
+            sweeps = gram_lasso_batch(self.Sigma, L, W, X, G, _SOLVE_TOL)
+            image = np.stack([X, G + L])
+        else:
+            sweeps, rows, grads = np.empty(self.S, dtype=np.int64), [], []
+            for s in range(self.S):
+                sweeps[s], resid, g = design_lasso(*self.arrays, L[s], W[s], X[s], _SOLVE_TOL)
+                rows.append(L[s] - resid)
+                grads.append(g)
+            image, G = np.stack(rows)[None], np.stack(grads)
         if np.any(sweeps < 0) or not np.all(np.isfinite(X)):
             raise ConvergenceError(
                 f"{stage} effective Lasso did not converge",
                 {"stage": stage, "draws_failed": int(np.sum(sweeps < 0))},
             )
+        return image, G
+
+    # ---- the two stages ------------------------------------------------------------------------
+    def stage1(self, c: _Consts, chi1, chi1_hat, warm: _Eval1 | None) -> _Eval1:
+        """Solve x1 = argmin ½xᵀΣx − (Σ r̄ + √χ̂1 u1/Q̂1)ᵀx + (λ1/Q̂1)||x||_1 for every draw (7.1), and its statistics."""
+        Q1_hat = c.A / (1.0 + chi1)
+        L = self.Ir_bar[-1] + (math.sqrt(chi1_hat) / Q1_hat) * self.noise1
+        W = np.full((self.S, self.N), c.lam1 / Q1_hat)
+        X = np.zeros((self.S, self.N)) if warm is None else warm.x.copy()
+        I1, G = self._solve(L, W, X, "stage 1")
+        N, K = self.N, self.K
+        stats = np.empty((self.S, 3 + 2 * K))
+        stats[:, 0] = _smooth_count(X, G, W, _BANDWIDTH * math.sqrt(chi1_hat) / Q1_hat) / N
+        for k in range(K):
+            d = I1 - self.Ir[k]
+            stats[:, 1 + k] = self.inner(d, d)
+            stats[:, 2 + K + k] = self.inner(self.Ir[k], I1)
+        stats[:, 1 + K] = self.inner(I1, I1)
+        stats[:, 2 + 2 * K] = np.count_nonzero((X != 0) & self.live, axis=1) / N
+        return _Eval1(stats, X, I1)
+
+    def stage2(self, c: _Consts, e1: _Eval1, chi1_hat, conj, warm: _Eval2 | None) -> _Eval2:
+        """Solve x2 = argmin ½xᵀΣx − (m̂2Σr + m̂21Σx1 + u2)ᵀx/Q̂2 + Σ_i w_i|x_i|/Q̂2, w_i = λ2 + Δλ·1[x1_i = 0],
+        with (u1, u2) jointly Gaussian, for every draw (7.2), and its statistics."""
+        Q2_hat, m2_hat, m21_hat, chi2_hat, chi12_hat = conj
+        g12 = chi12_hat / math.sqrt(chi1_hat)
+        g2 = math.sqrt(max(chi2_hat - chi12_hat * chi12_hat / chi1_hat, 0.0))
+        Ir0, I1 = self.Ir[0], e1.image
+        L = (m2_hat * Ir0[-1] + m21_hat * I1[-1] + g12 * self.noise1 + g2 * self.noise2) / Q2_hat
+        off = np.inf if math.isinf(c.delta_lam) else c.lam2 + c.delta_lam
+        W = np.where(e1.x == 0, off, c.lam2) / Q2_hat
+        X = np.zeros_like(W) if warm is None else np.where(np.isfinite(W), warm.x, 0.0)
+        I2, G = self._solve(L, W, X, "stage 2")
+        b = -m21_hat / Q2_hat
+        Ie2 = Ir0 - c.kappa * I1 - I2
+        Id1 = Ir0 - I1
+        Id2 = Ie2 + (b - c.kappa) * Id1
+        N = self.N
+        stats = np.empty((self.S, len(_S2)))
+        stats[:, _S2["nnz"]] = _smooth_count(X, G, W, _BANDWIDTH * math.sqrt(chi2_hat) / Q2_hat) / N
+        stats[:, _S2["v"]] = math.sqrt(chi1_hat) * self._noise_dot(self.noise1, I2)
+        stats[:, _S2["W"]] = self.inner(Id2, Id2)
+        stats[:, _S2["X"]] = self.inner(Id1, Id2)
+        stats[:, _S2["Ee2"]] = self.inner(Ie2, Ie2)
+        stats[:, _S2["Q2"]] = self.inner(I2, I2)
+        stats[:, _S2["m2"]] = self.inner(Ir0, I2)
+        stats[:, _S2["Q12"]] = self.inner(I1, I2)
+        stats[:, _S2["tp"]] = np.count_nonzero((X != 0) & self.live, axis=1) / N
+        stats[:, _S2["nnzf"]] = np.count_nonzero(c.kappa * e1.x + X, axis=1) / N
+        return _Eval2(stats, X)
 
 
 class SeparableOracle:

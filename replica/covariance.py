@@ -126,7 +126,7 @@ class Covariance:
         return cls("dense", S.shape[0], S, chol, None, None, None, draws, seed, None)
 
     @classmethod
-    def empirical(cls, X, draws: int | None = None, seed: int = 0) -> Covariance:
+    def empirical(cls, X, draws: int | None = None, seed: int = 0, dense: bool | None = None) -> Covariance:
         """The correlation matrix of a design X (n rows, N columns), dense or scipy.sparse.
 
         Σ = D⁻¹ X_cᵀX_c D⁻¹ / n, with X_c the columns centred over the n rows and D the diagonal of
@@ -143,6 +143,9 @@ class Covariance:
             Draws of the effective problems (≥ 2); default max(8, ⌈2¹⁵/N⌉).
         seed : int, default 0
             Seed of the draws.
+        dense : bool, optional
+            Hold Σ as a dense N × N matrix (the effective problems in Gram form) or only its design B
+            (least-squares form on B; X sparse stays sparse). Default: dense for N ≤ 4096.
 
         Returns
         -------
@@ -193,7 +196,7 @@ class Covariance:
             raise ValueError(f"X has {constant.size} constant column(s) (zero variance): {shown}; drop them")
         scale = 1.0 / np.sqrt(var * n)  # B = X_c diag(scale)
         matrix = chol = None
-        if N <= _DENSE_MAX:
+        if (N <= _DENSE_MAX) if dense is None else dense:
             if sparse.issparse(A):
                 G = (A.T @ A).toarray() - n * np.outer(mean, mean)
             else:
@@ -243,6 +246,16 @@ class Covariance:
         if self._matrix is None:
             raise ValueError(f"Sigma of dimension {self.N} is held as its design only (N > {_DENSE_MAX})")
         return self._matrix
+
+    def design_arrays(self) -> tuple:
+        """(data, indices, indptr, scale, mean) of B = (X − 1μᵀ) diag(scale) with X in CSC form, the
+        arguments of :func:`replica.effective.design_lasso` (empirical Σ only)."""
+        if self._design is None:
+            raise ValueError("a dense Sigma has no design")
+        X = self._design if sparse.issparse(self._design) else sparse.csc_matrix(self._design)
+        X = sparse.csc_matrix(X, dtype=float)
+        X.sort_indices()
+        return X.data, X.indices, X.indptr, np.asarray(self._scale, float), np.asarray(self._mean, float)
 
     def design_matvec(self, x: np.ndarray) -> np.ndarray:
         """B x for the factor B (Σ = BᵀB) of an empirical Σ; x of shape (N,) or (N, m)."""
