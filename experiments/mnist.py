@@ -113,9 +113,12 @@ def theory_optima(prior: str, n_target: int, n_source: int, n_features: int, dat
     """replica.optimize for each compared strategy (memoized: seeds share the Setting); with ``data_dir``
     on the Setting with the images' covariance (:func:`theory_setting`)."""
     setting = theory_setting(prior, n_target, n_source, n_features, data_dir)
-    value = optimize(setting, "value")
-    support = optimize(setting, "support")
-    full = optimize(setting, "full", seeds=[value, support])
+    # with the images' covariance: warm from the i.i.d. optima (nearby; a cold design would spend most of
+    # its time at small λ, where the effective Lassos of the correlated theory are dense)
+    iid = theory_optima(prior, n_target, n_source, n_features) if data_dir is not None else {}
+    value = optimize(setting, "value", start=iid.get("value"))
+    support = optimize(setting, "support", start=iid.get("support"))
+    full = optimize(setting, "full", seeds=[value, support], start=iid.get("full"))
     return {"value": value, "support": support, "full": full}
 
 

@@ -36,6 +36,25 @@ class Covariance:
     Build it with :meth:`dense` (a given Σ) or :meth:`empirical` (a design's correlation matrix). It
     compares and hashes by identity, like :class:`replica.Setting`.
 
+    Parameters
+    ----------
+    kind : {"dense", "empirical"}
+        Which constructor built it.
+    N : int
+        The dimension.
+    matrix : ndarray of shape (N, N) or None
+        Σ, read-only (None for a large empirical Σ held as its design).
+    chol : ndarray of shape (N, N) or None
+        Lower Cholesky factor of a dense Σ.
+    design, mean, scale : array or sparse matrix, ndarray, ndarray, or None
+        The factor B = (design − 1 meanᵀ) diag(scale) of an empirical Σ = BᵀB.
+    draws : int or None
+        Draws of the effective problems (≥ 2); None for the default max(8, ⌈2¹⁵/N⌉).
+    seed : int
+        Seed of the draws.
+    n_samples : int or None
+        Rows of the design behind an empirical Σ.
+
     Attributes
     ----------
     N : int
@@ -258,32 +277,63 @@ class Covariance:
         return X.data, X.indices, X.indptr, np.asarray(self._scale, float), np.asarray(self._mean, float)
 
     def design_matvec(self, x: np.ndarray) -> np.ndarray:
-        """B x for the factor B (Σ = BᵀB) of an empirical Σ; x of shape (N,) or (N, m)."""
+        """B x for the factor B (Σ = BᵀB) of an empirical Σ.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N,) or (N, m)
+            The vector(s).
+        """
         xs = x * (self._scale if x.ndim == 1 else self._scale[:, None])
         out = np.asarray(self._design @ xs)
         return out - (self._mean @ xs)
 
     def design_rmatvec(self, z: np.ndarray) -> np.ndarray:
-        """Bᵀ z for the factor B of an empirical Σ; z of shape (n,) or (n, m)."""
+        """Bᵀ z for the factor B of an empirical Σ.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n,) or (n, m)
+            The vector(s), n = ``n_samples``.
+        """
         out = np.asarray(self._design.T @ z)
         if self._mean.any():
             out = out - np.multiply.outer(self._mean, z.sum(axis=0))
         return out * (self._scale if out.ndim == 1 else self._scale[:, None])
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
-        """Σ x; x of shape (N,) or (N, m)."""
+        """Σ x.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N,) or (N, m)
+            The vector(s).
+        """
         if self._matrix is not None:
             return self._matrix @ x
         return self.design_rmatvec(self.design_matvec(x))
 
     def quadratic(self, x: np.ndarray) -> np.ndarray:
-        """xᵀΣx / N, per column of x (shape (N,) or (N, m))."""
+        """xᵀΣx / N, per column of x.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N,) or (N, m)
+            The vector(s).
+        """
         return np.sum(x * self.matvec(x), axis=0) / self.N
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """``size`` Gaussian vectors of covariance Σ, as the rows of a (size, N) array.
 
         Dense Σ: L z with Σ = L Lᵀ (Cholesky); empirical Σ: Bᵀz with z ~ N(0, I_n).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The source of randomness.
+        size : int
+            How many vectors.
         """
         if self.kind == "dense":
             z = rng.standard_normal((self.N, size))
