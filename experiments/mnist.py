@@ -16,10 +16,6 @@ hyperparameters (``replica.optimize`` on the Setting) and at the 5-fold-CV-optim
 (grid of :mod:`solvers.cv`, target training data only, target in
 pretraining), each against replica's prediction at the same hyperparameters. Test error =
 σ² + mean over the held-out images of (a·(r^(1) − x̂))², the expectation over fresh noise.
-With MNIST designs the theory is that of correlated designs (THEORY.md §7): the Setting with
-the empirical correlation matrix of all the images of the three digits
-(``Setting.with_covariance(Covariance.empirical(...))``, the pooled design whose columns were
-standardized). The i.i.d. theory's optima and predictions are kept alongside (``eps_iid_*``).
 
 Run ``python -m experiments.mnist [--quick] [--data DIR] [--out OUT] [--workers N]``.
 """
@@ -44,13 +40,12 @@ from experiments import io
 from experiments.cli import SHARED_DATA, data_check, experiment_parser, parse_args, sweep_options
 from experiments.sweep import run_sweep
 from replica import ConvergenceError, Hyperparameters, Setting, optimize, predict
-from replica.covariance import Covariance
 from solvers import TransLasso, draw_truth
 from solvers.cv import Grid, TransferProblem, cross_validate
 from solvers.datasets import load_mnist, locate_mnist, mnist_designs
 
 DATA_DEFAULT = SHARED_DATA
-TAG = "mnist-v5"
+TAG = "mnist-v4"
 TARGET_DIGIT, SOURCE_DIGITS = 3, (5, 8)
 SIGMA, RHO = 0.3, 0.1
 PRIORS = {
@@ -92,33 +87,13 @@ def make_setting(prior: str, n_target: int, n_source: int, n_features: int) -> S
     )
 
 
-@functools.lru_cache(maxsize=2)
-def image_covariance(data_dir: str) -> Covariance:
-    """Σ of the MNIST designs (THEORY.md §7): the correlation matrix of all images of the three digits
-    (target training and held-out images and sources), the pooled design the columns were standardized on."""
-    d = load_designs(data_dir)
-    return Covariance.empirical(np.vstack([d.target, d.target_test, *d.sources]))
-
-
 @functools.lru_cache(maxsize=8)
-def theory_setting(prior: str, n_target: int, n_source: int, n_features: int, data_dir: str | None) -> Setting:
-    """The Setting of a cell: i.i.d. designs, or with the images' covariance when ``data_dir`` is given
-    (one object per cell, so the correlated theory's draws are built once)."""
+def theory_optima(prior: str, n_target: int, n_source: int, n_features: int) -> dict:
+    """replica.optimize for each compared strategy (memoized: seeds share the Setting)."""
     setting = make_setting(prior, n_target, n_source, n_features)
-    return setting if data_dir is None else setting.with_covariance(image_covariance(data_dir))
-
-
-@functools.lru_cache(maxsize=8)
-def theory_optima(prior: str, n_target: int, n_source: int, n_features: int, data_dir: str | None = None) -> dict:
-    """replica.optimize for each compared strategy (memoized: seeds share the Setting); with ``data_dir``
-    on the Setting with the images' covariance (:func:`theory_setting`)."""
-    setting = theory_setting(prior, n_target, n_source, n_features, data_dir)
-    # with the images' covariance: warm from the i.i.d. optima (nearby; a cold design would spend most of
-    # its time at small λ, where the effective Lassos of the correlated theory are dense)
-    iid = theory_optima(prior, n_target, n_source, n_features) if data_dir is not None else {}
-    value = optimize(setting, "value", start=iid.get("value"))
-    support = optimize(setting, "support", start=iid.get("support"))
-    full = optimize(setting, "full", seeds=[value, support], start=iid.get("full"))
+    value = optimize(setting, "value")
+    support = optimize(setting, "support")
+    full = optimize(setting, "full", seeds=[value, support])
     return {"value": value, "support": support, "full": full}
 
 
@@ -127,12 +102,6 @@ def _predicted(setting: Setting, hyper: Hyperparameters) -> float:
         return float(predict(setting, hyper).eps2)
     except ConvergenceError:
         return float("nan")
-
-
-def _se(result) -> float:
-    """The sampling SE of an optimum's ε^(2nd) (0 for the exact i.i.d. theory)."""
-    se = result.prediction.se
-    return float(se["eps2"]) if se is not None else 0.0
 
 
 def run_point(point: dict) -> dict:
@@ -147,8 +116,6 @@ def run_point(point: dict) -> dict:
     elif point["design"] != "mnist":
         raise ValueError(f"design must be 'mnist' or 'gaussian', got {point['design']!r}")
     setting = make_setting(point["prior"], len(rows), A_s.shape[0], N)
-    images = point["data"] if point["design"] == "mnist" else None
-    theory = theory_setting(point["prior"], len(rows), A_s.shape[0], N, images)
     r = draw_truth(setting, N, rng)
     y_t = A_t @ r[0] + SIGMA * rng.standard_normal(A_t.shape[0])
     y_s = A_s @ r[1] + SIGMA * rng.standard_normal(A_s.shape[0])
@@ -156,8 +123,7 @@ def run_point(point: dict) -> dict:
     def test_error(coef):
         return float(SIGMA**2 + np.mean((A_test @ (r[0] - coef)) ** 2))
 
-    optima = theory_optima(point["prior"], len(rows), A_s.shape[0], N, images)
-    iid = theory_optima(point["prior"], len(rows), A_s.shape[0], N)
+    optima = theory_optima(point["prior"], len(rows), A_s.shape[0], N)
     lam1_max = float(np.max(np.abs(A_s.T @ y_s + A_t.T @ y_t)))
     lam2_max = float(np.max(np.abs(A_t.T @ y_t)))
     grid = Grid(
@@ -178,17 +144,13 @@ def run_point(point: dict) -> dict:
         cv_hyper, _ = cv.select(strategy)
         coef_theory = refit(theory_hyper)
         coef_cv = refit(cv_hyper)
-        coef_iid = coef_theory if theory is setting else refit(iid[strategy].hyperparameters)
         out.append(
             {
                 "strategy": strategy,
                 "eps_theory_pred": optima[strategy].eps2,
-                "eps_theory_pred_se": _se(optima[strategy]),
                 "eps_theory_test": test_error(coef_theory),
                 "eps_theory_coef": float(SIGMA**2 + np.mean((r[0] - coef_theory) ** 2)),
-                "eps_iid_pred": iid[strategy].eps2,
-                "eps_iid_test": test_error(coef_iid),
-                "eps_cv_pred": _predicted(theory, cv_hyper),
+                "eps_cv_pred": _predicted(setting, cv_hyper),
                 "eps_cv_test": test_error(coef_cv),
                 **{f"theory_{k}": v for k, v in theory_hyper.as_dict().items()},
                 **{f"cv_{k}": v for k, v in cv_hyper.as_dict().items()},
@@ -213,18 +175,15 @@ def summarize(records: list[dict]) -> list[dict]:
                 "strategy": strategy,
                 "seeds": len(rows),
                 "eps_theory_pred": rows[0]["eps_theory_pred"],
-                "eps_theory_pred_se": rows[0]["eps_theory_pred_se"],
-                "eps_iid_pred": rows[0]["eps_iid_pred"],
                 "theory_pick": theory_best,
             }
-            for key in ("eps_theory_test", "eps_theory_coef", "eps_iid_test", "eps_cv_test", "eps_cv_pred"):
+            for key in ("eps_theory_test", "eps_theory_coef", "eps_cv_test", "eps_cv_pred"):
                 x = np.array([row[key] for row in rows], float)
                 entry[f"{key}_mean"] = float(np.nanmean(x))
                 entry[f"{key}_se"] = (
                     float(np.nanstd(x, ddof=1) / math.sqrt(np.sum(np.isfinite(x)))) if len(x) > 1 else float("nan")
                 )
             entry["rel_dev_theory"] = entry["eps_theory_test_mean"] / entry["eps_theory_pred"] - 1
-            entry["rel_dev_iid"] = entry["eps_iid_test_mean"] / entry["eps_iid_pred"] - 1
             out.append(entry)
         finite = {s: next(e for e in out[-3:] if e["strategy"] == s)["eps_theory_test_mean"] for s in COMPARED[:2]}
         cvwin = {s: next(e for e in out[-3:] if e["strategy"] == s)["eps_cv_test_mean"] for s in COMPARED[:2]}
@@ -279,23 +238,11 @@ def plot(summary: list[dict], path: Path):
                 color=f"C{j}",
                 label=label,
             )
-        for design, marker, label in (
-            ("gaussian", "k_", "replica prediction, i.i.d. (theory-opt)"),
-            ("mnist", "r_", "replica prediction, image covariance (theory-opt)"),
-        ):
-            rows = [
-                next(
-                    (
-                        e
-                        for e in summary
-                        if (e["prior"], e["n_target"], e["design"], e["strategy"]) == (prior, n_t, design, s)
-                    ),
-                    None,
-                )
-                for s in COMPARED
-            ]
-            if None not in rows:
-                ax.plot(x, [e["eps_theory_pred"] for e in rows], marker, ms=22, mew=2, label=label)
+        pred = [
+            next(e for e in summary if (e["prior"], e["n_target"], e["strategy"]) == (prior, n_t, s))["eps_theory_pred"]
+            for s in COMPARED
+        ]
+        ax.plot(x, pred, "k_", ms=22, mew=2, label="replica prediction (theory-opt)")
         ax.set(xticks=x, xticklabels=COMPARED, ylabel="target test error", title=f"prior '{prior}', n_t = {n_t}")
     axes[0].legend(fontsize=7)
     return io.save_figure(fig, path)
@@ -335,7 +282,6 @@ def main(argv=None):
         print(
             f"{e['prior']:8s} n_t={e['n_target']:4d} {e['design']:8s} {e['strategy']:8s} "
             f"pred {e['eps_theory_pred']:.4f} theory-opt {e['eps_theory_test_mean']:.4f}±{e['eps_theory_test_se']:.4f} "
-            f"({e['rel_dev_theory']:+.1%}; i.i.d. {e['rel_dev_iid']:+.1%}) "
             f"CV-opt {e['eps_cv_test_mean']:.4f}±{e['eps_cv_test_se']:.4f} (pred {e['eps_cv_pred_mean']:.4f}) "
             f"pick {e['theory_pick']} finite {e['finite_winner_at_theory_opt']}/{e['finite_winner_at_cv_opt']}"
         )
