@@ -40,7 +40,7 @@ SETTING = Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.02, 0.02)
 STRATEGIES = ("full", "value", "support")
 KEYS = ("eps1", "eps2", "support1", "support2")
 CONFIGS = {
-    "full": {"rhos": (0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9), "N": 1000, "seeds": 32},
+    "full": {"rhos": (0.0, 0.3, 0.5, 0.7, 0.8, 0.9), "N": 500, "seeds": 24},
     "quick": {"rhos": (0.0, 0.5, 0.8), "N": 400, "seeds": 6},
     "smoke": {"rhos": (0.0, 0.8), "N": 200, "seeds": 2},
 }
