@@ -468,11 +468,11 @@ def _newton(F, y0, step, tol, stop_fraction, stage, context):
     change among the S N sampled coordinates; when few are sampled that scale can exceed the stopping
     threshold, and when the iteration stalls the best point is accepted if every |T(y) − y| ≤ se_T
     (its fixed-point error then enters the reported SE, :func:`_standard_errors`).
-    Returns (y, T(y), aux, residual, evaluations, J = dT/dy).
+    Returns (y, T(y), aux, residual, evaluations, J = dT/dy, the points of J's differences (:func:`_fd`)).
     """
     y = np.asarray(y0, float)
     t, se, aux = F(y)
-    evals, J = 1, None
+    evals, J, points = 1, None, None
     n = y.size
 
     def size(r, se):
@@ -490,13 +490,13 @@ def _newton(F, y0, step, tol, stop_fraction, stage, context):
         history.append(current)
         if np.all(np.abs(r) <= np.maximum(tol, stop_fraction * se)):
             if J is None:
-                J = _fd(F, y, t, step, n)
+                J, points = _fd(F, y, t, aux, step, n)
                 evals += n
-            return y, t, aux, res, evals, J
+            return y, t, aux, res, evals, J, points
         if best is None or current < best[0]:
             best = (current, y, t, aux, res)
         if J is None or (len(history) > 1 and current > 0.5 * history[-2]):
-            J = _fd(F, y, t, step, n)
+            J, points = _fd(F, y, t, aux, step, n)
             evals += n
         try:
             dy = -np.linalg.solve(J - np.eye(n), r)
@@ -517,7 +517,7 @@ def _newton(F, y0, step, tol, stop_fraction, stage, context):
     # a sampled map stalls within its discreteness: accept the best point within one SE
     if best is not None and best[0] <= 1.0 and np.any(se > 0) and J is not None:
         _, y, t, aux, res = best
-        return y, t, aux, res, evals, J
+        return y, t, aux, res, evals, J, points
     raise ConvergenceError(
         f"{stage} equations of state (correlated design) did not converge",
         {
@@ -531,13 +531,18 @@ def _newton(F, y0, step, tol, stop_fraction, stage, context):
     )
 
 
-def _fd(F, y, t, step, n):
+def _fd(F, y, t, aux, step, n):
+    """Forward-difference Jacobian of T at y, and (y, aux at y, aux at each y + step e_i): the effective
+    problems' solutions there also give the outputs' derivatives (:func:`_standard_errors`)."""
     J = np.empty((n, n))
+    auxes = []
     for i in range(n):
         e = np.zeros(n)
         e[i] = step
-        J[:, i] = (F(y + e)[0] - t) / step
-    return J
+        t_i, _, aux_i = F(y + e)
+        J[:, i] = (t_i - t) / step
+        auxes.append(aux_i)
+    return J, (y.copy(), aux, auxes)
 
 
 @dataclass(frozen=True)
@@ -629,7 +634,7 @@ def predict_correlated(setting, hp, warm_start=None, tol: float = 1e-10, oracle=
         t1 = _stage1_map(c, y1, e1.stats.mean(axis=0))[0]
         res1 = float(np.max(np.abs(t1 - y1)))
     else:
-        y1, t1, e1, res1, it1, J1 = _newton(F1, y1_0, orc.fd_step, tol, stop, "stage 1", context)
+        y1, t1, e1, res1, it1, J1, _ = _newton(F1, y1_0, orc.fd_step, tol, stop, "stage 1", context)
     chi1_hat = math.exp(y1[1])
 
     # ---- stage 2
@@ -647,14 +652,14 @@ def predict_correlated(setting, hp, warm_start=None, tol: float = 1e-10, oracle=
 
     if _repeats_stage1(setting, hp):
         raise ValueError("stage 2 repeats stage 1 (target-only pretraining, κ = 0, λ2 = λ1): predict x1 instead")
-    y2, t2, e2, res2, it2, J2 = _newton(F2, y2_0, orc.fd_step, tol, stop, "stage 2", context)
+    y2, t2, e2, res2, it2, J2, points2 = _newton(F2, y2_0, orc.fd_step, tol, stop, "stage 2", context)
 
     m1, m2 = e1.stats.mean(axis=0), e2.stats.mean(axis=0)
     out = dict(zip(SE_QUANTITIES, _outputs(c, y1, y2, m1, m2)[0]))
     se = dict.fromkeys(SE_QUANTITIES, 0.0)
     extra = 0
     if orc.sampled:
-        se, extra = _standard_errors(orc, c, y1, y2, e1, e2, J1, J2, F2, chi1_hat)
+        se, extra = _standard_errors(orc, c, y1, y2, e1, e2, J1, J2, points2)
     chi2, chi2_hat, R21, chi12_hat, Q2_hat, m2_hat, m21_hat = _decode2(c, y1, y2)
     K = c.K
     Q1_hat = c.A / (1.0 + math.exp(y1[0]))
@@ -705,13 +710,15 @@ def _repeats_stage1(setting, hp) -> bool:
     return bool(setting.pretrain[0] and not np.any(a[1:]) and hp.kappa == 0 and hp.lam2 == hp.lam1)
 
 
-def _standard_errors(orc, c, y1, y2, e1, e2, J1, J2, F2, chi1_hat):
-    """Linearized jackknife over draws (THEORY.md §7 "Sampling error").
+def _standard_errors(orc, c, y1, y2, e1, e2, J1, J2, points2):
+    """Linearized jackknife over draws (THEORY.md §7 "Fixed point and its sampling error").
 
     Leaving draw s out moves both stages' map values at the fixed point by δT_s (from the leave-one-out
     averages, no re-solve); the fixed point moves by δy_s = (I − J)⁻¹ δT_s with J = dT/dy of the joint
     map (block lower triangular: stage 2 depends on stage 1's coordinates, J21 by forward differences
-    re-solving both stages), and each output by its direct change plus (dΨ/dy) δy_s.
+    re-solving both stages), and each output by its direct change plus (dΨ/dy) δy_s. The outputs'
+    derivatives along the stage-2 coordinates come from the solutions at the points of stage 2's last
+    Jacobian (``points2``), so only stage 1's coordinates cost new solves.
     """
     n1, n2 = y1.size, y2.size
     m1, m2 = e1.stats.mean(axis=0), e2.stats.mean(axis=0)
@@ -720,28 +727,26 @@ def _standard_errors(orc, c, y1, y2, e1, e2, J1, J2, F2, chi1_hat):
     dT1 = _stage1_map(c, y1, L1) - _stage1_map(c, y1, m1)
     dT2 = _stage2_map(c, y1, y2, L1, L2) - _stage2_map(c, y1, y2, m1, m2)
     dout = _outputs(c, y1, y2, L1, L2) - base
-    # derivatives along y of the outputs (stats re-evaluated) and J21, by forward differences
     h = orc.fd_step
     D1 = np.empty((base.size, n1))
     J21 = np.empty((n2, n1))
-    evals = 0
     t2 = _stage2_map(c, y1, y2, m1, m2)[0]
     for j in range(n1):
         yp = y1.copy()
         yp[j] += h
         ep1 = orc.stage1(c, math.exp(yp[0]), math.exp(yp[1]), e1)
         ep2 = orc.stage2(c, ep1, math.exp(yp[1]), _conjugates2(c, yp, y2), e2)
-        evals += 1
         mp1, mp2 = ep1.stats.mean(axis=0), ep2.stats.mean(axis=0)
         D1[:, j] = (_outputs(c, yp, y2, mp1, mp2)[0] - base) / h
         J21[:, j] = (_stage2_map(c, yp, y2, mp1, mp2)[0] - t2) / h
+    y_J, aux_J, auxes = points2
+    at_J = _outputs(c, y1, y_J, m1, aux_J.stats.mean(axis=0))[0]
     D2 = np.empty((base.size, n2))
     for j in range(n2):
-        yp = y2.copy()
+        yp = y_J.copy()
         yp[j] += h
-        ep2 = F2(yp)[2]
-        evals += 1
-        D2[:, j] = (_outputs(c, y1, yp, m1, ep2.stats.mean(axis=0))[0] - base) / h
+        D2[:, j] = (_outputs(c, y1, yp, m1, auxes[j].stats.mean(axis=0))[0] - at_J) / h
+    evals = n1
     J = np.zeros((n1 + n2, n1 + n2))
     J[:n1, :n1], J[n1:, :n1], J[n1:, n1:] = J1, J21, J2
     A = np.eye(n1 + n2) - J

@@ -9,7 +9,7 @@ Dataset 0 is the target (dataset 1 in THEORY.md).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 
@@ -262,16 +262,7 @@ class Setting:
         alphas : array_like of shape (K,)
             New sample ratios α_k = M_k / N, one per dataset (validated as in :class:`Setting`).
         """
-        return Setting(
-            alphas,
-            self.sigmas,
-            self.pretrain,
-            self.weights,
-            self.means,
-            self.covs,
-            name=self.name,
-            covariance=self.covariance,
-        )
+        return replace(self, alphas=alphas)
 
     def with_sigmas(self, sigmas) -> Setting:
         """The same setting with noise levels ``sigmas``.
@@ -281,16 +272,7 @@ class Setting:
         sigmas : array_like of shape (K,)
             New noise standard deviations σ_k, one per dataset (validated as in :class:`Setting`).
         """
-        return Setting(
-            self.alphas,
-            sigmas,
-            self.pretrain,
-            self.weights,
-            self.means,
-            self.covs,
-            name=self.name,
-            covariance=self.covariance,
-        )
+        return replace(self, sigmas=sigmas)
 
     def with_covariance(self, Sigma, draws: int | None = None, seed: int | None = None) -> Setting:
         """The same setting with every dataset's design rows drawn from N(0, Σ/N) (THEORY.md §7).
@@ -339,16 +321,7 @@ class Setting:
             cov = Sigma if draws is None and seed is None else Sigma.with_sampling(draws, seed)
         else:
             cov = Covariance.dense(Sigma, draws=draws, seed=0 if seed is None else seed)
-        return Setting(
-            self.alphas,
-            self.sigmas,
-            self.pretrain,
-            self.weights,
-            self.means,
-            self.covs,
-            name=self.name,
-            covariance=cov,
-        )
+        return replace(self, covariance=cov)
 
     def as_dict(self) -> dict:
         """JSON-ready dict of the arrays (as lists) and the name; inverse of :meth:`from_dict`.
