@@ -68,7 +68,7 @@ SE_QUANTITIES = (
 # ---- the equations of state in terms of the effective problems' averages ----------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Consts:
     """Setting and hyperparameters as the maps need them."""
 
@@ -89,17 +89,17 @@ class _Consts:
     def of(cls, setting, hp):
         a = np.where(setting.pretrain, setting.alphas, 0.0)
         return cls(
-            a,
-            float(a.sum()),
-            setting.sigmas**2,
-            float(setting.alphas[0]),
-            float(hp.kappa),
-            bool(setting.pretrain_on_target),
-            float(hp.lam1),
-            float(hp.lam2),
-            float(hp.delta_lam),
-            setting.K,
-            float(setting.target_density),
+            a=a,
+            A=float(a.sum()),
+            sig2=setting.sigmas**2,
+            alpha1=float(setting.alphas[0]),
+            kappa=float(hp.kappa),
+            cross=bool(setting.pretrain_on_target),
+            lam1=float(hp.lam1),
+            lam2=float(hp.lam2),
+            delta_lam=float(hp.delta_lam),
+            K=setting.K,
+            density=float(setting.target_density),
         )
 
 

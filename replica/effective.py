@@ -202,10 +202,12 @@ def kkt_violation(g: np.ndarray, w: np.ndarray, x: np.ndarray) -> float:
 
 
 @njit(cache=True)
-def _design_sweep(data, indices, indptr, scale, mean, n, w, x, raw, total, active_only):
+def _design_sweep(design, n, w, x, raw, total, active_only):
     """One cyclic pass of coordinate descent with unit column norms ||B_j|| = 1. ``raw`` = c − X(x∘s) and
     ``total[0]`` = Σ raw: the residual is raw + (μ·(x∘s)) 1 and B_jᵀ(residual) = s_j (X_jᵀraw − μ_j Σ raw)
-    (the centring is implicit, so X stays sparse). Returns max |Δx_j|."""
+    (the centring is implicit, so X stays sparse). ``design`` = (data, indices, indptr, scale, mean) of
+    :func:`design_lasso`. Returns max |Δx_j|."""
+    data, indices, indptr, scale, mean = design
     biggest = 0.0
     for j in range(x.size):
         wj = w[j]
@@ -242,6 +244,7 @@ def design_lasso(data, indices, indptr, scale, mean, c, w, x, tol):
     coordinate step ≤ ``tol`` over a full sweep. Returns (sweeps (negative if not converged), the residual
     c − Bx, and g = Bᵀ(Bx − c), the gradient of the Gram form)."""
     n, N = c.size, x.size
+    design = (data, indices, indptr, scale, mean)
     raw = c.copy()
     for j in range(N):
         if x[j] != 0.0:
@@ -253,13 +256,13 @@ def design_lasso(data, indices, indptr, scale, mean, c, w, x, tol):
     sweeps = 0
     converged = False
     for _ in range(_MAX_ROUNDS):
-        big = _design_sweep(data, indices, indptr, scale, mean, n, w, x, raw, total, False)
+        big = _design_sweep(design, n, w, x, raw, total, False)
         sweeps += 1
         if big <= tol:
             converged = True
             break
         while big > tol and sweeps < 100 * _MAX_ROUNDS:
-            big = _design_sweep(data, indices, indptr, scale, mean, n, w, x, raw, total, True)
+            big = _design_sweep(design, n, w, x, raw, total, True)
             sweeps += 1
     m = 0.0
     for j in range(N):
