@@ -41,8 +41,9 @@ _MAX_NEWTON = 40
 _DRAW_STREAM = 0x434F5252  # "CORR": the effective problems' random stream
 _BANDWIDTH = 0.01  # smoothing of the support counts, in units of the effective noise (THEORY.md §7)
 
-# per-draw statistics; stage 1 has K-dependent blocks: nnz, E1[K], Q1, m1[K], tp
-_S2 = {name: i for i, name in enumerate(("nnz", "v", "W", "X", "Ee2", "Q2", "m2", "Q12", "tp", "nnzf"))}
+# per-draw statistics; stage 1 has K-dependent blocks: nnz (smoothed, for χ), E1[K], Q1, m1[K], tp, count
+# (the exact support size, for the reported supports and rates)
+_S2 = {name: i for i, name in enumerate(("nnz", "v", "W", "X", "Ee2", "Q2", "m2", "Q12", "tp", "nnzf", "count"))}
 
 SE_QUANTITIES = (
     "eps1",
@@ -167,9 +168,9 @@ def _outputs(c: _Consts, y1, y2, m1, m2) -> np.ndarray:
     chi1_hat = math.exp(y1[1])
     Q1_hat = c.A / (1.0 + math.exp(y1[0]))
     _, _, _, chi12_hat, Q2_hat, _, _ = _decode2(c, y1, y2)
-    nnz1, tp1 = m1[:, 0], m1[:, 2 + 2 * K]
-    nnz2, tp2 = m2[:, _S2["nnz"]], m2[:, _S2["tp"]]
-    chi2 = nnz2 / Q2_hat
+    nnz1, tp1 = m1[:, 3 + 2 * K], m1[:, 2 + 2 * K]
+    nnz2, tp2 = m2[:, _S2["count"]], m2[:, _S2["tp"]]
+    chi2 = m2[:, _S2["nnz"]] / Q2_hat
     R21 = (m2[:, _S2["v"]] - chi12_hat * chi2) / chi1_hat if c.cross else np.zeros_like(chi2)
     dens = c.density
 
@@ -191,7 +192,7 @@ def _outputs(c: _Consts, y1, y2, m1, m2) -> np.ndarray:
         "fpr1": fpr1,
         "tpr2": tpr2,
         "fpr2": fpr2,
-        "chi1": nnz1 / Q1_hat,
+        "chi1": m1[:, 0] / Q1_hat,
         "chi2": chi2,
         "R21": R21,
         "Q1": m1[:, 1 + K],
@@ -333,8 +334,9 @@ class SampledOracle:
         X = np.zeros((self.S, self.N)) if warm is None else warm.x.copy()
         I1, G = self._solve(L, W, X, "stage 1")
         N, K = self.N, self.K
-        stats = np.empty((self.S, 3 + 2 * K))
+        stats = np.empty((self.S, 4 + 2 * K))
         stats[:, 0] = _smooth_count(X, G, W, _BANDWIDTH * math.sqrt(chi1_hat) / Q1_hat) / N
+        stats[:, 3 + 2 * K] = np.count_nonzero(X, axis=1) / N
         for k in range(K):
             d = I1 - self.Ir[k]
             stats[:, 1 + k] = self.inner(d, d)
@@ -362,6 +364,7 @@ class SampledOracle:
         N = self.N
         stats = np.empty((self.S, len(_S2)))
         stats[:, _S2["nnz"]] = _smooth_count(X, G, W, _BANDWIDTH * math.sqrt(chi2_hat) / Q2_hat) / N
+        stats[:, _S2["count"]] = np.count_nonzero(X, axis=1) / N
         stats[:, _S2["v"]] = math.sqrt(chi1_hat) * self._noise_dot(self.noise1, I2)
         stats[:, _S2["W"]] = self.inner(Id2, Id2)
         stats[:, _S2["X"]] = self.inner(Id1, Id2)
@@ -396,8 +399,8 @@ class SeparableOracle:
         mse = problem.mse(state)
         w, live = s.weights, ~s.target_null
         K = c.K
-        stats = np.empty((1, 3 + 2 * K))
-        stats[0, 0] = float(w @ state.P1)
+        stats = np.empty((1, 4 + 2 * K))
+        stats[0, 0] = stats[0, 3 + 2 * K] = float(w @ state.P1)
         stats[0, 1 : 1 + K] = mse
         stats[0, 1 + K] = state.Q1
         stats[0, 2 + K : 2 + 2 * K] = state.m1
@@ -416,7 +419,7 @@ class SeparableOracle:
         E1 = e1.stats[0, 1]
         W, X = sums[7] / Q2_hat**2, -sums[8] / Q2_hat
         stats = np.empty((1, len(_S2)))
-        stats[0, _S2["nnz"]] = sums[0]
+        stats[0, _S2["nnz"]] = stats[0, _S2["count"]] = sums[0]
         stats[0, _S2["v"]] = sums[1] / Q2_hat
         stats[0, _S2["W"]] = W
         stats[0, _S2["X"]] = X

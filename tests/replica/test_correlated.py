@@ -138,7 +138,7 @@ def test_identity_with_sampled_oracle_agrees_within_its_se():
 def test_prediction_properties(rho, lam1, lam2, kappa, delta):
     """Deterministic per seed, finite, in range, with nonnegative standard errors; a correlated design
     never helps the Lasso find more features than the data allow (support ≤ 1)."""
-    setting = two_task().with_covariance(ar1(60, rho), draws=6)
+    setting = two_task().with_covariance(ar1(60, rho), draws=40)
     hp = Hyperparameters(lam1, lam2, kappa, delta)
     p = predict(setting, hp)
     again = predict(setting, hp)
