@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["gram_lasso_batch", "design_lasso", "kkt_violation"]
+__all__ = ["gram_lasso_batch", "design_lasso"]
 
 _MAX_ROUNDS = 10_000
 
@@ -186,16 +186,6 @@ def gram_lasso_batch(S, B, W, X, G, tol):
     for s in range(B.shape[0]):
         out[s] = gram_lasso(S, B[s], W[s], X[s], G[s], tol)
     return out
-
-
-def kkt_violation(g: np.ndarray, w: np.ndarray, x: np.ndarray) -> float:
-    """Largest violation of the optimality conditions g_i = −w_i sign x_i (x_i ≠ 0), |g_i| ≤ w_i
-    (x_i = 0), with g = Σx − b; rows of a batch at once."""
-    active = x != 0
-    finite = np.isfinite(w)
-    on = np.abs(g + np.where(active, w * np.sign(x), 0.0))
-    off = np.maximum(np.abs(g) - np.where(finite, w, np.inf), 0.0)
-    return float(np.max(np.where(active, on, off), initial=0.0))
 
 
 # ---- design form: ½||Bx − c||² + Σ w_i|x_i|, B = (X − 1μᵀ) diag(s) with X sparse (CSC) ---------------
