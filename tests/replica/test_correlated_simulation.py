@@ -29,8 +29,8 @@ def _z(cov, N, strategy, seeds):
 
 
 def test_ar1_small():
-    """AR(1) ρ = 0.8 at N = 250, 10 seeds, 40 draws, full transfer: the i.i.d. theory is 8–50 SE off on
-    the supports at N = 500 (benchmarks/correlated_validation.md); the correlated one holds."""
+    """AR(1) ρ = 0.8 at N = 250, 10 seeds, 40 draws, full transfer: the i.i.d. theory is 5–8 seed SEs off
+    on the supports at N = 500 (benchmarks/correlated_validation.md); the correlated one holds."""
     cov = design_covariances(250)["ar1_0.8"].with_sampling(draws=40)
     result = _z(cov, 250, "full", 10)
     for key in KEYS:
