@@ -24,7 +24,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 QUICK_ANSWER = 10.0  # seconds of wall time; ~0.3 s on a quiet machine, generous for a shared one
 
-SWEEPS = ("landscape", "strategies", "phase_diagram", "noise", "imdb", "mnist", "all")
+SWEEPS = ("landscape", "strategies", "phase_diagram", "noise", "imdb", "mnist", "correlation", "all")
 GRIDS = ("landscape", "strategies", "phase_diagram", "noise")
 REAL = ("imdb", "mnist", "all")
 WITH_OUT = (*SWEEPS, "demo")
