@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from replica import predict  # noqa: E402
 from solvers import simulate  # noqa: E402
-from solvers.compare import compare  # noqa: E402
-from solvers.synthetic import design_covariances  # noqa: E402
+from solvers.simulation.compare import compare  # noqa: E402
+from solvers.simulation.synthetic import design_covariances  # noqa: E402
 from tests.builders import CORRELATED_HYPER, CORRELATED_SETTING  # noqa: E402
 
 KEYS = ("eps1", "eps2", "support1", "support2")

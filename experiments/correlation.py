@@ -33,7 +33,7 @@ from experiments.sweep import run_sweep
 from replica import Hyperparameters, Setting, optimize, predict
 from replica.covariance import ar1
 from solvers import simulate
-from solvers.compare import compare
+from solvers.simulation.compare import compare
 
 TAG = "correlation/v1"
 SETTING = Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.02, 0.02)

@@ -14,7 +14,7 @@ import hashlib
 import numpy as np
 from scipy import linalg, sparse
 
-__all__ = ["Covariance", "DEFAULT_DRAW_SIZE"]
+__all__ = ["Covariance", "DEFAULT_DRAW_SIZE", "ar1", "block", "power_law", "sparse_precision"]
 
 _SYMMETRY_TOL = 1e-10
 _DIAGONAL_TOL = 1e-8

@@ -39,8 +39,10 @@ __all__ = [
     "u_from_delta",
     "strategies_containing",
     "U_MAX",
+    "LOG_LAM_BOUNDS",
 ]
 
+# the λ box every strategy searches, in log: [1e-4, 1e2]
 LOG_LAM_BOUNDS = (math.log(1e-4), math.log(1e2))
 KAPPA_BOUNDS = (0.0, 3.0)
 U_MAX = LOG_LAM_BOUNDS[1] - LOG_LAM_BOUNDS[0]  # λ2 e^U_MAX ≥ 1e2 for all λ2 ≥ 1e-4

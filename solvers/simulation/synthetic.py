@@ -169,7 +169,7 @@ def mnist_pixel_covariance(data_dir, min_images: int = 10, draws: int | None = N
     -------
     replica.covariance.Covariance
     """
-    from .datasets import load_mnist
+    from ..datasets import load_mnist
 
     images, _ = load_mnist(data_dir)
     X = images.reshape(len(images), -1).astype(float)

@@ -13,8 +13,8 @@ import pytest
 
 from replica import predict
 from solvers import simulate
-from solvers.compare import compare
-from solvers.synthetic import design_covariances
+from solvers.simulation.compare import compare
+from solvers.simulation.synthetic import design_covariances
 from tests.builders import CORRELATED_HYPER, CORRELATED_SETTING
 from tests.conftest import SHARED_DATA
 
@@ -51,7 +51,7 @@ def test_correlated_theory_matches_simulation(name, N, strategy):
     if name == "mnist":
         if not SHARED_DATA.is_dir():
             pytest.skip("MNIST data not found")
-        from solvers.synthetic import mnist_pixel_covariance
+        from solvers.simulation.synthetic import mnist_pixel_covariance
 
         cov = mnist_pixel_covariance(SHARED_DATA)
     else:

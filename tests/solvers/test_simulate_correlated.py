@@ -6,7 +6,7 @@ import pytest
 from replica import Hyperparameters
 from replica.covariance import Covariance, ar1
 from solvers import draw_problem, simulate
-from solvers.estimator import fit_two_stage
+from solvers.twostage import fit_two_stage
 from tests.builders import CORRELATED_HYPER, CORRELATED_SETTING, two_task
 
 
