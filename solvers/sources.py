@@ -39,6 +39,7 @@ __all__ = [
     "PATIENCE",
     "SCREEN",
     "RELATED",
+    "SUPPORT_RELATED",
 ]
 
 # the theory's optimal error is compared over these strategies: each candidate set's best one-knob transfer
@@ -47,9 +48,11 @@ RANKING_STRATEGIES = ("target_only", "value", "support")
 # nested sets stop growing once this many in a row have not improved the predicted gain
 PATIENCE = 2
 # the sources the CV keeps pooled unless the theory's cut of them is better: positive predicted gain, and
-# a similarity or support overlap of at least RELATED/√n (n target rows), three standard errors of an
-# unrelated source's (THEORY.md §8)
+# a similarity of at least RELATED/√n (n target rows), three standard errors of an unrelated source's, or
+# a support overlap of at least SUPPORT_RELATED (the overlap's moment estimate read up to 0.38 for
+# unrelated sources and 0.88–1.0 for support-only ones, 8 draws each at 150 target rows; THEORY.md §8)
 RELATED = 3.0
+SUPPORT_RELATED = 0.5
 # a source is ranked by the theory only if its similarity or support overlap exceeds SCREEN/√n: an
 # unrelated source reads about N(0, 1/n) at n target rows, and costs no optimization (THEORY.md §8)
 SCREEN = 2.0
@@ -108,8 +111,8 @@ class SourceChoice:
         The nested sets tried, in order.
     chosen : SourceSet or None
     related : SourceSet or None
-        The related sources pooled (positive gain, similarity or support overlap ≥ :data:`RELATED`/√n): the
-        set the CV keeps unless the theory's choice beats it.
+        The related sources pooled (positive gain; similarity ≥ :data:`RELATED`/√n or support overlap ≥
+        :data:`SUPPORT_RELATED`): the set the CV keeps unless the theory's choice beats it.
     sigma2_target : float or None
         The target's noise variance estimated from its own rows.
     fits : int
@@ -185,9 +188,10 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
         stale = 0 if candidate.gain > best else stale + 1
         best = max(best, candidate.gain)
     chosen = max(sets, key=lambda c: c.gain, default=None)
-    # the related sources: positive gain, and a similarity or support overlap of RELATED/√n or more
+    # the related sources: positive gain, and a similarity of RELATED/√n or more, or a support overlap of
+    # SUPPORT_RELATED or more
     bar = RELATED / math.sqrt(X.shape[0])
-    kept = tuple(k for k in order if max(singles[k].similarity, singles[k].overlap) >= bar)
+    kept = tuple(k for k in order if singles[k].similarity >= bar or singles[k].overlap >= SUPPORT_RELATED)
     related = next((c for c in sets if c.members == kept), None)
     if kept and sets and related is None:
         try:

@@ -59,7 +59,8 @@ class TransLassoCV(TransferRegressor):
     sources : "auto" or "all"
         "auto" (THEORY.md §8): each source is estimated against the target (``source_scores_``), the
         theory ranks them and chooses a nested set (:func:`solvers.sources.choose_sources`), and the CV
-        confirms it against the set without its last source. "all": every source pooled into one.
+        keeps the related sources pooled unless the theory's cut of them beats that by one paired
+        standard error on the same folds. "all": every source pooled into one.
         Either way the target alone is cross-validated on the same folds (its own Lasso path), and the
         final model transfers only if its CV error is at most the target alone's best. With
         ``tuning="cv"`` (no theory) the sources are pooled.
