@@ -2,12 +2,12 @@
 (THEORY.md §8).
 
 Each source k is summarized alone against the target (:mod:`solvers.estimate`: its noise σ_k, density
-ρ_k, similarity s_k and the target's correlation with its fit's prediction). Sources are ranked by that
-correlation, the nested sets S_1 ⊂ S_2 ⊂ … of the ranking are each pooled and estimated as one source,
-and the replica theory's optimal error of each set ranks them. Pooling sources is, at the replica
-level, one source whose truth is their row-weighted mean and whose noise carries their dispersion
-around it (THEORY.md §8), which is what the pooled estimate measures.
-"""
+ρ_k, similarity s_k c_k, support overlap s_k and the target's correlation with its fit's prediction), and
+the replica theory's gain from it alone ranks it. The nested sets S_1 ⊂ S_2 ⊂ … of the ranking are each
+pooled and estimated as one source (pooling sources is, at the replica level, one source whose truth is
+their row-weighted mean and whose noise carries their dispersion around it, which is what the pooled
+estimate measures), and the theory's gain of each set chooses one. The related sources, pooled, are the
+set the CV weighs that choice against (:class:`solvers.TransLassoCV`)"""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from replica import ConvergenceError
 from replica.strategy_optima import optimize_strategies
 
 from .estimate import (
+    NOISE_RATIO,
     SourceSummary,
     relation,
     setting_from,
@@ -112,7 +113,8 @@ class SourceChoice:
     chosen : SourceSet or None
     related : SourceSet or None
         The related sources pooled (positive gain; similarity ≥ :data:`RELATED`/√n or support overlap ≥
-        :data:`SUPPORT_RELATED`): the set the CV keeps unless the theory's choice beats it.
+        :data:`SUPPORT_RELATED`; noise within a factor 2 of the target's): the set the CV keeps unless the
+        theory's choice beats it.
     sigma2_target : float or None
         The target's noise variance estimated from its own rows.
     fits : int
@@ -188,10 +190,10 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
         stale = 0 if candidate.gain > best else stale + 1
         best = max(best, candidate.gain)
     chosen = max(sets, key=lambda c: c.gain, default=None)
-    # the related sources: positive gain, and a similarity of RELATED/√n or more, or a support overlap of
-    # SUPPORT_RELATED or more
+    # the related sources: positive gain, a similarity of RELATED/√n or more or a support overlap of
+    # SUPPORT_RELATED or more, and a noise level comparable to the target's
     bar = RELATED / math.sqrt(X.shape[0])
-    kept = tuple(k for k in order if singles[k].similarity >= bar or singles[k].overlap >= SUPPORT_RELATED)
+    kept = tuple(k for k in order if _related(singles[k], bar, sigma2_t))
     related = next((c for c in sets if c.members == kept), None)
     if kept and sets and related is None:
         try:
@@ -202,6 +204,15 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
         except ValueError:
             related = None
     return SourceChoice(scores, sets, chosen, related, sigma2_t, fits)
+
+
+def _related(one: SourceSet, bar: float, sigma2_t) -> bool:
+    """A source the CV keeps pooled by default: related to the target (similarity ≥ ``bar`` or support
+    overlap ≥ :data:`SUPPORT_RELATED`) and no noisier than it by more than
+    :data:`solvers.estimate.NOISE_RATIO` (a noisier one dilutes the others: the theory's cut, not the
+    default, decides on it)."""
+    related = one.similarity >= bar or one.overlap >= SUPPORT_RELATED
+    return related and (sigma2_t is None or one.summary.sigma2 <= NOISE_RATIO * sigma2_t)
 
 
 def estimate_set(X, y, sources, members, fit_intercept: bool, standardize: bool, sigma2_t, warm=None):
