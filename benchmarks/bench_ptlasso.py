@@ -19,9 +19,9 @@ see the same training rows: a paired comparison per cell.
   the summary also averages its test MSE over them), and with ``--reference`` the CV-tuned
   ``TransLassoCV(strategy="full", tuning="cv")`` on the first seed's folds.
 
-Run: ``python benchmarks/bench_ptlasso.py --venv VENV --n-targets 100 500 --subsamples 0 1 2
-[--sources six]``. Updates ``benchmarks/bench_ptlasso.json`` (one record per cell and source set, replaced
-when re-run; the .md is written by hand from it) and prints the paired summary per n_t.
+Run: ``python benchmarks/bench_ptlasso.py --venv ../venvs/ptlasso --n-targets 100 500
+--subsamples 0 1 2 [--sources six]``. Updates ``benchmarks/bench_ptlasso.json`` (one record per cell and source
+set, replaced when re-run; the .md is written by hand from it) and prints the paired summary per n_t.
 """
 
 from __future__ import annotations

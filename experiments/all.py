@@ -18,7 +18,7 @@ if __name__ == "__main__":
 import importlib
 import time
 
-from experiments import sweep
+from experiments import io, sweep
 
 THEORY = ("landscape", "strategies", "phase_diagram", "noise")
 REAL_DATA = ("imdb", "imdb20k", "mnist")
@@ -47,6 +47,7 @@ def experiment_argv(args, name: str) -> list[str]:
     return argv + (["--data", str(args.data)] if name in REAL_DATA else [])
 
 
+@io.reports_outputs
 def main(argv=None) -> dict[str, float]:
     """Run every experiment, then the summary; returns each experiment's wall time in seconds."""
     args = cli.parse_args(cli.all_parser(__doc__), argv, checks=[_real_data_present])
@@ -62,7 +63,7 @@ def main(argv=None) -> dict[str, float]:
     from experiments import theory_summary
 
     theory_summary.main(["--figures", str(args.out)])
-    print(f"\nwrote {args.out}/; wall time per experiment:")
+    print("\nwall time per experiment:")
     for name, s in seconds.items():
         print(f"  {name:14s} {s / 60:6.1f} min")
     print(f"  {'total':14s} {sum(seconds.values()) / 60:6.1f} min")

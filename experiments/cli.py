@@ -5,12 +5,14 @@ Outputs (CSV, PNG, PDF) go to ``--out``: ``figures/`` for full runs and
 ``results/quick/`` for ``--quick`` runs, so smoke tests never overwrite
 publication figures.  Per-point results are cached in ``--cache``
 (``results/cache/<name>/`` by default, git-ignored); the cache is keyed by the
-point itself, so quick and full runs share whatever points they have in common.
+point itself, so quick and full runs share whatever points they have in common
+(not ``landscape``'s, whose results depend on the grid's chains: its tag names the grid).
 
 Validation comes first.  :func:`parse_args` checks every argument and input
 (counts, output and cache locations, the data root, the scheduler's address)
-before any work starts or any folder is created; a user error ends the program
-with one line on stderr and exit code 2.  This module imports only the standard
+before any work starts; whether an output folder can be created is tried (and
+undone), so nothing is left behind.  A user error ends the program with one
+line on stderr and exit code 2.  This module imports only the standard
 library, so an experiment can call :func:`preflight` before its slow imports
 (numba kernels, scikit-learn: ~3 s) and a mistake is reported at once.
 """
@@ -18,10 +20,12 @@ library, so an experiment can call :func:`preflight` before its slow imports
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -261,23 +265,15 @@ def experiment_parser(name: str, description: str | None = None) -> ArgumentPars
 
 
 def check_output_dir(path: Path, option: str) -> None:
-    """Raise ValueError unless ``path`` is a writable directory or can be created as one.
+    """Raise ValueError unless ``path`` is a directory this process can write in, or can create.
 
-    Nothing is created: the first existing ancestor must be a writable directory.
+    Permission bits cannot answer that (root passes every ``os.access`` test, yet ``/proc``,
+    ``/sys`` or a read-only mount refuse it), so it is tried: the missing part of ``path`` is
+    created and a temporary file written in it, then both are removed again. An existing
+    directory only gets the temporary file. Nothing is left behind.
     """
-    if path.exists():
-        if not path.is_dir():
-            raise ValueError(f"{option} {path}: exists and is not a directory")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise ValueError(f"{option} {path}: directory is not writable")
-        return
-    ancestor = path.absolute().parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ValueError(f"{option} {path}: cannot be created, {ancestor} is not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {path}: cannot be created, {ancestor} is not writable")
+    if problem := _folder_problem(Path(path)):
+        raise ValueError(f"{option} {path}: {problem}")
 
 
 def check_output_file(path: Path, option: str) -> None:
@@ -286,7 +282,42 @@ def check_output_file(path: Path, option: str) -> None:
         raise ValueError(f"{option} {path}: is a directory")
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"{option} {path}: file is not writable")
-    check_output_dir(path.absolute().parent, option)
+    folder = Path(os.path.abspath(path)).parent
+    if problem := _folder_problem(folder):
+        raise ValueError(f"{option} {path}: cannot be created, its folder {folder} {problem}")
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why no file can be written in folder ``path`` (see :func:`check_output_dir`), or None."""
+    target = Path(os.path.abspath(path))  # ".." resolved as mkdir(parents=True) would
+    missing: list[Path] = []  # the folders to create, deepest first
+    ancestor = target
+    try:
+        while not ancestor.exists():
+            missing.append(ancestor)
+            ancestor = ancestor.parent
+    except OSError as exc:  # a parent that cannot be searched
+        return f"cannot be accessed ({exc.strerror})"
+    exists = not missing
+    if exists and not target.is_dir():
+        return "exists and is not a directory"
+    if not ancestor.is_dir():
+        return f"cannot be created, {ancestor} is not a directory"
+    created: list[Path] = []
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append(folder)
+        fd, probe = tempfile.mkstemp(dir=target, prefix=".probe-", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"{'is not writable' if exists else 'cannot be created'} ({exc.strerror or exc})"
+    finally:
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    return None
 
 
 def check_data_root(path: Path, option: str = "--data") -> None:

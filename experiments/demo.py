@@ -1,7 +1,8 @@
 """Quick demo: predicted ε^(1st) and ε^(2nd) against α_target for a few fixed (κ, Δλ).
 
 Writes ``demo_errors.{png,pdf,csv}`` to ``--out`` (default ``results/demo/``, git-ignored).
-Takes a few seconds: each curve is one warm-started sweep of ``replica.predict``.
+Takes a few seconds: each curve is one warm-started sweep of ``replica.predict``. The first run
+in a fresh checkout first compiles replica's numba kernels and says so (numba caches them).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ if __name__ == "__main__":
     cli.preflight("demo")
 
 import math
+import sys
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments import io
+from experiments import io, numba_cache
 from replica import Hyperparameters, Setting, predict
 
 STRATEGIES = [
@@ -48,8 +50,11 @@ def sweep(alphas, kappa, delta_lam, alpha_source=2.0):
     return rows
 
 
+@io.reports_outputs
 def main(argv=None):
     args = cli.parse_args(cli.demo_parser(__doc__), argv)
+    if numba_cache.uncached_kernels("replica"):
+        print("first run: compiling replica's numba kernels (once; numba caches them) ...", file=sys.stderr, flush=True)
     alphas = np.geomspace(0.1, 3.0, args.points or (10 if args.quick else 40))
     fig = Figure(figsize=(6.4, 4.2), constrained_layout=True)
     ax = fig.add_subplot()
@@ -67,9 +72,8 @@ def main(argv=None):
         title=f"Replica prediction, α_source = 2, λ1 = {LAM1}, λ2 = {LAM2}",
     )
     ax.legend(fontsize=8)
-    paths = io.save_figure(fig, args.out / "demo_errors")
+    io.save_figure(fig, args.out / "demo_errors")
     io.write_csv(args.out / "demo_errors.csv", rows)
-    print("wrote", *map(str, paths), args.out / "demo_errors.csv")
 
 
 if __name__ == "__main__":

@@ -309,6 +309,7 @@ def run_grid_sweep(config: dict, points: list[dict], options: dict) -> list[dict
     return run_sweep(run_grid, grid_points, tag=GRID_TAG, desc="imdb grid", **options)
 
 
+@io.reports_outputs
 def main(argv=None):
     args = parse_args(experiment_parser("imdb", __doc__.split("\n\n")[0]), argv, checks=[data_check(locate_imdb)])
     if args.words == 20000:
@@ -342,12 +343,11 @@ def main(argv=None):
         },
     )
     words = f"{config['n_words']:,} words"
-    paths = plot(
+    plot(
         summary,
         args.out / f"{prefix}_test_mse",
         f"IMDb ({words}): horror target; sources 5 pseudo-genres + 1 shuffled (grid, auto_five: the 5)",
     )
-    print("wrote", *map(str, paths), args.out / f"{prefix}_summary.csv")
     for r in summary:
         print(
             f"n_t={r['n_target']:5d} {r['method']:18s} test MSE {r['test_mse_mean']:.3f} ± {r['test_mse_se']:.3f}"

@@ -6,6 +6,10 @@ over the destination with :func:`os.replace`.  A reader therefore sees either
 the old file or the complete new one, never a truncated one, even if the
 process is killed mid-write.
 
+The output writers (:func:`write_json`, :func:`write_csv`, :func:`save_figure`) note every
+path they write; an experiment's ``main`` decorated with :func:`reports_outputs` prints them
+when it ends (the cache files of :mod:`experiments.sweep` are not outputs and are not noted).
+
 Importing this module selects matplotlib's non-interactive Agg backend:
 experiments are batch jobs and must run on headless machines.
 """
@@ -14,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,7 +31,60 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-__all__ = ["atomic_open", "to_builtin", "write_json", "write_csv", "save_figure"]
+__all__ = [
+    "atomic_open",
+    "to_builtin",
+    "write_json",
+    "write_csv",
+    "save_figure",
+    "recording_outputs",
+    "reports_outputs",
+]
+
+_WRITTEN: ContextVar[list[Path] | None] = ContextVar("written", default=None)
+
+
+@contextlib.contextmanager
+def recording_outputs() -> Iterator[list[Path]]:
+    """A list that collects the paths the output writers write inside the block, in order.
+
+    A block inside another one adds its paths to the outer list as well.
+    """
+    outer = _WRITTEN.get()
+    written: list[Path] = []
+    token = _WRITTEN.set(written)
+    try:
+        yield written
+    finally:
+        _WRITTEN.reset(token)
+        if outer is not None:
+            outer.extend(written)
+
+
+def reports_outputs(main: Callable) -> Callable:
+    """Decorate an experiment's ``main``: when it returns, print ``wrote PATH`` for every output.
+
+    Run inside another experiment's ``main`` (``experiments.all``), it leaves the printing to the
+    outer one, which lists everything once at its end.
+    """
+
+    @functools.wraps(main)
+    def run(*args, **kwargs):
+        nested = _WRITTEN.get() is not None
+        with recording_outputs() as written:
+            result = main(*args, **kwargs)
+        if not nested:
+            for path in dict.fromkeys(written):
+                print(f"wrote {path}", flush=True)
+        return result
+
+    return run
+
+
+def _note(path: str | os.PathLike) -> None:
+    written = _WRITTEN.get()
+    if written is not None:
+        written.append(Path(path))
 
 
 @contextlib.contextmanager
@@ -88,6 +147,7 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Non
     with atomic_open(path, "w") as fh:
         json.dump(obj, fh, indent=indent, sort_keys=True, default=to_builtin)
         fh.write("\n")
+    _note(path)
 
 
 def write_csv(
@@ -107,6 +167,7 @@ def write_csv(
         writer = csv.DictWriter(fh, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
+    _note(path)
 
 
 def read_csv(path: str | os.PathLike) -> list[dict]:
@@ -135,6 +196,7 @@ def save_figure(
 
     ``path`` is the stem: ``figures/fig3`` (or ``figures/fig3.png``, whose
     suffix is dropped) gives ``figures/fig3.png`` and ``figures/fig3.pdf``.
+    The PDF has no creation date, so the same figure gives the same bytes.
     """
     stem = Path(path)
     if stem.suffix.lstrip(".") in formats:
@@ -143,7 +205,10 @@ def save_figure(
     written = []
     for fmt in formats:
         target = stem.with_name(f"{stem.name}.{fmt}")
+        # a PDF carries its creation date unless told not to: without it a rerun gives the same bytes
+        dated = {"metadata": {"CreationDate": None}} if fmt == "pdf" else {}
         with atomic_open(target, "wb") as fh:
-            fig.savefig(fh, format=fmt, **savefig_kwargs)
+            fig.savefig(fh, format=fmt, **(dated | savefig_kwargs))
         written.append(target)
+        _note(target)
     return written

@@ -4,6 +4,24 @@
 problem over (λ1, λ2) is solved by replica.optimize with a fixed-transfer family, warm-started
 along rows of constant t. One panel for a small and one for a large α_target; the grid
 minimum is marked. Outputs ``landscape.{csv,png,pdf}``.
+
+Reproducible to the last bit: a rerun on the same machine writes the same ``landscape.csv``,
+byte for byte, whatever was in the cache. Three things make it so:
+
+* ties on the x1 = 0 plateau are broken by a fixed rule. Where stage 1 does not help, ε^(2nd)
+  falls towards its λ1 → ∞ limit (x1 = 0) and flattens out to rounding long before; the local
+  method stops anywhere on that plateau (λ1 ≈ 12 or ≈ 35 at α_target = 2, κ ≤ 1, t = 0,
+  depending on its start). Every optimum is therefore compared with the same (λ2, κ, Δλ) at the
+  family's largest λ1 (:data:`LAM1_OFF`, solved cold, so the value does not depend on the
+  path): if that is no worse, to :data:`PLATEAU` relative, the row reports it. At κ = 0, Δλ = 0,
+  where λ1 does not enter ε^(2nd) at all, that is always the case;
+* a chain (a row of constant t) whose cache is incomplete is computed again from its first
+  point (:func:`experiments.sweep.run_chains`, ``whole_chains``): every point sees the warm
+  starts of an uninterrupted run, also after an interruption;
+* the cache tag names the grid size, so a ``--quick`` run (6×6) and a full one (25×25), which
+  share the corner points but reach them along different chains, never read each other's.
+
+Other machines (another CPU, numba or BLAS) may differ in the last digits.
 """
 
 from __future__ import annotations
@@ -14,6 +32,7 @@ from experiments import cli
 if __name__ == "__main__":
     cli.preflight("landscape")
 
+import dataclasses
 import math
 
 import matplotlib.pyplot as plt
@@ -21,11 +40,11 @@ import numpy as np
 
 from experiments import io, sweep
 from experiments.plotting import heatmap
-from replica import ConvergenceError, optimize
-from replica.strategies import fixed_transfer
+from replica import ConvergenceError, optimize, predict
+from replica.strategies import LOG_LAM_BOUNDS, fixed_transfer
 from replica.strategy_optima import setting_of
 
-TAG = "landscape/v5"
+TAG = "landscape/v6"  # the cache tag is f"{TAG}/{n}x{n}": see the module docstring
 SETTING = {
     "prior": "two_task",
     "alpha_source": 2.0,
@@ -37,10 +56,27 @@ SETTING = {
 }
 ALPHA_TARGETS = (0.2, 2.0)
 KAPPA_MAX = 1.6
+LAM1_OFF = math.exp(LOG_LAM_BOUNDS[1])  # the largest λ1 of the inner family: x1 = 0 for these settings
+PLATEAU = 1e-12  # relative: ε^(2nd) flatter than this in λ1 is a tie (replica.optimize's rule for λ2)
 
 
 def delta_of(t: float) -> float:
     return math.inf if t >= 1.0 else t / (1.0 - t)
+
+
+def x1_off_tie(setting, res):
+    """The optimum ``res`` of the inner (λ1, λ2) problem, moved to λ1 = :data:`LAM1_OFF` when that ties.
+
+    Returns the :class:`~replica.Prediction` at (LAM1_OFF, λ2, κ, Δλ) of ``res`` if its ε^(2nd) is at
+    most ``res``'s times 1 + :data:`PLATEAU`, else None. The prediction is solved cold, so it is a
+    function of the point alone, not of the search that found ``res``.
+    """
+    hp = dataclasses.replace(res.hyperparameters, lam1=LAM1_OFF)
+    try:
+        off = predict(setting, hp)
+    except ConvergenceError:
+        return None
+    return off if off.eps2 <= res.eps2 * (1 + PLATEAU) else None
 
 
 def landscape_chain(points) -> list[dict]:
@@ -48,7 +84,8 @@ def landscape_chain(points) -> list[dict]:
 
     The pretrained model's optimal λ1 seeds every point: a chain that starts where stage 1 does
     not matter (κ = 0, Δλ = 0) would otherwise carry an arbitrary λ1, possibly on the x1 = 0
-    plateau (λ1 → ∞), into points where it does.
+    plateau (λ1 → ∞), into points where it does. A tie with that plateau is reported at its
+    fixed representative λ1 = LAM1_OFF (:func:`x1_off_tie`); the warm starts are the optimizer's own.
     """
     previous, rows, pretrained = None, [], {}
     for p in points:
@@ -62,12 +99,14 @@ def landscape_chain(points) -> list[dict]:
             rows.append({"converged": False, "error": str(exc)})
             continue
         previous = res
+        tie = x1_off_tie(setting, res)
+        found = tie if tie is not None else res.prediction
         rows.append(
             {
                 "converged": True,
-                "eps2": res.eps2,
-                "lam1": res.hyperparameters.lam1,
-                "lam2": res.hyperparameters.lam2,
+                "eps2": found.eps2,
+                "lam1": found.hyperparameters.lam1,
+                "lam2": found.hyperparameters.lam2,
                 "evaluations": res.evaluations,
                 "failures": res.failures,
             }
@@ -75,6 +114,7 @@ def landscape_chain(points) -> list[dict]:
     return rows
 
 
+@io.reports_outputs
 def main(argv=None):
     args = cli.parse_args(cli.experiment_parser("landscape", __doc__), argv)
     n = args.grid or (3 if args.smoke else (6 if args.quick else 25))
@@ -88,7 +128,9 @@ def main(argv=None):
         for a in ALPHA_TARGETS
         for i, t in enumerate(ts)
     ]
-    results = sweep.run_chains(landscape_chain, chains, tag=TAG, desc="landscape", **cli.sweep_options(args))
+    results = sweep.run_chains(
+        landscape_chain, chains, tag=f"{TAG}/{n}x{n}", desc="landscape", whole_chains=True, **cli.sweep_options(args)
+    )
     table = sorted(
         ({**p, **r} for chain, res in zip(chains, results) for p, r in zip(chain, res)),
         key=lambda r: (r["alpha_target"], r["t"], r["kappa"]),

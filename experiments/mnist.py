@@ -254,6 +254,7 @@ def plot(summary: list[dict], path: Path):
     return io.save_figure(fig, path)
 
 
+@io.reports_outputs
 def main(argv=None):
     args = parse_args(experiment_parser("mnist", __doc__.split("\n\n")[0]), argv, checks=[data_check(locate_mnist)])
     config = QUICK if args.quick else FULL
@@ -282,8 +283,7 @@ def main(argv=None):
     summary = summarize(records)
     io.write_csv(args.out / "mnist_runs.csv", records)
     io.write_csv(args.out / "mnist_summary.csv", summary)
-    paths = plot(summary, args.out / "mnist_theory_vs_finite")
-    print("wrote", *map(str, paths), args.out / "mnist_summary.csv")
+    plot(summary, args.out / "mnist_theory_vs_finite")
     for e in summary:
         print(
             f"{e['prior']:8s} n_t={e['n_target']:4d} {e['design']:8s} {e['strategy']:8s} "

@@ -16,6 +16,7 @@ if __name__ == "__main__":
 
 import numpy as np
 
+from experiments import io
 from experiments.phase_diagram import optimized_grid, write_outputs
 
 TAG = "noise/v6"
@@ -23,6 +24,7 @@ PRIOR = {"prior": "two_task", "alpha_source": 2.0, "rho_shared": 0.1, "rho_targe
 ALPHA_TARGETS = (0.3, 2.0)
 
 
+@io.reports_outputs
 def main(argv=None):
     args = cli.parse_args(cli.experiment_parser("noise", __doc__), argv)
     args.quick |= args.smoke

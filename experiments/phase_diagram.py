@@ -150,6 +150,7 @@ def plot(stem, table, x, y, x_key, y_key, title=None):
     plt.close(fig)
 
 
+@io.reports_outputs
 def main(argv=None):
     args = cli.parse_args(cli.experiment_parser("phase_diagram", __doc__), argv)
     args.quick |= args.smoke

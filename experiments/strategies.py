@@ -85,6 +85,7 @@ def simulate_point(point) -> dict:
     return out
 
 
+@io.reports_outputs
 def main(argv=None):
     args = cli.parse_args(cli.experiment_parser("strategies", __doc__), argv)
     args.quick |= args.smoke

@@ -30,6 +30,9 @@ experiment).
 Warm-started solvers use :func:`run_chains`: ``fn`` receives a chain (list of
 consecutive points) and returns one result per point.  A chain is the unit of
 parallelism and of loss on interruption; points are still cached one by one.
+A resumed chain starts at its first missing point, cold; with ``whole_chains=True``
+it starts again at its first point instead, so that every result is the one an
+uninterrupted run gives, to the last bit (``experiments.landscape``).
 """
 
 from __future__ import annotations
@@ -174,13 +177,17 @@ def run_chains(
     scheduler: str | None = None,
     desc: str | None = None,
     progress: bool = True,
+    whole_chains: bool = False,
 ) -> list[list[Result]]:
     """Evaluate ``fn`` chain by chain; returns one list of results per chain, in input order.
 
     ``fn(chain)`` gets the chain's *uncached* points, in order, and must return
     one result dict per point (a resumed chain may thus start mid-way, warm
     starting from scratch there).  A point occurring several times is computed
-    once.  Other arguments are as in :func:`run_sweep`.
+    once.  With ``whole_chains``, a chain with any uncached point is given to
+    ``fn`` whole, its cached points included (and their results stored again):
+    a result that depends on the warm starts before it is then the same as in
+    an uninterrupted run.  Other arguments are as in :func:`run_sweep`.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -192,7 +199,7 @@ def run_chains(
             if key not in done and (result := cache.load(key)) is not None:
                 done[key] = result
 
-    # Jobs hold only missing points, each scheduled once.
+    # Jobs hold only missing points, each scheduled once (whole chains: every chain that misses one).
     jobs: list[list[tuple[str, Point]]] = []
     scheduled = set(done)
     for chain, chain_keys in zip(chains, keys):
@@ -201,6 +208,8 @@ def run_chains(
             if key not in scheduled:
                 scheduled.add(key)
                 job.append((key, point))
+        if job and whole_chains:
+            job = list(zip(chain_keys, chain))
         if job:
             jobs.append(job)
 

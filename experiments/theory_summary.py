@@ -352,6 +352,7 @@ def report(summary: dict) -> str:
     return "\n".join(lines)
 
 
+@io.reports_outputs
 def main(argv=None):
     args = cli.parse_args(cli.summary_parser(__doc__), argv)
     summary = summarize(args.figures)

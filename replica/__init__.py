@@ -1,5 +1,6 @@
 """Replica-symmetric theory of two-stage l1 transfer learning (THEORY.md §3-4)."""
 
+from .covariance import Covariance
 from .errors import ConvergenceError
 from .optimize import OptimizationResult, optimize
 from .prediction import Prediction, predict
@@ -21,6 +22,7 @@ __version__ = "0.2.0"
 __all__ = [
     "Setting",
     "Hyperparameters",
+    "Covariance",
     "PAPER_PRIOR",
     "Prediction",
     "predict",

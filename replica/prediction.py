@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import weakref
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
 from . import stage1 as st1
 from . import stage2 as st2
+from .correlated import predict_correlated
 from .errors import ConvergenceError
 from .fixed_point import TOL, extrapolate, newton, solve
 from .quadrature import N_NODES
@@ -55,6 +57,11 @@ class Prediction:
         The hyperparameters solved.
     solver_state : SolverState or None
         What a ``warm_start`` from this prediction reuses.
+    se : Mapping or None
+        For a setting with a design covariance (THEORY.md §7), whose effective problems are averaged
+        over sampled draws: the sampling standard error of each quantity of
+        :data:`replica.correlated.SE_QUANTITIES` (read-only mapping; not in :meth:`as_dict`). None for
+        i.i.d. designs, which are computed without sampling.
 
     Examples
     --------
@@ -96,6 +103,7 @@ class Prediction:
     setting: Setting = field(repr=False, compare=False)
     hyperparameters: Hyperparameters = field(repr=False, compare=False)
     solver_state: SolverState | None = field(default=None, repr=False, compare=False)
+    se: Mapping | None = field(default=None, repr=False, compare=False)
 
     @property
     def m11(self) -> float:
@@ -105,9 +113,8 @@ class Prediction:
     def as_dict(self) -> dict:
         """The values as a flat dict (``m1``, ``m1_hat`` as lists), without setting, hyperparameters and
         solver state."""
-        d = asdict(self)
-        for key in ("setting", "hyperparameters", "solver_state"):
-            d.pop(key)
+        skip = ("setting", "hyperparameters", "solver_state", "se")
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         d["m1"], d["m1_hat"] = list(self.m1), list(self.m1_hat)
         return d
 
@@ -356,6 +363,9 @@ def predict(
     Stage 1's fixed point (χ1, χ̂1) is closed form per mixture component; stage 2's
     (χ2, χ̂2, R21, χ̂12) uses the quadrature of THEORY.md §4. Both are solved by Newton's method
     with fallbacks (:mod:`replica.fixed_point`); ε^(1st), ε^(2nd) follow from THEORY.md §3 "Errors".
+    A setting with a design covariance (:meth:`Setting.with_covariance`) is solved by
+    :func:`replica.correlated.predict_correlated` (THEORY.md §7): its effective problems are averaged
+    over fixed-seed draws, and the prediction's ``se`` gives the sampling standard errors.
 
     Parameters
     ----------
@@ -405,11 +415,16 @@ def predict(
     if const.degenerate:
         raise ValueError("degenerate setting: every pretraining response is identically zero (r^(k) = 0, σ_k = 0)")
 
+    if setting.covariance is not None:
+        return predict_correlated(setting, hp, warm_start, tol)
+
     def context():
         return {"setting": repr(setting), "hyperparameters": hp.as_dict()}
 
     theta = _theta(setting, hp)
     state = warm_start.solver_state if warm_start is not None else None
+    if not isinstance(state, SolverState):  # e.g. a correlated-design prediction
+        state = None
     y1_pred, y2_pred = _predicted(state, theta) if state is not None else (None, None)
     if (
         state is not None

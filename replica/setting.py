@@ -9,11 +9,13 @@ Dataset 0 is the target (dataset 1 in THEORY.md).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 
 import numpy as np
+
+from .covariance import Covariance
 
 __all__ = ["Setting", "Hyperparameters", "PAPER_PRIOR"]
 
@@ -126,6 +128,9 @@ class Setting:
         Component covariances Σ_c, symmetric positive semidefinite (may be singular).
     name : str, default "custom"
         A label (not compared).
+    covariance : Covariance, optional
+        The design covariance Σ: every dataset's rows are drawn from N(0, Σ/N) (THEORY.md §7). None
+        (the default) is the i.i.d. design of THEORY.md §1; see :meth:`with_covariance`.
 
     Raises
     ------
@@ -155,6 +160,7 @@ class Setting:
     means: np.ndarray
     covs: np.ndarray
     name: str = field(default="custom", compare=False)
+    covariance: Covariance | None = field(default=None, compare=False)
 
     def __post_init__(self):
         alphas = np.atleast_1d(np.asarray(self.alphas, dtype=float))
@@ -200,6 +206,10 @@ class Setting:
                 raise ValueError(
                     f"covariance of component {c} is not positive semidefinite (min eigenvalue {eig.min():.3g})"
                 )
+        if self.covariance is not None and not isinstance(self.covariance, Covariance):
+            raise ValueError(
+                f"covariance must be a replica.covariance.Covariance or None, got {type(self.covariance).__name__}"
+            )
         for name, value in (
             ("alphas", alphas),
             ("sigmas", sigmas),
@@ -252,7 +262,7 @@ class Setting:
         alphas : array_like of shape (K,)
             New sample ratios α_k = M_k / N, one per dataset (validated as in :class:`Setting`).
         """
-        return Setting(alphas, self.sigmas, self.pretrain, self.weights, self.means, self.covs, name=self.name)
+        return replace(self, alphas=alphas)
 
     def with_sigmas(self, sigmas) -> Setting:
         """The same setting with noise levels ``sigmas``.
@@ -262,11 +272,64 @@ class Setting:
         sigmas : array_like of shape (K,)
             New noise standard deviations σ_k, one per dataset (validated as in :class:`Setting`).
         """
-        return Setting(self.alphas, sigmas, self.pretrain, self.weights, self.means, self.covs, name=self.name)
+        return replace(self, sigmas=sigmas)
+
+    def with_covariance(self, Sigma, draws: int | None = None, seed: int | None = None) -> Setting:
+        """The same setting with every dataset's design rows drawn from N(0, Σ/N) (THEORY.md §7).
+
+        Parameters
+        ----------
+        Sigma : array_like of shape (N, N), Covariance or None
+            An (N, N) symmetric positive-definite array with unit diagonal
+            (:meth:`Covariance.dense <replica.covariance.Covariance.dense>`), a
+            :class:`~replica.covariance.Covariance` (e.g. a design's empirical correlation matrix,
+            :meth:`Covariance.empirical <replica.covariance.Covariance.empirical>`), or None for the
+            i.i.d. design of THEORY.md §1 (exactly this setting's i.i.d. counterpart).
+        draws : int, optional
+            Draws over which ``predict`` averages the effective problems (default: the covariance's,
+            max(8, ⌈2¹⁵/N⌉) for a new one).
+        seed : int, optional
+            Seed of those draws (default: the covariance's, 0 for a new one).
+
+        Returns
+        -------
+        Setting
+            A new setting (settings compare by identity) with ``covariance`` set.
+
+        Raises
+        ------
+        ValueError
+            If Σ is not a valid correlation matrix (named: shape, NaN, symmetry, diagonal, definiteness).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from replica import Setting
+        >>> s = Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.02, 0.02).with_covariance(np.eye(3))
+        >>> s.covariance.N, s.with_covariance(None).covariance is None
+        (3, True)
+        >>> s.with_covariance(2 * np.eye(3))
+        Traceback (most recent call last):
+        ...
+        ValueError: Sigma must have unit diagonal (a correlation matrix); max |Σ_ii - 1| = 1
+        """
+        if Sigma is None:
+            cov = None
+            if draws is not None or seed is not None:
+                raise ValueError("draws and seed apply to a covariance; Sigma is None")
+        elif isinstance(Sigma, Covariance):
+            cov = Sigma if draws is None and seed is None else Sigma.with_sampling(draws, seed)
+        else:
+            cov = Covariance.dense(Sigma, draws=draws, seed=0 if seed is None else seed)
+        return replace(self, covariance=cov)
 
     def as_dict(self) -> dict:
-        """JSON-ready dict of the arrays (as lists) and the name; inverse of :meth:`from_dict`."""
-        return {
+        """JSON-ready dict of the arrays (as lists) and the name; inverse of :meth:`from_dict`.
+
+        A setting with a design covariance adds ``"covariance"``: its fingerprint (kind, N, draws, seed
+        and a digest of Σ), which identifies it but does not hold Σ, so :meth:`from_dict` cannot restore it.
+        """
+        d = {
             "alphas": self.alphas.tolist(),
             "sigmas": self.sigmas.tolist(),
             "pretrain": self.pretrain.tolist(),
@@ -275,6 +338,9 @@ class Setting:
             "covs": self.covs.tolist(),
             "name": self.name,
         }
+        if self.covariance is not None:
+            d["covariance"] = self.covariance.fingerprint()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Setting:
@@ -284,15 +350,23 @@ class Setting:
         ----------
         d : dict
             A record written by :meth:`as_dict` (``name`` is optional).
+
+        Raises
+        ------
+        ValueError
+            If the record has a ``"covariance"`` fingerprint: Σ itself is not in the record.
         """
+        if d.get("covariance") is not None:
+            raise ValueError("the record names a design covariance (a fingerprint): pass Sigma to with_covariance")
         return cls(
             d["alphas"], d["sigmas"], d["pretrain"], d["weights"], d["means"], d["covs"], name=d.get("name", "custom")
         )
 
     def __repr__(self):
+        cov = "" if self.covariance is None else f", covariance={self.covariance!r}"
         return (
             f"Setting(name={self.name!r}, alphas={self.alphas.tolist()}, sigmas={self.sigmas.tolist()}, "
-            f"pretrain={self.pretrain.tolist()}, components={self.n_components})"
+            f"pretrain={self.pretrain.tolist()}, components={self.n_components}{cov})"
         )
 
     # ---- constructors -------------------------------------------------------------------

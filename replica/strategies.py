@@ -8,22 +8,12 @@ supp x1); there λ2 e^u ≥ 100 for every λ2 in the box, far beyond any field, 
 jump to ∞ is invisible. Pretraining Lasso's mixing is a = e^(−u), giving exactly its
 κ = 1 − a, Δλ = λ2 (1/a − 1).
 
-======================  =====================================  ===========================
-strategy                constraint                             free coordinates
-======================  =====================================  ===========================
-``full``                κ ≥ 0, Δλ ∈ [0, ∞]                     log λ1, log λ2, κ, u
-``value``               Δλ = 0                                 log λ1, log λ2, κ
-``support``             κ = 0                                  log λ1, log λ2, u
-``trans_lasso``         κ = 1, Δλ = 0                          log λ1, log λ2
-``pretraining_lasso``   κ = 1 − a, Δλ = λ2 (1/a − 1), a∈(0,1]  log λ1, log λ2, u = −log a
-``target_only``         κ = 0, Δλ = 0 (λ1 := λ2, irrelevant)   log λ2
-``pretrained``          x1 alone: minimizes ε^(1st)            log λ1
-======================  =====================================  ===========================
-
 The registry: :data:`STRATEGIES` maps each name to its :class:`Family` (:data:`STRATEGY_NAMES`
 lists them), :data:`CONTAINS` gives each strategy's direct sub-families, :data:`NESTED_ORDER`
 an order in which every strategy comes after those it contains; :func:`contained` and
-:func:`strategies_containing` answer membership questions.
+:func:`strategies_containing` answer membership questions. ``print(STRATEGIES)`` shows the
+table below, which is made from the registry itself (each family's ``transfers`` and ``free``):
+
 """
 
 from __future__ import annotations
@@ -49,8 +39,10 @@ __all__ = [
     "u_from_delta",
     "strategies_containing",
     "U_MAX",
+    "LOG_LAM_BOUNDS",
 ]
 
+# the λ box every strategy searches, in log: [1e-4, 1e2]
 LOG_LAM_BOUNDS = (math.log(1e-4), math.log(1e2))
 KAPPA_BOUNDS = (0.0, 3.0)
 U_MAX = LOG_LAM_BOUNDS[1] - LOG_LAM_BOUNDS[0]  # λ2 e^U_MAX ≥ 1e2 for all λ2 ≥ 1e-4
@@ -127,6 +119,11 @@ class Family:
     objective : str, default "eps2"
         The :class:`~replica.Prediction` attribute it minimizes: ``"eps2"`` (ε^(2nd)) for every
         strategy but ``pretrained`` (``"eps1"``).
+    transfers : str, default ""
+        What passes from stage 1 to stage 2, in words (for people: tables and ``repr``).
+    free : tuple of str, default ()
+        The free hyperparameters in the theory's notation; empty: read off ``names`` (log λ1 → λ1,
+        log λ2 → λ2, κ → κ, u → Δλ).
 
     Examples
     --------
@@ -136,6 +133,8 @@ class Family:
     ('log_lam1', 'log_lam2', 'kappa')
     >>> fam.to_hyperparameters(fam.clip([0.0, -1.0, 5.0]))  # κ clipped to its bound 3
     Hyperparameters(lam1=1.0, lam2=0.36787944117144233, kappa=3.0, delta_lam=0.0)
+    >>> fam
+    Family('value', transfers='values: offset κ·x1 (Δλ = 0)', free=('λ1', 'λ2', 'κ'))
     """
 
     name: str
@@ -144,6 +143,15 @@ class Family:
     to_hyperparameters: Callable[[np.ndarray], Hyperparameters]
     project: Callable[[Hyperparameters], np.ndarray]
     objective: str = "eps2"
+    transfers: str = ""
+    free: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.free:
+            object.__setattr__(self, "free", tuple(_HYPERPARAMETER[name] for name in self.names))
+
+    def __repr__(self) -> str:
+        return f"Family({self.name!r}, transfers={self.transfers!r}, free={self.free!r})"
 
     def clip(self, x) -> np.ndarray:
         """``x`` clipped to the box."""
@@ -154,6 +162,28 @@ class Family:
         """``n`` points uniform in the box of coordinates (log-uniform in the penalties)."""
         lo, hi = np.array(self.bounds).T
         return lo + (hi - lo) * rng.random((n, len(self.names)))
+
+
+# the hyperparameter each optimizer coordinate sets
+_HYPERPARAMETER = {"log_lam1": "λ1", "log_lam2": "λ2", "kappa": "κ", "u": "Δλ"}
+
+
+class StrategyRegistry(dict):
+    """The strategies by name: a ``dict`` of :class:`Family` that prints as a table.
+
+    One line per strategy: its name, what it transfers from stage 1 to stage 2, and its free
+    hyperparameters. Everything else is a plain ``dict``.
+    """
+
+    def __repr__(self) -> str:
+        rows = [("strategy", "transfers", "free")]
+        rows += [(name, fam.transfers, ", ".join(fam.free)) for name, fam in self.items()]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        rule = "  ".join("=" * w for w in widths)
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        return "\n".join([rule, lines[0], rule, *lines[1:], rule])
+
+    __str__ = __repr__
 
 
 def _log(lam: float) -> float:
@@ -213,8 +243,8 @@ def _mixing(hp: Hyperparameters) -> float:
 
 _L = LOG_LAM_BOUNDS
 _U = (0.0, U_MAX)
-STRATEGIES: dict[str, Family] = {
-    f.name: f
+STRATEGIES: dict[str, Family] = StrategyRegistry(
+    (f.name, f)
     for f in (
         Family(
             "full",
@@ -222,6 +252,7 @@ STRATEGIES: dict[str, Family] = {
             (_L, _L, KAPPA_BOUNDS, _U),
             _full,
             lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), hp.kappa, u_from_delta(hp.delta_lam, hp.lam2)]),
+            transfers="values and support: offset κ·x1, extra penalty Δλ off supp x1",
         ),
         Family(
             "value",
@@ -229,6 +260,7 @@ STRATEGIES: dict[str, Family] = {
             (_L, _L, KAPPA_BOUNDS),
             _value,
             lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), hp.kappa]),
+            transfers="values: offset κ·x1 (Δλ = 0)",
         ),
         Family(
             "support",
@@ -236,6 +268,7 @@ STRATEGIES: dict[str, Family] = {
             (_L, _L, _U),
             _support,
             lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), u_from_delta(hp.delta_lam, hp.lam2)]),
+            transfers="support: extra penalty Δλ off supp x1 (κ = 0)",
         ),
         Family(
             "trans_lasso",
@@ -243,6 +276,7 @@ STRATEGIES: dict[str, Family] = {
             (_L, _L),
             _trans_lasso,
             lambda hp: np.array([_trans_lasso_lam1(hp), _log(hp.lam2)]),
+            transfers="values, all of them: offset x1 (κ = 1, Δλ = 0)",
         ),
         Family(
             "pretraining_lasso",
@@ -250,11 +284,29 @@ STRATEGIES: dict[str, Family] = {
             (_L, _L, _U),
             _pretraining_lasso,
             lambda hp: np.array([_log(hp.lam1), _log(hp.lam2), _mixing(hp)]),
+            transfers="both, tied: κ = 1 − a, Δλ = λ2 (1/a − 1), a ∈ (0, 1]",
+            free=("λ1", "λ2", "a"),
         ),
-        Family("target_only", ("log_lam2",), (_L,), _target_only, lambda hp: np.array([_log(hp.lam2)])),
-        Family("pretrained", ("log_lam1",), (_L,), _pretrained, lambda hp: np.array([_log(hp.lam1)]), objective="eps1"),
+        Family(
+            "target_only",
+            ("log_lam2",),
+            (_L,),
+            _target_only,
+            lambda hp: np.array([_log(hp.lam2)]),
+            transfers="nothing: a Lasso on the target alone (κ = 0, Δλ = 0)",
+        ),
+        Family(
+            "pretrained",
+            ("log_lam1",),
+            (_L,),
+            _pretrained,
+            lambda hp: np.array([_log(hp.lam1)]),
+            objective="eps1",
+            transfers="everything: x1 is the estimate (no stage 2; minimizes ε^(1st))",
+        ),
     )
-}
+)
+"""Every strategy by name; ``print(STRATEGIES)`` shows what each transfers and its free hyperparameters."""
 
 
 STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGIES)
@@ -371,6 +423,7 @@ def fixed_transfer(kappa: float, delta_lam: float) -> Family:
         (_L, _L),
         lambda x: Hyperparameters(math.exp(x[0]), math.exp(x[1]), kappa, delta_lam),
         lambda hp: np.array([_log(hp.lam1), _log(hp.lam2)]),
+        transfers=f"fixed: κ = {kappa:g}, Δλ = {delta_lam:g}",
     )
 
 
@@ -405,3 +458,7 @@ def family(strategy: str) -> Family:
         return STRATEGIES[strategy]
     except (KeyError, TypeError):
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {sorted(STRATEGIES)}") from None
+
+
+if __doc__:  # the table of strategies, made from the registry (absent under python -OO)
+    __doc__ += repr(STRATEGIES) + "\n"

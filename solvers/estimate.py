@@ -152,7 +152,7 @@ class SourceSummary:
         return self.path[:, self.ref]
 
 
-def summarize_sources(problem: TransferProblem, n_lam1: int = 12) -> SourceSummary:
+def summarize_sources(problem: TransferProblem, n_lam1: int = 12, warm: SourceSummary | None = None) -> SourceSummary:
     """Noise, density, power and reference fit of the pooled sources (:func:`summarize`).
 
     Parameters
@@ -161,6 +161,8 @@ def summarize_sources(problem: TransferProblem, n_lam1: int = 12) -> SourceSumma
         At least one source.
     n_lam1 : int, default 12
         Penalties of the path.
+    warm : SourceSummary, optional
+        Warm starts (:func:`summarize`).
 
     Returns
     -------
@@ -169,7 +171,7 @@ def summarize_sources(problem: TransferProblem, n_lam1: int = 12) -> SourceSumma
     if not problem.sources:
         raise ValueError("estimating the setting needs at least one source")
     design, y_c = problem.pretrain_design(None, pretrain_on_target=False)
-    return summarize(design, y_c, len(problem.sources) if problem.fit_intercept else 0, n_lam1)
+    return summarize(design, y_c, len(problem.sources) if problem.fit_intercept else 0, n_lam1, warm)
 
 
 def target_noise(problem: TransferProblem, n_lam1: int = 12) -> float | None:
@@ -192,7 +194,7 @@ def target_noise(problem: TransferProblem, n_lam1: int = 12) -> float | None:
         return None
 
 
-def summarize(design, y_c, n_intercepts: int, n_lam1: int = 12) -> SourceSummary:
+def summarize(design, y_c, n_intercepts: int, n_lam1: int = 12, warm: SourceSummary | None = None) -> SourceSummary:
     """Noise, density, power and reference fit of one stack of datasets from its λ1 path of ``n_lam1``
     penalties, decreasing over ``SOURCE_PATH`` × λ1_max (module docstring).
 
@@ -206,6 +208,9 @@ def summarize(design, y_c, n_intercepts: int, n_lam1: int = 12) -> SourceSummary
         Intercepts fitted (degrees of freedom of the noise estimate).
     n_lam1 : int, default 12
         Penalties of the path.
+    warm : SourceSummary, optional
+        A summary of similar data (e.g. a nested set of sources): each penalty starts from its fit at
+        the nearest penalty (speed only; every fit is certified as without it).
 
     Returns
     -------
@@ -224,6 +229,8 @@ def summarize(design, y_c, n_intercepts: int, n_lam1: int = 12) -> SourceSummary
     X, rss, df, cross, spread = [], [], [], [], []
     x = None
     for lam in lam1:
+        if warm is not None:
+            x = warm.path[:, int(np.argmin(np.abs(np.log(warm.lam1 / lam))))]
         x = lasso_path(design, y_c, np.ones(N), [lam], x)[:, 0]
         X.append(x)
         u = design.matvec(x)
@@ -422,18 +429,17 @@ def setting_from(
     pretrain_on_target: bool,
     sigma2_target: float | None = None,
     overlap: float | None = None,
-    rho_target: float | None = None,
 ) -> tuple[Setting, float]:
-    """The estimated two-task ``replica.Setting`` in theory units, and the response scale v (THEORY.md §6–7).
+    """The estimated two-task ``replica.Setting`` in theory units, and the response scale v (THEORY.md §6, §8).
 
-    The target's truth has density ρ_t, the sources' ρ_s (theirs), and after dividing the response by √v
-    (v = P_s/ρ_s) both have unit nonzero variance (a target whose scale differs is κ's calibration's to
-    correct, :func:`kappa_calibration`). A fraction s
-    of the target's nonzeros is shared, with value correlation c, so that the similarity (the
-    correlation of the truths) is s c √(ρ_t/ρ_s): s = that s c and c = 1, unless ``overlap``
+    One density ρ (the sources') and, after dividing the response by √v (v = P_s/ρ), unit nonzero
+    variance for both tasks (a target whose scale differs is κ's calibration's to correct,
+    :func:`kappa_calibration`). A fraction s of the target's nonzeros is shared, with value correlation c
+    and s c = the similarity: s = the similarity and c = 1 (``Setting.similarity``, §6), unless ``overlap``
     (:func:`support_overlap`) exceeds it by more than :data:`SUPPORT_MARGIN` (support shared beyond the
-    values); then s = overlap and c = s c / s. Without ``sigma2_target``, ``overlap`` and ``rho_target``
-    this is ``Setting.similarity`` with the sources' noise, density and scale for both tasks (THEORY.md §6).
+    values); then s = overlap and c = similarity/s. The target's noise is the sources' unless its own
+    estimate differs by more than :data:`NOISE_RATIO` (:func:`target_noise_variance`). Without
+    ``sigma2_target`` and ``overlap`` this is the model of §6 exactly.
 
     Parameters
     ----------
@@ -444,12 +450,9 @@ def setting_from(
     pretrain_on_target : bool
         Whether the target rows join stage 1.
     sigma2_target : float, optional
-        The target's own noise estimate (:func:`target_noise`), used where it differs from the sources'
-        (:func:`target_noise_variance`); default: the sources', the equal-noise assumption.
+        The target's own noise estimate (:func:`target_noise`).
     overlap : float, optional
         The support overlap s estimated from the data.
-    rho_target : float, optional
-        ρ_t (default: the sources' ρ_s).
 
     Returns
     -------
@@ -457,27 +460,16 @@ def setting_from(
     v : float
         The response scale.
     """
-    design = problem.target_design()[0]
-    n, N = design.shape
+    n, N = problem.target_design()[0].shape
     rel = relation(problem, src, target_noise_variance(sigma2_target, src.sigma2))
-    rho_s = src.rho
-    rho_t = rho_s if rho_target is None else rho_target
-    sc = min(rel.similarity * math.sqrt(rho_s / rho_t), 1.0, rho_s / rho_t)
-    shared, corr = sc, 1.0
-    if overlap is not None and overlap > sc + SUPPORT_MARGIN:
-        shared = min(overlap, rho_s / rho_t)
-        corr = sc / shared
-    # the target's nonzero variance is the sources' (P_t/ρ_t = P_s/ρ_s): the target's own power is too
-    # noisy an estimate at a few hundred rows, and κ's calibration corrects a scale that differs
-    v, v_s = src.power / rho_s, 1.0
-    if rho_target is None:  # one density: the shared and task-specific parts of Setting.similarity
-        rho_t = rho_s = min(rho_s, 1.0 / (2.0 - shared))
-    sigma2_t = rel.sigma2_target
-    root = math.sqrt(v_s)
-    weights = [rho_t * shared, rho_t * (1 - shared), max(rho_s - rho_t * shared, 0.0)]
-    weights.append(max(0.0, 1.0 - sum(weights)))
-    covs = [[[1, corr * root], [corr * root, v_s]], [[1, 0], [0, 0]], [[0, 0], [0, v_s]], [[0, 0], [0, 0]]]
-    sigmas = [math.sqrt(sigma2_t / v), math.sqrt(src.sigma2 / v)]
+    shared, corr = rel.similarity, 1.0
+    if overlap is not None and overlap > shared + SUPPORT_MARGIN:
+        shared, corr = overlap, rel.similarity / overlap
+    rho = min(src.rho, 1.0 / (2.0 - shared))
+    v = src.power / src.rho
+    sigmas = [math.sqrt(rel.sigma2_target / v), math.sqrt(src.sigma2 / v)]
+    weights = [rho * shared, rho * (1 - shared), rho * (1 - shared), max(0.0, 1 - rho * (2 - shared))]
+    covs = [[[1, corr], [corr, 1]], [[1, 0], [0, 0]], [[0, 0], [0, 1]], [[0, 0], [0, 0]]]
     return Setting([n / N, src.n_rows / N], sigmas, [pretrain_on_target, True], weights, np.zeros((4, 2)), covs), v
 
 

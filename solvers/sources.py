@@ -30,13 +30,26 @@ from .estimate import (
 )
 from .problem import TransferProblem
 
-__all__ = ["SourceSet", "SourceChoice", "choose_sources", "estimate_set", "RANKING_STRATEGIES", "PATIENCE", "SCREEN"]
+__all__ = [
+    "SourceSet",
+    "SourceChoice",
+    "choose_sources",
+    "estimate_set",
+    "RANKING_STRATEGIES",
+    "PATIENCE",
+    "SCREEN",
+    "RELATED",
+]
 
 # the theory's optimal error is compared over these strategies: each candidate set's best one-knob transfer
 # against the target alone (full adds little and costs the most to optimize, THEORY.md §8)
 RANKING_STRATEGIES = ("target_only", "value", "support")
 # nested sets stop growing once this many in a row have not improved the predicted gain
 PATIENCE = 2
+# the sources the CV keeps pooled unless the theory's cut of them is better: positive predicted gain, and
+# a similarity or support overlap of at least RELATED/√n (n target rows), three standard errors of an
+# unrelated source's (THEORY.md §8)
+RELATED = 3.0
 # a source is ranked by the theory only if its similarity or support overlap exceeds SCREEN/√n: an
 # unrelated source reads about N(0, 1/n) at n target rows, and costs no optimization (THEORY.md §8)
 SCREEN = 2.0
@@ -94,10 +107,11 @@ class SourceChoice:
     sets : list of SourceSet
         The nested sets tried, in order.
     chosen : SourceSet or None
+    related : SourceSet or None
+        The related sources pooled (positive gain, similarity or support overlap ≥ :data:`RELATED`/√n): the
+        set the CV keeps unless the theory's choice beats it.
     sigma2_target : float or None
         The target's noise variance estimated from its own rows.
-    rho_target : float or None
-        The target's density: that of the first-ranked source (NaN-free; None if no source ranks).
     fits : int
         Lasso fits spent.
     """
@@ -105,8 +119,8 @@ class SourceChoice:
     scores: dict
     sets: list
     chosen: SourceSet | None
+    related: SourceSet | None
     sigma2_target: float | None
-    rho_target: float | None
     fits: int
 
 
@@ -146,15 +160,12 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
             continue
         fits += n
         if max(one.similarity, one.overlap) > SCREEN / math.sqrt(X.shape[0]):
-            one, previous = _with_gain(one, pretrain_on_target, sigma2_t, None, previous)
+            one, previous = _with_gain(one, pretrain_on_target, sigma2_t, previous)
         singles[k] = one
         scores["similarity"][k], scores["support_overlap"][k] = one.similarity, one.overlap
         scores["noise"][k], scores["density"][k] = math.sqrt(one.summary.sigma2), one.summary.rho
         scores["corr_target"][k], scores["gain_alone"][k] = one.corr_target, one.gain
     order = sorted((k for k, one in singles.items() if one.gain > 0), key=lambda k: -singles[k].gain)  # NaN: screened
-    # the target's density: the first-ranked source's, the same for every nested set, so that they are
-    # compared on one model of the target (THEORY.md §8)
-    rho_t = singles[order[0]].summary.rho if order else None
     sets, best, stale = [], 0.0, 0
     for j, k in enumerate(order):
         if stale >= PATIENCE:
@@ -162,20 +173,34 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
         candidate = singles[k]
         if j:
             try:
-                candidate, n = estimate_set(X, y, sources, tuple(order[: j + 1]), fit_intercept, standardize, sigma2_t)
+                members = tuple(order[: j + 1])
+                warm = sets[-1].summary if sets else None
+                candidate, n = estimate_set(X, y, sources, members, fit_intercept, standardize, sigma2_t, warm)
             except ValueError:
                 continue
             fits += n
-            candidate, previous = _with_gain(candidate, pretrain_on_target, sigma2_t, rho_t, previous)
+            candidate, previous = _with_gain(candidate, pretrain_on_target, sigma2_t, previous)
         scores["rank"][k], scores["gain"][k] = j, candidate.gain - best
         sets.append(candidate)
         stale = 0 if candidate.gain > best else stale + 1
         best = max(best, candidate.gain)
     chosen = max(sets, key=lambda c: c.gain, default=None)
-    return SourceChoice(scores, sets, chosen, sigma2_t, rho_t, fits)
+    # the related sources: positive gain, and a similarity or support overlap of RELATED/√n or more
+    bar = RELATED / math.sqrt(X.shape[0])
+    kept = tuple(k for k in order if max(singles[k].similarity, singles[k].overlap) >= bar)
+    related = next((c for c in sets if c.members == kept), None)
+    if kept and sets and related is None:
+        try:
+            warm = sets[-1].summary
+            related, n = estimate_set(X, y, sources, kept, fit_intercept, standardize, sigma2_t, warm)
+            fits += n
+            related, previous = _with_gain(related, pretrain_on_target, sigma2_t, previous)
+        except ValueError:
+            related = None
+    return SourceChoice(scores, sets, chosen, related, sigma2_t, fits)
 
 
-def estimate_set(X, y, sources, members, fit_intercept: bool, standardize: bool, sigma2_t):
+def estimate_set(X, y, sources, members, fit_intercept: bool, standardize: bool, sigma2_t, warm=None):
     """The source set ``members`` scaled with the target, summarized, and related to the target.
 
     Parameters
@@ -188,6 +213,8 @@ def estimate_set(X, y, sources, members, fit_intercept: bool, standardize: bool,
         As in :class:`solvers.TransLassoCV`.
     sigma2_t : float or None
         The target's noise variance (None: the sources').
+    warm : solvers.estimate.SourceSummary, optional
+        A nested set's summary, to warm-start the path from.
 
     Returns
     -------
@@ -197,23 +224,22 @@ def estimate_set(X, y, sources, members, fit_intercept: bool, standardize: bool,
         Lasso fits spent.
     """
     problem, scaling = TransferProblem.scaled(X, y, [sources[k] for k in members], fit_intercept, standardize)
-    src = summarize_sources(problem)
+    src = summarize_sources(problem, warm=warm)
     s2 = target_noise_variance(sigma2_t, src.sigma2)
     rel = relation(problem, src, s2)
     overlap = support_overlap(problem, src, s2)
     return SourceSet(tuple(members), problem, scaling, src, rel.similarity, overlap, rel.corr_target), len(src.lam1)
 
 
-def _with_gain(candidate: SourceSet, pretrain_on_target: bool, sigma2_t, rho_t, previous):
+def _with_gain(candidate: SourceSet, pretrain_on_target: bool, sigma2_t, previous):
     """The candidate with the theory's predicted gain on its estimated setting (warm-started from the
     previous candidate's optima)."""
-    setting, _ = setting_from(
-        candidate.problem, candidate.summary, pretrain_on_target, sigma2_t, candidate.overlap, rho_t
-    )
+    setting, _ = setting_from(candidate.problem, candidate.summary, pretrain_on_target, sigma2_t, candidate.overlap)
     try:
         optima = optimize_strategies(setting, RANKING_STRATEGIES, previous)
     except (ConvergenceError, np.linalg.LinAlgError):
         return replace(candidate, gain=-math.inf), previous
     alone = optima["target_only"].eps2
     best = min(optima["value"].eps2, optima["support"].eps2)
-    return replace(candidate, gain=1.0 - best / alone if alone > 0 else 0.0, optima=optima), optima
+    gain = 1.0 - best / alone if alone > 0 else 0.0
+    return replace(candidate, gain=gain, optima=optima), optima

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from replica import STRATEGY_NAMES, Hyperparameters
 
-from .cv import CV_TOL, SCREEN_TOL
+from .cv import CV_TOL, SCREEN_TOL, fold_se
 from .estimate import target_noise
 from .estimator import TransferRegressor, TransLasso, check_tol, fit_transfer
 from .grid import narrowest_strategy
@@ -302,11 +302,13 @@ class TransLassoCV(TransferRegressor):
         self.source_scores_, self.n_fits_ = choice.scores, choice.fits
         if choice.chosen is None:
             return []
-        self._estimates = {"sigma2_target": choice.sigma2_target, "rho_target": choice.rho_target}
-        sets = [choice.chosen]
-        if len(choice.chosen.members) > 1:
-            sets.append(next(c for c in choice.sets if c.members == choice.chosen.members[:-1]))
-        return sets if self.tuning != "theory" else sets[:1]
+        self._estimates = {"sigma2_target": choice.sigma2_target}
+        # every related source pooled first, then the theory's own cut of them: the CV departs from
+        # keeping them all only on evidence beyond one paired SE (THEORY.md §8)
+        sets = [choice.related or choice.chosen]
+        if choice.chosen.members != sets[0].members:
+            sets.append(choice.chosen)
+        return sets if self.tuning != "theory" else [choice.chosen]
 
     def _target_alone(self, X, y) -> SourceSet:
         """The target alone, in its own units."""
@@ -331,7 +333,7 @@ class TransLassoCV(TransferRegressor):
                 pretrain_on_target=bool(self.pretrain_on_target),
                 summary=arm.summary,
                 overlap=None if arm.summary is None else arm.overlap,
-                known=arm.optima if self._estimates.get("rho_target") is not None else None,
+                known=arm.optima,
                 **self._estimates,
             )
             self.n_fits_ += step.fits
@@ -366,8 +368,8 @@ class TransLassoCV(TransferRegressor):
 
     def _choose(self, tuned: list, guard, target) -> tuple:
         """The selection rule in each source set's CV, then across sets and the target alone (THEORY.md §8):
-        the set whose chosen point has the lowest CV error, if that error is at most the target alone's
-        best; else the lowest CV minimum of the sets, if it is; else the target alone."""
+        the set kept (:meth:`_preferred`), at its chosen point if that point's CV error is at most the
+        target alone's best, else at its CV minimum if that is; else the target alone."""
         if guard is None:  # tuning="theory": the theory's point on its chosen set, or on the target alone
             first = tuned[0] if tuned else self._target_alone_theory(*target)
             self.cv_results_, self._cv, self.best_index_, self.strategy_ = None, None, None, first.step.strategy
@@ -375,16 +377,16 @@ class TransLassoCV(TransferRegressor):
         tables = [(t.result.table(t.family.tuned), t.arm.members, self._unit(t.arm.scaling)) for t in tuned + [guard]]
         self.cv_results_ = _concat(tables)
         offsets = np.cumsum([0] + [len(table["params"]) for table, _, _ in tables])
-        picks = [(t, *t.family.select(t.result, self.selection)[:2]) for t in tuned]
         target_best = float(guard.result.mean.min())
-        options = sorted(
-            ((float(t.result.mean[i]), o, t, h, i) for o, (t, h, i) in enumerate(picks)), key=lambda v: v[:2]
-        )
-        minima = []
-        for o, t in enumerate(tuned):
+        options = []
+        if tuned:
+            o = self._preferred(tuned)
+            t = tuned[o]
+            hyper, index, _ = t.family.select(t.result, self.selection)
             m = tuple(int(v) for v in np.unravel_index(int(np.argmin(t.result.mean)), t.result.mean.shape))
-            minima.append((float(t.result.mean[m]), o, t, t.family.grid.point(*m), m))
-        for mean, o, t, hyper, index in options[:1] + sorted(minima, key=lambda v: v[:2])[:1]:
+            options = [(float(t.result.mean[index]), o, t, hyper, index)]
+            options.append((float(t.result.mean[m]), o, t, t.family.grid.point(*m), m))
+        for mean, o, t, hyper, index in options:
             if mean <= target_best:
                 self._cv = t.result
                 self.best_index_ = int(offsets[o]) + t.result.row(t.family.tuned, index)
@@ -395,6 +397,17 @@ class TransLassoCV(TransferRegressor):
         self.best_index_ = int(offsets[-2]) + guard.result.row("target_only", index)
         self.strategy_ = "target_only"
         return guard, hyper
+
+    def _preferred(self, tuned: list) -> int:
+        """The source set kept: the first (every related source pooled), unless a later one's chosen point
+        beats the first's by more than one paired standard error over the folds (THEORY.md §8)."""
+        errors = [t.result.err[(slice(None), *t.family.select(t.result, self.selection)[1])] for t in tuned]
+        best = 0
+        for o in range(1, len(tuned)):
+            diff = errors[o] - errors[0]
+            if diff.mean() < -fold_se(diff[:, None])[0] and errors[o].mean() < errors[best].mean():
+                best = o
+        return best
 
     def _strategy(self, cell, step) -> str:
         strategy = self.strategy if step is None else step.strategy

@@ -165,7 +165,6 @@ def theory_step(
     summary: SourceSummary | None = None,
     sigma2_target: float | None = None,
     overlap: float | None = None,
-    rho_target: float | None = None,
     known: dict | None = None,
 ) -> TheoryStep:
     """Estimate the setting, optimize the strategies on it, choose one, calibrate κ (THEORY.md §6).
@@ -186,8 +185,6 @@ def theory_step(
         The target's noise variance (default: the sources', the equal-noise assumption).
     overlap : float, optional
         The sources' support overlap (:func:`solvers.estimate.support_overlap`; default: s = s c, c = 1).
-    rho_target : float, optional
-        The target's density (default: the sources').
     known : dict, optional
         Optima already found on this estimated setting (:func:`theory_optima`).
 
@@ -201,7 +198,7 @@ def theory_step(
         If the theory cannot be optimized on the estimated setting.
     """
     src = summarize_sources(problem) if summary is None else summary
-    setting, v = setting_from(problem, src, pretrain_on_target, sigma2_target, overlap, rho_target)
+    setting, v = setting_from(problem, src, pretrain_on_target, sigma2_target, overlap)
     names = AUTO_CHOICES if strategy == "auto" else (strategy,)
     try:
         optima = theory_optima(setting, names, known)

@@ -61,3 +61,13 @@ def mean_se(records, key: str) -> tuple[float, float]:
     """Mean of ``key`` over simulation records and its seed standard error (std with ddof=1 / √n)."""
     v = np.array([r[key] for r in records], dtype=float)
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size))
+
+
+# Correlated designs (THEORY.md §7): the issue's two-task paper prior with σ = 0.3 and the i.i.d.
+# theory's optimal full, value and support hyperparameters there (replica.optimize, rounded).
+CORRELATED_SETTING = Setting.two_task(0.5, 2.0, 0.3, 0.3, 0.1, 0.02, 0.02)
+CORRELATED_HYPER = {
+    "full": Hyperparameters(0.83, 0.31, 1.2, 0.11),
+    "value": Hyperparameters(0.78, 0.38, 1.17, 0.0),
+    "support": Hyperparameters(1.6, 0.06, 0.0, 0.35),
+}

@@ -10,7 +10,7 @@
 from .compare import Comparison, compare
 from .extrapolate import Extrapolation, extrapolate, extrapolate_records
 from .simulate import R21_DELTA, run_one, simulate, support_rates
-from .synthetic import Problem, draw_problem, draw_truth
+from .synthetic import Problem, design_covariances, draw_problem, draw_truth, mnist_pixel_covariance
 
 __all__ = [
     "Comparison",
@@ -25,4 +25,6 @@ __all__ = [
     "Problem",
     "draw_problem",
     "draw_truth",
+    "design_covariances",
+    "mnist_pixel_covariance",
 ]

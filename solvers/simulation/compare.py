@@ -17,7 +17,9 @@ QUANTITIES = ("eps1", "eps2", "support1", "support2", "R21")
 
 @dataclass(frozen=True)
 class QuantityComparison:
-    """One quantity: the seeds' mean, its standard error, the theory value and z = (mean − theory)/se."""
+    """One quantity: the seeds' mean, its standard error, the theory value and
+    z = (mean − theory)/√(se² + theory_se²), ``theory_se`` the prediction's own sampling standard error
+    (nonzero for correlated designs, THEORY.md §7; 0 for the exact i.i.d. theory)."""
 
     name: str
     mean: float
@@ -25,6 +27,7 @@ class QuantityComparison:
     theory: float
     z: float
     n_seeds: int
+    theory_se: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,16 @@ class Comparison(Mapping):
 
     def __str__(self) -> str:
         n = self.rows[0].n_seeds
-        lines = [f"{'quantity':10s} {'simulation mean ± SE':>24s} {'theory':>10s} {'z':>7s}"]
+        sampled = any(r.theory_se > 0 for r in self.rows)
+        head = f"{'quantity':10s} {'simulation mean ± SE':>24s} {'theory':>10s}"
+        lines = [head + (f" {'± SE':>9s}" if sampled else "") + f" {'z':>7s}"]
         for r in self.rows:
-            lines.append(f"{r.name:10s} {r.mean:12.6g} ± {r.se:<9.3g} {r.theory:10.6g} {r.z:+7.2f}")
-        lines.append(f"SE over {n} seeds; z = (mean − theory) / SE, a Student t with {n - 1} degrees of freedom")
+            th = f"{r.theory:10.6g}" + (f" ± {r.theory_se:<6.2g}" if sampled else "")
+            lines.append(f"{r.name:10s} {r.mean:12.6g} ± {r.se:<9.3g} {th} {r.z:+7.2f}")
+        if sampled:
+            lines.append(f"SE over {n} seeds and the theory's sampling SE; z = (mean − theory) / √(SE² + theory SE²)")
+        else:
+            lines.append(f"SE over {n} seeds; z = (mean − theory) / SE, a Student t with {n - 1} degrees of freedom")
         return "\n".join(lines)
 
 
@@ -82,7 +91,9 @@ def compare(
 
     For each quantity q (ε^(1st), ε^(2nd), the supports of x1 and x2, R21: THEORY.md §2–3) the
     records give the mean over seeds and its standard error se = s / √n (s the seeds' sample
-    standard deviation, n the number of seeds), and z = (mean − theory) / se. The seeds are
+    standard deviation, n the number of seeds), and z = (mean − theory) / se. A prediction for a
+    correlated design (THEORY.md §7) carries its own sampling standard error (``prediction.se``);
+    it is combined: z = (mean − theory) / √(se² + theory_se²). The seeds are
     independent draws, so without finite-size bias z is a Student t with n − 1 degrees of
     freedom (|z| ≤ 2.4 in 95% of 8-seed runs, 2.04 with 32 seeds). The per-seed error is
     right-skewed and its spread is estimated from the same few seeds: with 8 seeds |z| ≈ 3 is
@@ -102,7 +113,7 @@ def compare(
     -------
     Comparison
         A mapping from quantity name to :class:`QuantityComparison` (``mean``, ``se``,
-        ``theory``, ``z``, ``n_seeds``); ``str()`` gives a table.
+        ``theory``, ``z``, ``n_seeds``, ``theory_se``); ``str()`` gives a table.
 
     Raises
     ------
@@ -131,10 +142,12 @@ def compare(
         if not np.all(np.isfinite(values)):
             raise ValueError(f"{name} is not finite in every record: {values.tolist()}")
         theory = float(prediction[name] if isinstance(prediction, Mapping) else getattr(prediction, name))
+        theory_se = float((getattr(prediction, "se", None) or {}).get(name, 0.0))
         mean = float(values.mean())
         se = float(values.std(ddof=1) / math.sqrt(values.size))
         diff = mean - theory
-        # identical seeds (se = 0): any difference is infinitely significant
-        z = diff / se if se > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
-        rows.append(QuantityComparison(name, mean, se, theory, z, values.size))
+        total = math.hypot(se, theory_se)
+        # identical seeds (se = 0) and an exact theory: any difference is infinitely significant
+        z = diff / total if total > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
+        rows.append(QuantityComparison(name, mean, se, theory, z, values.size, theory_se))
     return Comparison(tuple(rows))

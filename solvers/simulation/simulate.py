@@ -75,7 +75,9 @@ def run_one(
     counterparts of the theory's ε^(1st), ε^(2nd) (§2). With ``measure_r21``,
     R21 = (1/N) Σ_i ∂x2_i/∂H_i (§3) by a central difference along a Rademacher direction H:
     H·(x2(δH) − x2(−δH)) / (2δ ||H||²), whose expectation over H is the trace / N since
-    E[H_i H_j] = δ_ij and ||H||² = N.
+    E[H_i H_j] = δ_ij and ||H||² = N. With a design covariance Σ (THEORY.md §7) the norms are
+    Σ-norms, ||d||²_Σ/N = dᵀΣd/N (the test error on a fresh target row), and R21 is
+    (1/N) tr(Σ ∂x2/∂H), estimated by Hᵀ Σ (x2(δH) − x2(−δH)) / (2δ ||H||²).
 
     Parameters
     ----------
@@ -120,11 +122,14 @@ def run_one(
     r1 = prob.truth[0]
     s2 = setting.sigmas[0] ** 2
     N = int(n_features)
+    cov = setting.covariance
+    # ||d||²_Σ / N = E(aᵀd)² for a fresh row a ~ N(0, Σ/N) (Σ = I: the i.i.d. design)
+    sq = (lambda d: np.sum(d**2) / N) if cov is None else (lambda d: float(cov.quadratic(d)))
     rec = {
         "seed": int(seed),
         "n_features": N,
-        "eps1": float(s2 + np.sum((r1 - x1) ** 2) / N),
-        "eps2": float(s2 + np.sum((r1 - hyper.kappa * x1 - x2) ** 2) / N),
+        "eps1": float(s2 + sq(r1 - x1)),
+        "eps2": float(s2 + sq(r1 - hyper.kappa * x1 - x2)),
         "gap1": fit.rel_gap_pretrain,
         "gap2": fit.rel_gap_finetune,
     }
@@ -134,18 +139,21 @@ def run_one(
         H = np.random.default_rng([seed, _FIELD_STREAM]).choice([-1.0, 1.0], size=N)
         plus = fit_two_stage(target, sources, hyper, field=r21_delta * H, coef_init=(x1, x2), **kw)
         minus = fit_two_stage(target, sources, hyper, field=-r21_delta * H, coef_init=(x1, x2), **kw)
-        rec["R21"] = float(H @ (plus.coef_finetune - minus.coef_finetune) / (2 * r21_delta * (H @ H)))
+        diff = plus.coef_finetune - minus.coef_finetune
+        if cov is not None:  # the trace (1/N) tr(Σ ∂x2/∂H) of THEORY.md §7
+            diff = cov.matvec(diff)
+        rec["R21"] = float(H @ diff / (2 * r21_delta * (H @ H)))
     return rec
 
 
 def _worker(args):
-    setting_dict, hyper_dict, n_features, seed, measure_r21, r21_delta, tol = args
+    setting_spec, hyper_dict, n_features, seed, measure_r21, r21_delta, tol = args
     # One BLAS thread everywhere: the processes already use the cores, and a fixed thread count
     # makes the floating-point summation order (hence the record, bit for bit) independent of
     # the number of processes.
     with threadpool_limits(1):
         return run_one(
-            Setting.from_dict(setting_dict),
+            setting_spec if isinstance(setting_spec, Setting) else Setting.from_dict(setting_spec),
             Hyperparameters(**hyper_dict),
             n_features,
             seed,
@@ -198,7 +206,9 @@ def simulate(
     Raises
     ------
     ValueError
-        If ``seeds`` is empty or ``workers`` < 1.
+        If ``seeds`` is empty, ``workers`` < 1, or ``n_features`` differs from the dimension of the
+        setting's design covariance (:meth:`replica.Setting.with_covariance`; its designs have rows
+        N(0, Σ/N)).
 
     See Also
     --------
@@ -224,7 +234,14 @@ def simulate(
         workers = min(len(seeds), os.cpu_count() or 1)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    jobs = [(setting.as_dict(), hyperparameters.as_dict(), n_features, s, measure_r21, r21_delta, tol) for s in seeds]
+    if setting.covariance is not None and setting.covariance.N != int(n_features):
+        raise ValueError(
+            f"n_features = {n_features} does not match the dimension {setting.covariance.N} of the setting's "
+            "design covariance"
+        )
+    # a setting with a design covariance travels whole (its record holds Σ's fingerprint, not Σ)
+    spec = setting.as_dict() if setting.covariance is None else setting
+    jobs = [(spec, hyperparameters.as_dict(), n_features, s, measure_r21, r21_delta, tol) for s in seeds]
     if workers == 1 or len(seeds) == 1:
         return [_worker(job) for job in jobs]
     with ProcessPoolExecutor(max_workers=workers) as pool:

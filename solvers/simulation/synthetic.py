@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from replica import Setting
+from replica.covariance import Covariance, ar1, block, power_law, sparse_precision
 
-__all__ = ["Problem", "draw_truth", "draw_problem"]
+__all__ = ["Problem", "draw_truth", "draw_problem", "design_covariances", "mnist_pixel_covariance"]
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,9 @@ def draw_problem(setting: Setting, n_features: int, rng: np.random.Generator) ->
     """Draw the truth, then every dataset's Gaussian design and noisy response (THEORY.md §1).
 
     Dataset k has M_k = round(α_k N) rows, a design with i.i.d. N(0, 1/N) entries and
-    y^(k) = A^(k) r^(k) + N(0, σ_k²) noise.
+    y^(k) = A^(k) r^(k) + N(0, σ_k²) noise. With a design covariance
+    (:meth:`replica.Setting.with_covariance`) the rows are drawn from N(0, Σ/N) instead
+    (:meth:`replica.covariance.Covariance.sample`).
 
     Parameters
     ----------
@@ -109,7 +112,7 @@ def draw_problem(setting: Setting, n_features: int, rng: np.random.Generator) ->
     Raises
     ------
     ValueError
-        If ``n_features`` < 1.
+        If ``n_features`` < 1, or differs from the dimension of the setting's design covariance.
 
     Examples
     --------
@@ -125,6 +128,9 @@ def draw_problem(setting: Setting, n_features: int, rng: np.random.Generator) ->
     if int(n_features) < 1:
         raise ValueError(f"n_features must be >= 1, got {n_features}")
     N = int(n_features)
+    cov = setting.covariance
+    if cov is not None and cov.N != N:
+        raise ValueError(f"n_features = {N} does not match the dimension {cov.N} of the setting's design covariance")
     truth = draw_truth(setting, N, rng)
     data = []
     for k in range(setting.K):
@@ -132,7 +138,76 @@ def draw_problem(setting: Setting, n_features: int, rng: np.random.Generator) ->
         if M == 0:
             data.append(None)
             continue
-        A = rng.standard_normal((M, N)) / np.sqrt(N)
+        if cov is None:
+            A = rng.standard_normal((M, N)) / np.sqrt(N)
+        else:  # rows N(0, Σ/N) (THEORY.md §7)
+            A = cov.sample(rng, M) / np.sqrt(N)
         y = A @ truth[k] + setting.sigmas[k] * rng.standard_normal(M)
         data.append((A, y))
     return Problem(truth, data)
+
+
+def mnist_pixel_covariance(data_dir, min_images: int = 10, draws: int | None = None) -> Covariance:
+    """The correlation matrix of MNIST's pixels (THEORY.md §7), as
+    :meth:`replica.covariance.Covariance.empirical` of the 10,000 test images.
+
+    Only pixels nonzero in at least ``min_images`` images are kept (N = 594 with the default 10).
+    Of the 668 pixels with nonzero variance, the rarest are a few spikes once standardized, and pairs
+    of them are exactly collinear (13 pairs with |correlation| > 0.99, 7 zero eigenvalues); from 10
+    images on, the largest |correlation| is 0.91 and the smallest eigenvalue 0.016.
+
+    Parameters
+    ----------
+    data_dir : path
+        The data root of :func:`solvers.datasets.load_mnist`.
+    min_images : int, default 10
+        Keep the pixels nonzero in at least this many images.
+    draws : int, optional
+        Draws of the effective problems (default: the covariance's).
+
+    Returns
+    -------
+    replica.covariance.Covariance
+    """
+    from ..datasets import load_mnist
+
+    images, _ = load_mnist(data_dir)
+    X = images.reshape(len(images), -1).astype(float)
+    return Covariance.empirical(X[:, np.count_nonzero(X, axis=0) >= min_images], draws=draws)
+
+
+def design_covariances(n_features: int, mnist_dir=None) -> dict:
+    """The design covariances of the correlated-design validation (THEORY.md §7), by name.
+
+    ``ar1_0.5``, ``ar1_0.8`` (Σ_ij = ρ^|i−j|), ``block_0.5`` (blocks of 10 equicorrelated features),
+    ``power_law`` (eigenvalues ∝ 1/i in a random basis, unit diagonal), ``sparse_precision`` (Σ⁻¹ a
+    random graph of mean degree 4, unit diagonal), and with ``mnist_dir`` ``mnist`` (MNIST's pixel
+    correlations, :func:`mnist_pixel_covariance`, whose N = 594 is fixed by the data).
+
+    Parameters
+    ----------
+    n_features : int
+        N of the synthetic covariances.
+    mnist_dir : path, optional
+        MNIST data root; without it there is no ``mnist`` entry.
+
+    Returns
+    -------
+    dict of str to replica.covariance.Covariance
+
+    Examples
+    --------
+    >>> sorted(design_covariances(20))
+    ['ar1_0.5', 'ar1_0.8', 'block_0.5', 'power_law', 'sparse_precision']
+    """
+    N = int(n_features)
+    out = {
+        "ar1_0.5": Covariance.dense(ar1(N, 0.5)),
+        "ar1_0.8": Covariance.dense(ar1(N, 0.8)),
+        "block_0.5": Covariance.dense(block(N, 10, 0.5)),
+        "power_law": Covariance.dense(power_law(N, 1.0, seed=1)),
+        "sparse_precision": Covariance.dense(sparse_precision(N, seed=2)),
+    }
+    if mnist_dir is not None:
+        out["mnist"] = mnist_pixel_covariance(mnist_dir)
+    return out

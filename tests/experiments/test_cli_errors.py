@@ -3,16 +3,20 @@
 Each case runs the real command (``python -m experiments.<name> ...``) in a subprocess, in an
 empty working directory, and checks: exit code 2, exactly one line on stderr naming the
 problem, no traceback, nothing created (no output or cache folder), and a quick answer (the
-command line is checked before the slow imports). The cases run two at a time.
+command line is checked before the slow imports). Each case is its own test, so pytest-xdist
+spreads them over the cores.
+
+Output folders are checked by creating them (``experiments.cli.check_output_dir``): ``/proc/x``
+passes every permission test as root and still cannot be made, so every experiment is given it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -20,9 +24,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 QUICK_ANSWER = 10.0  # seconds of wall time; ~0.3 s on a quiet machine, generous for a shared one
 
-SWEEPS = ("landscape", "strategies", "phase_diagram", "noise", "imdb", "mnist", "all")
+SWEEPS = ("landscape", "strategies", "phase_diagram", "noise", "imdb", "mnist", "correlation", "all")
 GRIDS = ("landscape", "strategies", "phase_diagram", "noise")
 REAL = ("imdb", "mnist", "all")
+WITH_OUT = (*SWEEPS, "demo")
+# without the dask extra the scheduler option is refused for that reason, before any connection
+DASK = importlib.util.find_spec("distributed") is not None
+NO_SCHEDULER = "cannot connect" if DASK else "needs Dask, pip install 'transfer-l1[dask]'"
+PROCFS = Path("/proc/self").is_dir()
 
 
 # (experiments, arguments, fragment of the message): the shared options, checked on every experiment that has
@@ -31,7 +40,15 @@ SHARED_MISTAKES = [
     (SWEEPS, "--workers abc", "argument --workers: expected an integer >= 1, got 'abc'"),
     (SWEEPS, "--out FILE", "--out FILE: exists and is not a directory"),
     (SWEEPS, "--cache FILE", "--cache FILE: exists and is not a directory"),
-    (SWEEPS, "--scheduler tcp://127.0.0.1:1", "--scheduler tcp://127.0.0.1:1: cannot connect"),
+    (SWEEPS, "--scheduler tcp://127.0.0.1:1", f"--scheduler tcp://127.0.0.1:1: {NO_SCHEDULER}"),
+    *(
+        [
+            (WITH_OUT, "--out /proc/x", "--out /proc/x: cannot be created"),
+            (SWEEPS, "--cache /proc/x", "--cache /proc/x: cannot be created"),
+        ]
+        if PROCFS
+        else []
+    ),
     (GRIDS, "--grid 0", "argument --grid: expected an integer >= 2, got 0"),
     (GRIDS, "--grid -2", "argument --grid: expected an integer >= 2, got -2"),
     (REAL, "--data /nonexistent", "--data /nonexistent: no such directory"),
@@ -42,7 +59,11 @@ OWN_MISTAKES = [
     ("landscape", "--workers 0", "argument --workers: expected an integer >= 1, got 0"),
     ("mnist", "--seed -1", "argument --seed: expected an integer >= 0, got -1"),
     ("landscape", "--out FILE/sub", "--out FILE/sub: cannot be created"),
-    ("landscape", "--scheduler host:port", "--scheduler host:port: expected 'local' or an address"),
+    (
+        "landscape",
+        "--scheduler host:port",
+        "--scheduler host:port: " + ("expected 'local' or an address" if DASK else NO_SCHEDULER),
+    ),
     ("demo", "--points 0", "argument --points: expected an integer >= 2, got 0"),
     ("demo", "--points -5", "argument --points: expected an integer >= 2, got -5"),
     ("demo", "--out FILE", "--out FILE: exists and is not a directory"),
@@ -50,6 +71,19 @@ OWN_MISTAKES = [
     ("theory_summary", "--figures nowhere", "--figures nowhere: no such directory"),
     ("theory_summary", "--figures FILE", "--figures FILE: not a directory"),
     ("theory_summary", "--figures EMPTY --json EMPTY", "--json EMPTY: is a directory"),
+    ("demo", "--out FILE/sub", "--out FILE/sub: cannot be created"),
+    ("all", "--out FILE/sub/deeper", "--out FILE/sub/deeper: cannot be created"),
+    *(
+        [
+            (
+                "theory_summary",
+                "--figures EMPTY --json /proc/x/s.json",
+                "--json /proc/x/s.json: cannot be created, its folder /proc/x cannot be created",
+            )
+        ]
+        if PROCFS
+        else []
+    ),
 ]
 
 
@@ -71,7 +105,7 @@ def _id(case):
 
 def _run(case, root: Path) -> dict:
     name, argv, _ = case
-    cwd = root / _id(case).replace("/", "_").replace(" ", "_").replace(":", "_")
+    cwd = root / "cwd"
     cwd.mkdir()
     (cwd / "FILE").write_text("not a folder\n")
     (cwd / "EMPTY").mkdir()
@@ -94,13 +128,6 @@ def _run(case, root: Path) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli_errors")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(map(_id, CASES), pool.map(lambda c: _run(c, root), CASES)))
-
-
 def _check(outcome, case):
     name, _, fragment = case
     run = outcome["run"]
@@ -114,8 +141,8 @@ def _check(outcome, case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
-def test_mistake_rejected_at_once(outcomes, case):
-    _check(outcomes[_id(case)], case)
+def test_mistake_rejected_at_once(tmp_path, case):
+    _check(_run(case, tmp_path), case)
 
 
 @pytest.mark.slow

@@ -35,6 +35,14 @@ def _rows(path):
         return list(csv.DictReader(fh))
 
 
+def check_reported_outputs(stdout: str, out: Path) -> None:
+    """The experiment's last lines are ``wrote PATH``, once for every file it wrote to ``out``."""
+    lines = stdout.splitlines()
+    written = [line.removeprefix("wrote ") for line in lines if line.startswith("wrote ")]
+    assert sorted(written) == sorted(str(p) for p in out.iterdir() if p.is_file())
+    assert lines[len(lines) - len(written) :] == [f"wrote {path}" for path in written]
+
+
 def _check_full_is_best(rows):
     checked = 0
     for row in rows:
@@ -56,9 +64,10 @@ HEAVY = {"phase_diagram", "noise"}
 @pytest.mark.parametrize(
     "name", [pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name for name in EXPERIMENTS]
 )
-def test_smoke_run_writes_outputs(name, tmp_path):
+def test_smoke_run_writes_outputs(name, tmp_path, capsys):
     module = importlib.import_module(f"experiments.{name}")
     module.main(["--smoke", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--no-progress"])
+    check_reported_outputs(capsys.readouterr().out, tmp_path / "out")
     for stem in EXPERIMENTS[name]:
         for ext in ("png", "pdf"):
             assert (tmp_path / "out" / f"{stem}.{ext}").stat().st_size > 0
@@ -95,6 +104,7 @@ def test_resumed_run_reads_cache(tmp_path, monkeypatch):
     assert (tmp_path / "out" / "landscape.csv").read_text() == first
 
 
+@pytest.mark.slow  # a local cluster costs ~5 s; the Dask backend itself is tested by default in test_sweep.py
 def test_sweep_on_dask_local_cluster(tmp_path):
     pytest.importorskip("distributed")
     from experiments import landscape
@@ -128,7 +138,21 @@ def test_landscape_chain_leaves_the_x1_zero_plateau():
     from experiments import landscape
 
     points = [{**landscape.SETTING, "alpha_target": 2.0, "kappa": k, "t": 0.0} for k in (0.0, 0.5, 1.0, 1.13)]
-    target_only, *_, valued = landscape.landscape_chain(points)
+    target_only, half, one, valued = landscape.landscape_chain(points)
     assert target_only["converged"] and valued["converged"]
     assert valued["eps2"] < 0.99 * target_only["eps2"]
     assert valued["lam1"] < 2.0
+    # on the plateau (and at κ = 0, Δλ = 0, where λ1 does not matter) the tie is reported at λ1 = LAM1_OFF
+    assert target_only["lam1"] == half["lam1"] == one["lam1"] == landscape.LAM1_OFF
+
+
+def test_plateau_ties_do_not_depend_on_the_path():
+    """The same plateau point reached along two chains (from κ = 0 and cold) reports the same λ1, and
+    ε^(2nd) to the optimizer's tolerance; what breaks the tie is a cold prediction of the point alone."""
+    from experiments import landscape
+
+    point = {**landscape.SETTING, "alpha_target": 2.0, "kappa": 0.5, "t": 0.0}
+    after = landscape.landscape_chain([{**point, "kappa": 0.0}, point])[1]
+    alone = landscape.landscape_chain([point])[0]
+    assert after["lam1"] == alone["lam1"] == landscape.LAM1_OFF
+    assert after["eps2"] == pytest.approx(alone["eps2"], rel=1e-9)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from experiments import imdb, mnist
+from tests.experiments.test_experiments_smoke import check_reported_outputs
 
 
 def _read(path):
@@ -22,10 +23,11 @@ def _read(path):
 
 
 @pytest.mark.slow
-def test_imdb_quick(tmp_path):
+def test_imdb_quick(tmp_path, capsys):
     if not (imdb.DATA_DEFAULT / "aclImdb_labeled.tar.gz").is_file():
         pytest.skip("aclImdb data not available")
     imdb.main(["--quick", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"), "--no-progress"])
+    check_reported_outputs(capsys.readouterr().out, tmp_path)
     rows = _read(tmp_path / "imdb_summary.csv")
     assert {r["method"] for r in rows} == set(imdb.METHODS)
     assert all(np.isfinite(float(r["test_mse_mean"])) and float(r["test_mse_mean"]) > 0 for r in rows)
@@ -34,10 +36,11 @@ def test_imdb_quick(tmp_path):
 
 
 @pytest.mark.slow
-def test_mnist_quick(tmp_path):
+def test_mnist_quick(tmp_path, capsys):
     if not mnist.DATA_DEFAULT.is_dir():
         pytest.skip("MNIST data not available")
     mnist.main(["--quick", "--out", str(tmp_path), "--cache", str(tmp_path / "cache"), "--no-progress"])
+    check_reported_outputs(capsys.readouterr().out, tmp_path)
     rows = _read(tmp_path / "mnist_summary.csv")
     assert {r["strategy"] for r in rows} == set(mnist.COMPARED)
     for r in rows:

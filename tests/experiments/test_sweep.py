@@ -202,6 +202,20 @@ def test_chains_cache_points_individually(tmp_path, calls):
     assert counts(calls, 12) == [1] * 6 + [2] + [1] * 5
 
 
+def test_whole_chains_resume_as_an_uninterrupted_run(tmp_path, calls):
+    """whole_chains: a chain that lost a point is run again from its first point, so every result
+    (here: which point the chain started at) is the uninterrupted run's; complete chains are not rerun."""
+    chains = [grid(12)[k : k + 4] for k in (0, 4, 8)]
+    run = functools.partial(run_chains, functools.partial(warm_chain, calls), chains, tmp_path, tag=TAG, progress=False)
+    first = run(whole_chains=True)
+    for lost in (chains[1][2], chains[2][0]):
+        (tmp_path / f"{point_key(lost, TAG)}.json").unlink()
+    assert run(whole_chains=True) == first
+    assert counts(calls, 12) == [1] * 4 + [2] * 8
+    assert run(whole_chains=True) == first  # complete: read back, nothing computed
+    assert counts(calls, 12) == [1] * 4 + [2] * 8
+
+
 def test_chain_result_length_is_checked(tmp_path):
     with pytest.raises(ValueError, match="2 results for a chain of 3"):
         run_chains(lambda chain: [{}, {}], [grid(3)], tmp_path, tag=TAG, progress=False)

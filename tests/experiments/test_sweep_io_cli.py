@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from experiments import cli, io
 from experiments.sweep import progress_group, run_sweep
+from tests.experiments.test_experiments_smoke import check_reported_outputs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,6 +52,8 @@ def test_save_figure_png_and_pdf(tmp_path):
     assert (tmp_path / "fig3.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "fig3.pdf").read_bytes().startswith(b"%PDF")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig3.pdf", "fig3.png"]
+    # no creation date in the PDF: a rerun gives the same bytes
+    assert b"/CreationDate" not in (tmp_path / "fig3.pdf").read_bytes()
 
 
 def test_help_lists_shared_options(capsys):
@@ -131,16 +134,93 @@ def test_readme_lists_each_experiments_options_as_help_gives_them():
         assert options == given, name
 
 
-def test_demo_writes_quickly_where_git_does_not_track(tmp_path):
+def test_demo_writes_quickly_where_git_does_not_track(tmp_path, capsys):
     from experiments import demo
 
     demo.main(["--quick", "--out", str(tmp_path)])
+    check_reported_outputs(capsys.readouterr().out, tmp_path)
     rows = io.read_csv(tmp_path / "demo_errors.csv")
     assert len(rows) == 4 * 10 and all(0 < r["eps2"] < 1 for r in rows)
     assert cli.DEMO_OUT.parts[0] == "results"
     if (REPO / ".git").exists():
         ignored = subprocess.run(["git", "check-ignore", "-q", str(cli.DEMO_OUT / "demo_errors.csv")], cwd=REPO)
         assert ignored.returncode == 0
+
+
+def test_outputs_are_reported_once_by_the_outermost_experiment(tmp_path, capsys):
+    """Each experiment prints what it wrote when it ends; inside another (experiments.all) the outer
+    one lists everything once. Cache files are not outputs."""
+
+    @io.reports_outputs
+    def inner(name):
+        io.write_csv(tmp_path / f"{name}.csv", [{"a": 1}])
+        with io.atomic_open(tmp_path / "cache.json") as fh:
+            fh.write("{}")
+
+    @io.reports_outputs
+    def outer():
+        inner("one")
+        inner("two")
+        io.write_json(tmp_path / "summary.json", {})
+        print("done")
+
+    outer()
+    assert capsys.readouterr().out.splitlines() == [
+        "done",
+        f"wrote {tmp_path / 'one.csv'}",
+        f"wrote {tmp_path / 'two.csv'}",
+        f"wrote {tmp_path / 'summary.json'}",
+    ]
+    inner("one")
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'one.csv'}\n"
+
+
+def _probe_leaves_nothing(root: Path, before: set) -> bool:
+    return {p for p in root.rglob("*")} == before
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("FILE", "--out FILE: exists and is not a directory"),
+        ("FILE/sub/deeper", "--out FILE/sub/deeper: cannot be created, "),
+        ("x" * 300, ": cannot be accessed (File name too long)"),
+        pytest.param(
+            "/proc/x/y",
+            "--out /proc/x/y: cannot be created (",
+            marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no procfs"),
+        ),
+        pytest.param(
+            "/proc",
+            "--out /proc: is not writable (",
+            marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no procfs"),
+        ),
+    ],
+)
+def test_output_dir_that_cannot_be_made_is_rejected(tmp_path, monkeypatch, target, message):
+    """Whether a folder can be created is tried, not read off permission bits (root passes those,
+    /proc refuses even root); nothing is left behind either way."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("a file\n")
+    before = set(tmp_path.rglob("*"))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cli.check_output_dir(Path(target), "--out")
+    assert _probe_leaves_nothing(tmp_path, before)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root may write in a read-only folder")
+def test_output_dir_under_a_read_only_folder_is_rejected(tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o555)
+    with pytest.raises(ValueError, match="cannot be created"):
+        cli.check_output_dir(tmp_path / "ro" / "out", "--out")
+    assert not (tmp_path / "ro" / "out").exists()
+
+
+def test_output_dir_that_can_be_made_is_accepted_and_not_made(tmp_path):
+    before = set(tmp_path.rglob("*"))
+    cli.check_output_dir(tmp_path / "a" / "b" / ".." / "c", "--out")
+    cli.check_output_dir(tmp_path, "--out")
+    assert _probe_leaves_nothing(tmp_path, before)
 
 
 def test_all_passes_its_options_on():

@@ -119,7 +119,14 @@ def stage2(setting, hp, s1, conj):
         b_r1, c_r1 = cond(L_r1)
         b_xi, c_xi = cond(L_xi1)
 
+        memo = {}  # the five integrals share their nodes: each h1 is evaluated once
+
         def parts(h1):
+            if h1 not in memo:
+                memo[h1] = _parts(h1)
+            return memo[h1]
+
+        def _parts(h1):
             x1 = (h1 - lam1 if h1 > lam1 else (h1 + lam1 if h1 < -lam1 else 0)) / Q1h
             lam = lam2 if abs(h1) > lam1 else lam2 + dlam
             mean_h2 = avg(L_u) + b_u * (h1 - a) + m21h * x1

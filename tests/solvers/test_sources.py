@@ -157,14 +157,19 @@ def test_bad_sources_mode():
 
 
 def test_fifty_sources():
-    """Fifty small sources, two of them related: the choice stays among the related ones, at a cost that
-    grows with the number of sources tried, not with all their subsets."""
-    specs = [SourceSpec("identical" if k in (7, 31) else "unrelated", 40, 0.1 * (k % 5)) for k in range(50)]
-    p = draw_sources(specs, n_features=30, n_target=30, n_nonzero=3, rng=np.random.default_rng(6))
+    """Fifty small sources, two of them related: every source is estimated, only a few are pooled in turn
+    (the cost grows with the sources tried, not with their subsets), and the model either transfers from a
+    set holding a related source or, if the CV cannot tell, is the target alone, never worse in the CV."""
+    specs = [SourceSpec("identical" if k in (7, 31) else "unrelated", 60, 0.1 * (k % 5)) for k in range(50)]
+    p = draw_sources(specs, n_features=30, n_target=60, n_nonzero=3, rng=np.random.default_rng(6))
     model = TransLassoCV(cv=3, random_state=0).fit(*p.target, sources=p.sources)
-    assert set(model.sources_used_) <= {7, 31} and model.sources_used_
-    assert len(model.source_scores_["gain"]) == 50
-    assert np.sum(model.source_scores_["rank"] >= 0) < 50  # unrelated sources are not all pooled in turn
+    scores, res = model.source_scores_, model.cv_results_
+    assert len(scores["gain"]) == 50 and np.isfinite(scores["similarity"]).all()
+    assert np.sum(scores["rank"] >= 0) < 10
+    assert scores["gain_alone"][7] > 0 and scores["gain_alone"][31] > 0
+    assert model.sources_used_ == () or {7, 31} & set(model.sources_used_)
+    alone = min(m for m, s in zip(res["mean_test_mse"], res["sources"]) if s == ())
+    assert res["mean_test_mse"][model.best_index_] <= alone
 
 
 def test_scores_refit_and_problem_units():
