@@ -1,5 +1,5 @@
-"""experiments.imdb's pieces that need no data: the restricted 20k grid, --words, the auto-vs-best table,
-the study's source sets and their records (here and in benchmarks/bench_ptlasso.py)."""
+"""experiments.imdb's pieces that need no data: the restricted 20k grid, --words, the auto-vs-best, six-vs-five
+and sources-used tables, the study's source sets and their records (here and in benchmarks/bench_ptlasso.py)."""
 
 import math
 
@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from benchmarks import bench_ptlasso
 from experiments import cli, imdb
-from experiments.real_data_tables import auto_vs_best
+from experiments.real_data_tables import auto_vs_best, six_vs_five, sources_used
 from replica import Setting
 from solvers import TransLassoCV, draw_problem
 from solvers.datasets import Domain, TransferData, shuffled_source
@@ -127,3 +127,34 @@ def test_auto_vs_best_pairs_subsamples_and_picks_the_lowest_mean():
         assert "| value 5.200 ±" in line  # theory_no_cv is compared, never the best CV-tuned strategy
         assert f"{diff.mean():+.3f} ± {se:.3f}" in line and f"{fits[method]} / 1000 = {fits[method] / 1000:.3f}" in line
         assert ("| yes |" in line) == (diff.mean() <= se)
+
+
+def test_six_vs_five_pairs_subsamples_and_says_no_worse_within_one_se():
+    mse = {(100, "auto"): [5.0, 5.3, 5.1], (100, "auto_five"): [5.1, 5.2, 5.1], (500, "auto"): [5.5, 5.6, 5.7]}
+    mse[500, "auto_five"] = [5.0, 5.1, 5.2]  # worse by 0.5 on every subsample: SE 0
+    runs = [
+        {"n_target": str(n), "subsample": str(s), "method": m, "test_mse": str(v[s])}
+        for (n, m), v in mse.items()
+        for s in range(3)
+    ]
+    runs.append({"n_target": "100", "subsample": "0", "method": "value", "test_mse": "1.0"})  # ignored
+    lines = six_vs_five(runs).splitlines()[2:]
+    assert [line.split(" | ")[0] for line in lines] == ["| 100", "| 500"]
+    diff = np.array(mse[100, "auto"]) - np.array(mse[100, "auto_five"])
+    assert f"{diff.mean():+.3f} ± {diff.std(ddof=1) / math.sqrt(3):.3f} | yes |" in lines[0]
+    assert "+0.500 ± 0.000 | no |" in lines[1]
+
+
+def test_sources_used_lists_each_subsample_and_counts_the_shuffled_source_kept():
+    used = {"auto": ["0 1 2 3 4", "0 1 2 3 4 5"], "auto_five": ["0 1 2 3 4", "none"]}
+    runs = [
+        {"n_target": "100", "subsample": str(s), "method": m, "sources_used": v[s], "shuffled_used": str("5" in v[s])}
+        for m, v in used.items()
+        for s in (1, 0)  # out of order: the table sorts by subsample
+    ]
+    for r in runs:
+        if r["method"] == "auto_five":
+            r["shuffled_used"] = ""  # the five-source run has no shuffled source
+    header, _, row = sources_used(runs).splitlines()
+    assert header == "| n_t | auto (six) | auto_five (five) |"
+    assert row == "| 100 | 0 1 2 3 4; 0 1 2 3 4 5 (shuffled kept 1/2) | 0 1 2 3 4; none |"
