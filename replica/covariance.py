@@ -161,7 +161,7 @@ class Covariance:
         draws : int, optional
             Draws of the effective problems (≥ 2); default max(8, ⌈2¹⁵/N⌉).
         seed : int, default 0
-            Seed of the draws.
+            Seed of the draws (the effective problems' Gaussian vectors).
         dense : bool, optional
             Hold Σ as a dense N × N matrix (the effective problems in Gram form) or only its design B
             (least-squares form on B; X sparse stays sparse). Default: dense for N ≤ 4096.
@@ -169,6 +169,7 @@ class Covariance:
         Returns
         -------
         Covariance
+            Σ = the correlation matrix of X's columns.
 
         Raises
         ------
@@ -440,6 +441,7 @@ def power_law(N: int, exponent: float, seed: int = 0) -> np.ndarray:
     Returns
     -------
     ndarray of shape (N, N)
+        Positive definite, unit diagonal; its spectrum is the power law's only before the rescaling.
     """
     rng = np.random.default_rng(seed)
     Q, R = np.linalg.qr(rng.standard_normal((N, N)))

@@ -480,11 +480,12 @@ def similarity(setting: Setting) -> float:
     Parameters
     ----------
     setting : replica.Setting
-        A two-task setting.
+        A two-task setting, the target first.
 
     Returns
     -------
     float
+        In [−1, 1]; ``s c`` for ``Setting.similarity(..., s, c)``.
 
     Examples
     --------
@@ -503,11 +504,12 @@ def transfer_slope(setting: Setting) -> float:
     Parameters
     ----------
     setting : replica.Setting
-        A two-task setting.
+        A two-task setting, the source second.
 
     Returns
     -------
     float
+        0 when the source's truth is zero.
 
     Examples
     --------
