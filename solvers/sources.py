@@ -39,6 +39,7 @@ __all__ = [
     "RANKING_STRATEGIES",
     "PATIENCE",
     "SCREEN",
+    "MIN_GAIN",
     "RELATED",
     "SUPPORT_RELATED",
 ]
@@ -48,7 +49,7 @@ __all__ = [
 RANKING_STRATEGIES = ("target_only", "value", "support")
 # nested sets stop growing once this many in a row have not improved the predicted gain
 PATIENCE = 2
-# the sources the CV keeps pooled unless the theory's cut of them is better: positive predicted gain, and
+# the sources the CV keeps pooled unless the theory's cut of them is better: a predicted gain above MIN_GAIN, and
 # a similarity of at least RELATED/√n (n target rows), three standard errors of an unrelated source's, or
 # a support overlap of at least SUPPORT_RELATED (the overlap's moment estimate read up to 0.38 for
 # unrelated sources and 0.88–1.0 for support-only ones, 8 draws each at 150 target rows; THEORY.md §8)
@@ -57,6 +58,10 @@ SUPPORT_RELATED = 0.5
 # a source is ranked by the theory only if its similarity or support overlap exceeds SCREEN/√n: an
 # unrelated source reads about N(0, 1/n) at n target rows, and costs no optimization (THEORY.md §8)
 SCREEN = 2.0
+# a predicted gain at or below this relative drop of the optimal error counts as none: it is within the
+# theory optimizers' tolerance (a shuffled IMDb source, similarity 0, read a "gain" of 3e-8) and far
+# below what a CV on the target could ever confirm
+MIN_GAIN = 1e-3
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,7 @@ class SourceChoice:
         The nested sets tried, in order.
     chosen : SourceSet or None
     related : SourceSet or None
-        The related sources pooled (positive gain; similarity ≥ :data:`RELATED`/√n or support overlap ≥
+        The related sources pooled (a predicted gain above :data:`MIN_GAIN`; similarity ≥ :data:`RELATED`/√n or support overlap ≥
         :data:`SUPPORT_RELATED`; noise within a factor 2 of the target's): the set the CV keeps unless the
         theory's choice beats it.
     sigma2_target : float or None
@@ -134,7 +139,7 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
 
     THEORY.md §8. Each source alone: its summary, similarity and support overlap give a two-task setting
     (the target's noise from its own rows), on which the theory's gain 1 − ε(best of value, support)/
-    ε(target alone) ranks it. Sources with a positive gain are pooled in that order, each nested set
+    ε(target alone) ranks it. Sources with a gain above :data:`MIN_GAIN` are pooled in that order, each nested set
     estimated as one source (the replica equivalence of pooling), until :data:`PATIENCE` sets in a row
     add nothing; the set of largest predicted gain is chosen (None if no set gains).
 
@@ -170,7 +175,8 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
         scores["similarity"][k], scores["support_overlap"][k] = one.similarity, one.overlap
         scores["noise"][k], scores["density"][k] = math.sqrt(one.summary.sigma2), one.summary.rho
         scores["corr_target"][k], scores["gain_alone"][k] = one.corr_target, one.gain
-    order = sorted((k for k, one in singles.items() if one.gain > 0), key=lambda k: -singles[k].gain)  # NaN: screened
+    gaining = (k for k, one in singles.items() if one.gain > MIN_GAIN)  # NaN: screened
+    order = sorted(gaining, key=lambda k: -singles[k].gain)
     sets, best, stale = [], 0.0, 0
     for j, k in enumerate(order):
         if stale >= PATIENCE:
@@ -190,7 +196,7 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
         stale = 0 if candidate.gain > best else stale + 1
         best = max(best, candidate.gain)
     chosen = max(sets, key=lambda c: c.gain, default=None)
-    # the related sources: positive gain, a similarity of RELATED/√n or more or a support overlap of
+    # the related sources: a gain above MIN_GAIN, a similarity of RELATED/√n or more or a support overlap of
     # SUPPORT_RELATED or more, and a noise level comparable to the target's
     bar = RELATED / math.sqrt(X.shape[0])
     kept = tuple(k for k in order if _related(singles[k], bar, sigma2_t))
