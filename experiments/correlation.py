@@ -103,6 +103,7 @@ def plot(rows: list[dict], path):
     return io.save_figure(fig, path)
 
 
+@io.reports_outputs
 def main(argv=None):
     args = cli.parse_args(parser(), argv)
     config = CONFIGS["smoke" if args.smoke else "quick" if args.quick else "full"]
@@ -124,8 +125,7 @@ def main(argv=None):
         for p, r in zip(points, results)
     ]
     io.write_csv(args.out / "correlation.csv", rows)
-    paths = plot(rows, args.out / "correlation")
-    print("wrote", *map(str, paths), args.out / "correlation.csv")
+    plot(rows, args.out / "correlation")
     for r in rows:
         print(
             f"ρ={r['rho']:.1f} {r['strategy']:8s} ε2: sim {r['eps2_sim']:.4f}±{r['eps2_sim_se']:.4f} "
