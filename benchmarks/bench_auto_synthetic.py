@@ -57,6 +57,9 @@ def test_error(coef, intercept, truth, sigma):
     return sigma**2 + float(np.mean((truth - coef) ** 2)) + intercept**2
 
 
+NOTES = "Notes (written by hand"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=4)
@@ -105,7 +108,10 @@ def main(argv=None):
             f" {np.mean(seconds):.1f} |"
         )
     out = Path(__file__).with_suffix(".md")
-    out.write_text("\n".join(lines) + "\n")
+    # hand-written notes below the table survive a rerun
+    old = out.read_text() if out.exists() else ""
+    notes = old[old.index(NOTES) :] if NOTES in old else ""
+    out.write_text("\n".join(lines) + "\n" + ("\n" + notes if notes else ""))
     print("\n".join(lines))
 
 

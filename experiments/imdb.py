@@ -3,9 +3,11 @@
 Data (:func:`solvers.datasets.imdb_transfer`): movies are clustered by their reviews into six
 pseudo-genres; the horror cluster (found by the term "horror") is the target, the five other
 clusters (drama, comedy/panned films, classic Hollywood, TV/cartoons, war/documentaries) are
-the sources. Design: 2,000 (or 20,000) most frequent words, log1p counts, column mean square 1/2000.
-Training reviews come from the official train split, the fixed held-out target test set
-(5,903 horror reviews of unseen movies) from the test split.
+the sources 0–4 (:func:`study_sources`). Source 5 is a harmful one made of real text: the largest
+cluster's held-out reviews with their ratings shuffled (:func:`solvers.datasets.shuffled_source`,
+seed ``SHUFFLE_SEED``), rows that no other dataset holds. Design: 2,000 (or 20,000) most frequent
+words, log1p counts, column mean square 1/2000. Training reviews come from the official train split,
+the fixed held-out target test set (5,903 horror reviews of unseen movies) from the test split.
 
 Response: the star rating. Every dataset gets its own intercept (``TransLassoCV``'s
 ``fit_intercept``; sparse designs stay sparse) and the columns are mapped to the theory's scale
@@ -14,19 +16,27 @@ by the estimator itself.
 Protocol per (n_t, subsample): n_t reviews drawn at random from the horror training reviews;
 everything runs through :class:`solvers.TransLassoCV` with 5-fold CV on those n_t reviews only:
 
-* ``auto``: ``TransLassoCV()`` (the theory picks the strategy, CV tunes κ along its ladder and λ2);
-* ``auto_alo``: ``TransLassoCV(cv="alo")``, the same family scored by approximate leave-one-out
-  from fits on all n_t reviews instead of 5 folds (a third of the fits; 2,000 words only: at 20,000
-  words every point's fit is beyond ALO, near saturation);
-* ``theory_no_cv``: ``TransLassoCV(tuning="theory")``;
+* ``auto``: ``TransLassoCV()`` given the six sources (it chooses the sources, the theory picks the
+  strategy, CV tunes κ along its ladder and λ2, and the target alone guards it);
+* ``auto_five``: the same given the five clusters only;
+* ``auto_alo``: ``TransLassoCV(cv="alo")`` (six sources), the same family scored by approximate
+  leave-one-out from fits on all n_t reviews instead of 5 folds (a third of the fits; 2,000 words only:
+  at 20,000 words every point's fit is beyond ALO, near saturation);
+* ``theory_no_cv``: ``TransLassoCV(tuning="theory")`` (six sources);
 * every CV-tuned strategy: one ``TransLassoCV(strategy="full", tuning="cv")`` grid (5 λ1 × 15
-  (κ, u) cells × 10 λ2), each strategy's best point of its own cells (``TransLassoCV.select``)
-  refitted on the n_t reviews; its cost is what cross-validating it alone on that grid takes.
+  (κ, u) cells × 10 λ2) on the five clusters pooled, each strategy's best point of its own cells
+  (``TransLassoCV.select``) refitted on the n_t reviews; its cost is what cross-validating it alone on
+  that grid takes.
+
+The sources each auto row's model transfers from (``sources_used_``) are the runs' ``sources_used``
+column (source indices; "none": the target alone) and, per cell, the summary's; ``shuffled_kept``
+counts the cells whose model kept the shuffled source.
 
 The two parts are cached separately (tags ``GRID_TAG``, ``AUTO_TAG``): a change of
 ``TransLassoCV()`` reruns only the auto/theory rows. ``--words 20000``: the 20,000-word
 vocabulary, n_t ∈ {200, 1000}, 3 subsamples, only CV-tuned value, support and target-only (one
-grid over those families' cells; the full 4-D grid is too slow there), output ``imdb20k_*``.
+grid over those families' cells; the full 4-D grid is too slow there), ``auto``, ``auto_five`` and
+``theory_no_cv``, output ``imdb20k_*``.
 
 Stage 1 pretrains on the sources and the target rows (``pretrain_on_target=True``, the default).
 Each model is scored by test MSE on the held-out horror test set.
@@ -54,14 +64,16 @@ from experiments import io
 from experiments.cli import SHARED_DATA, data_check, experiment_parser, parse_args, sweep_options
 from experiments.sweep import run_sweep
 from solvers import TransLasso, TransLassoCV
-from solvers.datasets import imdb_transfer, load_imdb, locate_imdb
+from solvers.datasets import imdb_transfer, load_imdb, locate_imdb, shuffled_source
 from solvers.estimate import similarity
 
 DATA_DEFAULT = SHARED_DATA
 # two caches, so that changing ``TransLassoCV()`` reruns only the cheap auto/theory rows
 GRID_TAG = "imdb-grid-v7"
-AUTO_TAG = "imdb-auto-v16"
-# the committed figures/imdb_runs.csv's columns, in its order (rows of auto/theory_no_cv fill the last four)
+AUTO_TAG = "imdb-auto-v18"
+SHUFFLE_SEED = 0
+SOURCE_SETS = ("five", "six")
+# the runs CSV's columns (the auto rows alone fill the last six)
 RUN_COLUMNS = (
     "n_target",
     "subsample",
@@ -79,11 +91,19 @@ RUN_COLUMNS = (
     "predicted_mse",
     "rho_hat",
     "similarity_hat",
+    "sources_used",
+    "shuffled_used",
 )
 STRATEGIES = ("full", "value", "support", "trans_lasso", "pretraining_lasso", "target_only")
 STRATEGIES_20K = ("value", "support", "target_only")
-AUTO_METHODS = ("auto", "auto_alo", "theory_no_cv")
-AUTO_OPTIONS = {"auto": {}, "auto_alo": {"cv": "alo"}, "theory_no_cv": {"tuning": "theory"}}
+# method -> the sources it is given (:func:`study_sources`) and its TransLassoCV options
+AUTO_RUNS = {
+    "auto": ("six", {}),
+    "auto_five": ("five", {}),
+    "auto_alo": ("six", {"cv": "alo"}),
+    "theory_no_cv": ("six", {"tuning": "theory"}),
+}
+AUTO_METHODS = tuple(AUTO_RUNS)
 FULL = {
     "n_targets": (100, 200, 500, 1000, 2000),
     "subsamples": 5,
@@ -98,7 +118,7 @@ FULL_20K = FULL | {
     "subsamples": 3,
     "n_words": 20000,
     "strategies": STRATEGIES_20K,
-    "auto_methods": ("auto", "theory_no_cv"),
+    "auto_methods": ("auto", "auto_five", "theory_no_cv"),
 }
 QUICK = FULL | {"n_targets": (200,), "subsamples": 1, "folds": 3}
 QUICK_20K = FULL_20K | {"n_targets": (200,), "subsamples": 1, "folds": 3}
@@ -109,6 +129,15 @@ METHODS = STRATEGIES + AUTO_METHODS
 def load_study(data_dir: str, n_words: int = 2000):
     """The transfer data (memoized per process); ``data_dir`` is the data root (see ``locate_imdb``)."""
     return imdb_transfer(load_imdb(data_dir), n_words=n_words)
+
+
+def study_sources(data, which: str = "six") -> tuple:
+    """The study's source domains: the five pseudo-genre clusters (``"five"``: ``data.sources``) or those
+    and, last, the largest one's held-out reviews with their ratings shuffled (``"six"``:
+    :func:`solvers.datasets.shuffled_source` with ``SHUFFLE_SEED``)."""
+    if which not in SOURCE_SETS:
+        raise ValueError(f"unknown source set {which!r}; expected one of {list(SOURCE_SETS)}")
+    return data.sources if which == "five" else (*data.sources, shuffled_source(data, SHUFFLE_SEED))
 
 
 def subsample(data, n_target: int, index: int, seed: int):
@@ -123,16 +152,25 @@ def subsample(data, n_target: int, index: int, seed: int):
 def _cell(point: dict):
     data = load_study(point["data"], point["n_words"])
     X, y = subsample(data, point["n_target"], point["subsample"], point["seed"])
-    sources = [(d.A, d.y) for d in data.sources]
     common = dict(cv=point["folds"], random_state=point["seed"] + point["subsample"])
     X_test, y_test = data.target_test.A, data.target_test.y
-    return X, y, sources, common, lambda model: float(np.mean((model.predict(X_test) - y_test) ** 2))
+    return data, X, y, common, lambda model: float(np.mean((model.predict(X_test) - y_test) ** 2))
+
+
+def _pairs(domains) -> list:
+    return [(d.A, d.y) for d in domains]
+
+
+def format_sources(members) -> str:
+    """A set of source indices as the runs CSV writes it ("none": the target alone)."""
+    return " ".join(map(str, members)) or "none"
 
 
 def run_grid(point: dict) -> dict:
     """The CV-tuned ``point["strategies"]`` at one (n_target, subsample): one grid, each strategy's best point."""
     start = time.perf_counter()
-    X, y, sources, common, test_mse = _cell(point)
+    data, X, y, common, test_mse = _cell(point)
+    sources = _pairs(study_sources(data, "five"))
     strategies = tuple(point["strategies"])
     families = "full" if strategies == STRATEGIES else strategies
     grid = TransLassoCV(strategy=families, tuning="cv", **common).fit(X, y, sources=sources)
@@ -166,13 +204,15 @@ def run_grid(point: dict) -> dict:
 
 
 def run_auto(point: dict) -> dict:
-    """``TransLassoCV()`` ("auto"), with ``cv="alo"`` and with ``tuning="theory"`` at one (n_target, subsample)."""
+    """The ``point["auto_methods"]`` of :data:`AUTO_RUNS` at one (n_target, subsample)."""
     start = time.perf_counter()
-    X, y, sources, common, test_mse = _cell(point)
+    data, X, y, common, test_mse = _cell(point)
+    shuffled = len(data.sources)  # its index among the six
     rows = []
     for method in point["auto_methods"]:
-        model = TransLassoCV(**(common | AUTO_OPTIONS[method])).fit(X, y, sources=sources)
-        setting = model.setting_
+        which, options = AUTO_RUNS[method]
+        model = TransLassoCV(**(common | options)).fit(X, y, sources=_pairs(study_sources(data, which)))
+        setting = model.setting_  # None when no source set was estimated
         rows.append(
             {
                 "method": method,
@@ -180,13 +220,16 @@ def run_auto(point: dict) -> dict:
                 "cv_fits": model.n_fits_,
                 "cv_seconds": model.fit_time_,
                 "strategy": model.strategy_,
-                "predicted_mse": model.predicted_error_,
-                "rho_hat": float(setting.target_density),
-                "similarity_hat": similarity(setting),
+                "predicted_mse": math.nan if model.predicted_error_ is None else model.predicted_error_,
+                "rho_hat": math.nan if setting is None else float(setting.target_density),
+                "similarity_hat": math.nan if setting is None else similarity(setting),
+                "sources_used": format_sources(model.sources_used_),
+                **({"shuffled_used": shuffled in model.sources_used_} if which == "six" else {}),
                 **model.hyperparameters_.as_dict(),
             }
         )
-    return {"rows": rows, "point_seconds": time.perf_counter() - start}
+    names = [d.name for d in study_sources(data)]
+    return {"rows": rows, "sources": names, "point_seconds": time.perf_counter() - start}
 
 
 def summarize(records: list[dict]) -> list[dict]:
@@ -202,8 +245,11 @@ def summarize(records: list[dict]) -> list[dict]:
                 x = np.array([r[key] for r in rows], float)
                 entry[f"{key}_mean"] = float(x.mean())
                 entry[f"{key}_se"] = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
-            if method in ("auto", "auto_alo"):
+            if method in AUTO_METHODS:
                 entry["auto_strategies"] = " ".join(r["strategy"] for r in rows)
+                entry["sources_used"] = "; ".join(r["sources_used"] for r in rows)
+                if "shuffled_used" in rows[0]:
+                    entry["shuffled_kept"] = sum(bool(r["shuffled_used"]) for r in rows)
             out.append(entry)
     return out
 
@@ -292,11 +338,16 @@ def main(argv=None):
                 f"{p['n_target']}/{p['subsample']}": r["cv_wall_seconds"] for p, r in zip(points, grids)
             },
             "test_variance": grids[0]["test_variance"],
+            "sources": autos[0]["sources"],
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
         },
     )
     words = f"{config['n_words']:,} words"
-    plot(summary, args.out / f"{prefix}_test_mse", f"IMDb ({words}): horror target, 5 source pseudo-genres")
+    plot(
+        summary,
+        args.out / f"{prefix}_test_mse",
+        f"IMDb ({words}): horror target; sources 5 pseudo-genres + 1 shuffled (grid, auto_five: the 5)",
+    )
     for r in summary:
         print(
             f"n_t={r['n_target']:5d} {r['method']:18s} test MSE {r['test_mse_mean']:.3f} ± {r['test_mse_se']:.3f}"

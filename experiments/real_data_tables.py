@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.imdb import AUTO_METHODS, METHODS
+from experiments.imdb import AUTO_METHODS, AUTO_RUNS, METHODS
 
 
 def _read(path: Path) -> list[dict]:
@@ -62,6 +62,57 @@ def imdb_tables(summary: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _se(x) -> float:
+    return x.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else float("nan")
+
+
+def six_vs_five(runs: list[dict], method: str = "auto", reference: str = "auto_five") -> str:
+    """Issue 19's acceptance 3: per n_t, ``method`` (given the six sources) − ``reference`` (the five
+    clusters), paired over subsamples; "no worse" when the mean difference is at most one SE."""
+    out = [
+        f"| n_t | {method} (six sources) | {reference} (five) | {method} − {reference} (paired) | no worse (≤ 1 SE) |",
+        "|---|---|---|---|---|",
+    ]
+    for n in sorted({int(r["n_target"]) for r in runs}):
+        mse = {}
+        for r in runs:
+            if int(r["n_target"]) == n and r["method"] in (method, reference):
+                mse.setdefault(r["method"], {})[int(r["subsample"])] = float(r["test_mse"])
+        if len(mse) < 2:
+            continue
+        subs = sorted(set(mse[method]) & set(mse[reference]))
+        six, five = (np.array([mse[m][s] for s in subs]) for m in (method, reference))
+        diff = six - five
+        out.append(
+            f"| {n} | {six.mean():.3f} ± {_se(six):.3f} | {five.mean():.3f} ± {_se(five):.3f} | "
+            f"{diff.mean():+.3f} ± {_se(diff):.3f} | {'yes' if diff.mean() <= _se(diff) else 'no'} |"
+        )
+    return "\n".join(out)
+
+
+def sources_used(runs: list[dict]) -> str:
+    """The sources each auto method's model transfers from (``sources_used_``), per n_t and subsample, and
+    for the methods given the six sources the number of subsamples whose model kept the shuffled one."""
+    methods = [m for m in AUTO_METHODS if any(r["method"] == m for r in runs)]
+    out = [
+        "| n_t | " + " | ".join(f"{m} ({AUTO_RUNS[m][0]})" for m in methods) + " |",
+        "|---" * (len(methods) + 1) + "|",
+    ]
+    for n in sorted({int(r["n_target"]) for r in runs}):
+        cells = []
+        for m in methods:
+            rows = sorted(
+                (r for r in runs if int(r["n_target"]) == n and r["method"] == m), key=lambda r: int(r["subsample"])
+            )
+            text = "; ".join(r["sources_used"] for r in rows)
+            if AUTO_RUNS[m][0] == "six":
+                kept = sum(r["shuffled_used"] in (True, "True") for r in rows)
+                text += f" (shuffled kept {kept}/{len(rows)})"
+            cells.append(text)
+        out.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def auto_vs_best(runs: list[dict]) -> str:
     """Issue 13's acceptance 3: per n_t, each "auto" method (5-fold, ALO and theory alone) against the
     CV-tuned strategy of lowest mean test MSE, paired over subsamples, and the ratio of their fits."""
@@ -69,9 +120,6 @@ def auto_vs_best(runs: list[dict]) -> str:
         "| n_t | method | test MSE | best CV-tuned | method − best (paired) | within one SE | fits method / best |",
         "|---|---|---|---|---|---|---|",
     ]
-
-    def se(x):
-        return x.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else float("nan")
 
     for n in sorted({int(r["n_target"]) for r in runs}):
         rows = [r for r in runs if int(r["n_target"]) == n]
@@ -86,8 +134,8 @@ def auto_vs_best(runs: list[dict]) -> str:
             auto, ref = np.array([mse[method][s] for s in subs]), np.array([mse[best][s] for s in subs])
             diff, ratio = auto - ref, np.mean(fits[method]) / np.mean(fits[best])
             out.append(
-                f"| {n} | {method} | {auto.mean():.3f} ± {se(auto):.3f} | {best} {ref.mean():.3f} ± {se(ref):.3f} | "
-                f"{diff.mean():+.3f} ± {se(diff):.3f} | {'yes' if diff.mean() <= se(diff) else 'no'} | "
+                f"| {n} | {method} | {auto.mean():.3f} ± {_se(auto):.3f} | {best} {ref.mean():.3f} ± {_se(ref):.3f} | "
+                f"{diff.mean():+.3f} ± {_se(diff):.3f} | {'yes' if diff.mean() <= _se(diff) else 'no'} | "
                 f"{np.mean(fits[method]):.0f} / {np.mean(fits[best]):.0f} = {ratio:.3f} |"
             )
     return "\n".join(out)
@@ -139,7 +187,10 @@ def main(argv=None):
     for prefix in ("imdb", "imdb20k"):
         if (root / f"{prefix}_summary.csv").is_file():
             print(imdb_tables(_read(root / f"{prefix}_summary.csv")), "\n")
-            print(auto_vs_best(_read(root / f"{prefix}_runs.csv")), "\n")
+            runs = _read(root / f"{prefix}_runs.csv")
+            print(auto_vs_best(runs), "\n")
+            print(six_vs_five(runs), "\n")
+            print(sources_used(runs), "\n")
     if (root / "mnist_summary.csv").is_file():
         summary = _read(root / "mnist_summary.csv")
         print(mnist_table(summary))

@@ -13,7 +13,7 @@ Modules, by what they hold:
 * :mod:`solvers.simulation`: the simulation study; :mod:`solvers.datasets`: real-data loaders.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from .alo import LooResult, alo_points, loo_error, stage1_factor
 from .estimate import estimate_setting

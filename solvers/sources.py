@@ -2,12 +2,12 @@
 (THEORY.md §8).
 
 Each source k is summarized alone against the target (:mod:`solvers.estimate`: its noise σ_k, density
-ρ_k, similarity s_k and the target's correlation with its fit's prediction). Sources are ranked by that
-correlation, the nested sets S_1 ⊂ S_2 ⊂ … of the ranking are each pooled and estimated as one source,
-and the replica theory's optimal error of each set ranks them. Pooling sources is, at the replica
-level, one source whose truth is their row-weighted mean and whose noise carries their dispersion
-around it (THEORY.md §8), which is what the pooled estimate measures.
-"""
+ρ_k, similarity s_k c_k, support overlap s_k and the target's correlation with its fit's prediction), and
+the replica theory's gain from it alone ranks it. The nested sets S_1 ⊂ S_2 ⊂ … of the ranking are each
+pooled and estimated as one source (pooling sources is, at the replica level, one source whose truth is
+their row-weighted mean and whose noise carries their dispersion around it, which is what the pooled
+estimate measures), and the theory's gain of each set chooses one. The related sources, pooled, are the
+set the CV weighs that choice against (:class:`solvers.TransLassoCV`)"""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from replica import ConvergenceError
 from replica.strategy_optima import optimize_strategies
 
 from .estimate import (
+    NOISE_RATIO,
     SourceSummary,
     relation,
     setting_from,
@@ -39,6 +40,7 @@ __all__ = [
     "PATIENCE",
     "SCREEN",
     "RELATED",
+    "SUPPORT_RELATED",
 ]
 
 # the theory's optimal error is compared over these strategies: each candidate set's best one-knob transfer
@@ -47,9 +49,11 @@ RANKING_STRATEGIES = ("target_only", "value", "support")
 # nested sets stop growing once this many in a row have not improved the predicted gain
 PATIENCE = 2
 # the sources the CV keeps pooled unless the theory's cut of them is better: positive predicted gain, and
-# a similarity or support overlap of at least RELATED/√n (n target rows), three standard errors of an
-# unrelated source's (THEORY.md §8)
+# a similarity of at least RELATED/√n (n target rows), three standard errors of an unrelated source's, or
+# a support overlap of at least SUPPORT_RELATED (the overlap's moment estimate read up to 0.38 for
+# unrelated sources and 0.88–1.0 for support-only ones, 8 draws each at 150 target rows; THEORY.md §8)
 RELATED = 3.0
+SUPPORT_RELATED = 0.5
 # a source is ranked by the theory only if its similarity or support overlap exceeds SCREEN/√n: an
 # unrelated source reads about N(0, 1/n) at n target rows, and costs no optimization (THEORY.md §8)
 SCREEN = 2.0
@@ -108,8 +112,9 @@ class SourceChoice:
         The nested sets tried, in order.
     chosen : SourceSet or None
     related : SourceSet or None
-        The related sources pooled (positive gain, similarity or support overlap ≥ :data:`RELATED`/√n): the
-        set the CV keeps unless the theory's choice beats it.
+        The related sources pooled (positive gain; similarity ≥ :data:`RELATED`/√n or support overlap ≥
+        :data:`SUPPORT_RELATED`; noise within a factor 2 of the target's): the set the CV keeps unless the
+        theory's choice beats it.
     sigma2_target : float or None
         The target's noise variance estimated from its own rows.
     fits : int
@@ -185,9 +190,10 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
         stale = 0 if candidate.gain > best else stale + 1
         best = max(best, candidate.gain)
     chosen = max(sets, key=lambda c: c.gain, default=None)
-    # the related sources: positive gain, and a similarity or support overlap of RELATED/√n or more
+    # the related sources: positive gain, a similarity of RELATED/√n or more or a support overlap of
+    # SUPPORT_RELATED or more, and a noise level comparable to the target's
     bar = RELATED / math.sqrt(X.shape[0])
-    kept = tuple(k for k in order if max(singles[k].similarity, singles[k].overlap) >= bar)
+    kept = tuple(k for k in order if _related(singles[k], bar, sigma2_t))
     related = next((c for c in sets if c.members == kept), None)
     if kept and sets and related is None:
         try:
@@ -198,6 +204,15 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
         except ValueError:
             related = None
     return SourceChoice(scores, sets, chosen, related, sigma2_t, fits)
+
+
+def _related(one: SourceSet, bar: float, sigma2_t) -> bool:
+    """A source the CV keeps pooled by default: related to the target (similarity ≥ ``bar`` or support
+    overlap ≥ :data:`SUPPORT_RELATED`) and no noisier than it by more than
+    :data:`solvers.estimate.NOISE_RATIO` (a noisier one dilutes the others: the theory's cut, not the
+    default, decides on it)."""
+    related = one.similarity >= bar or one.overlap >= SUPPORT_RELATED
+    return related and (sigma2_t is None or one.summary.sigma2 <= NOISE_RATIO * sigma2_t)
 
 
 def estimate_set(X, y, sources, members, fit_intercept: bool, standardize: bool, sigma2_t, warm=None):

@@ -59,7 +59,8 @@ class TransLassoCV(TransferRegressor):
     sources : "auto" or "all"
         "auto" (THEORY.md §8): each source is estimated against the target (``source_scores_``), the
         theory ranks them and chooses a nested set (:func:`solvers.sources.choose_sources`), and the CV
-        confirms it against the set without its last source. "all": every source pooled into one.
+        keeps the related sources pooled unless the theory's cut of them beats that by one paired
+        standard error on the same folds. "all": every source pooled into one.
         Either way the target alone is cross-validated on the same folds (its own Lasso path), and the
         final model transfers only if its CV error is at most the target alone's best. With
         ``tuning="cv"`` (no theory) the sources are pooled.
@@ -271,53 +272,39 @@ class TransLassoCV(TransferRegressor):
         }
 
     def _candidate_sets(self, X, y, sources) -> list:
-        """The source sets to tune (THEORY.md §8): all of them pooled (``sources="all"``, or
-        ``tuning="cv"``, which has no theory to choose with), else the theory's choice and, when it has
-        more than one source, the nested set before it, which the CV confirms or not."""
+        """The source sets to tune (THEORY.md §8): all of them pooled (``sources="all"``, or ``tuning="cv"``,
+        which has no theory to choose with), else the related sources pooled and the theory's own cut of
+        them (:func:`solvers.sources.choose_sources`), in that order: the CV departs from keeping them all
+        only on evidence beyond one paired SE (:meth:`_preferred`); with ``tuning="theory"``, the theory's cut."""
         self.source_scores_, self.n_fits_, self._estimates = None, 0, {}
+        fit_intercept, standardize = bool(self.fit_intercept), bool(self.standardize)
         if not sources:
             return []
         if self.tuning == "cv":
-            problem, scaling = TransferProblem.scaled(X, y, sources, bool(self.fit_intercept), bool(self.standardize))
+            problem, scaling = TransferProblem.scaled(X, y, sources, fit_intercept, standardize)
             return [SourceSet(tuple(range(len(sources))), problem, scaling, None)]
         if self.sources == "all":
-            target = TransferProblem.scaled(X, y, [], bool(self.fit_intercept), bool(self.standardize))[0]
-            sigma2_t = target_noise(target)
+            sigma2_t = target_noise(self._target_alone(X, y).problem)
             try:
-                pooled, fits = estimate_set(
-                    X,
-                    y,
-                    sources,
-                    tuple(range(len(sources))),
-                    bool(self.fit_intercept),
-                    bool(self.standardize),
-                    sigma2_t,
-                )
+                everything = tuple(range(len(sources)))
+                pooled, fits = estimate_set(X, y, sources, everything, fit_intercept, standardize, sigma2_t)
             except ValueError as exc:  # e.g. the pooled sources carry no detectable signal
-                warnings.warn(
-                    f"the sources cannot be estimated ({exc}): the model is the target alone", UserWarning, stacklevel=3
-                )
+                warnings.warn(f"the sources cannot be estimated ({exc}): the target alone", UserWarning, stacklevel=3)
                 return []
             self.n_fits_, self._estimates = fits + 12, {"sigma2_target": sigma2_t}
             return [pooled]
-        choice = choose_sources(
-            X,
-            y,
-            sources,
-            fit_intercept=bool(self.fit_intercept),
-            standardize=bool(self.standardize),
-            pretrain_on_target=bool(self.pretrain_on_target),
+        kw = dict(
+            fit_intercept=fit_intercept, standardize=standardize, pretrain_on_target=bool(self.pretrain_on_target)
         )
+        choice = choose_sources(X, y, sources, **kw)
         self.source_scores_, self.n_fits_ = choice.scores, choice.fits
         if choice.chosen is None:
             return []
         self._estimates = {"sigma2_target": choice.sigma2_target}
-        # every related source pooled first, then the theory's own cut of them: the CV departs from
-        # keeping them all only on evidence beyond one paired SE (THEORY.md §8)
+        if self.tuning == "theory":
+            return [choice.chosen]
         sets = [choice.related or choice.chosen]
-        if choice.chosen.members != sets[0].members:
-            sets.append(choice.chosen)
-        return sets if self.tuning != "theory" else [choice.chosen]
+        return sets + ([choice.chosen] if choice.chosen.members != sets[0].members else [])
 
     def _target_alone(self, X, y) -> SourceSet:
         """The target alone, in its own units."""

@@ -13,11 +13,12 @@ from .imdb import IMDB_NAMES, ImdbReviews, load_imdb, locate_imdb
 from .imdb_domains import MovieClusters, cluster_movies, domain_shift, imdb_transfer
 from .imdb_features import count_matrix, scale_columns, select_vocabulary
 from .mnist import MnistDesigns, load_mnist, locate_mnist, mnist_designs
-from .transfer import Domain, TransferData
+from .transfer import Domain, TransferData, shuffled_source
 
 __all__ = [
     "Domain",
     "TransferData",
+    "shuffled_source",
     "ImdbReviews",
     "load_imdb",
     "locate_imdb",

@@ -1,4 +1,5 @@
-"""Containers for a real-data transfer problem: one target, several sources.
+"""Containers for a real-data transfer problem (one target, several sources), and a harmful source
+built from one of them (:func:`shuffled_source`).
 
 The ordering follows ``replica.Setting``: dataset 0 is the target, the
 others are sources.  Designs may be dense arrays or scipy.sparse matrices.
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Domain", "TransferData"]
+__all__ = ["Domain", "TransferData", "shuffled_source"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,3 +60,32 @@ class TransferData:
     @property
     def n_features(self) -> int:
         return int(self.target.A.shape[1])
+
+
+def shuffled_source(data: TransferData, seed: int = 0) -> Domain:
+    """A harmful source made of real rows: the largest held-out source part, its responses permuted.
+
+    The largest source (the most held-out rows, the first of equals) lends its held-out part, rows
+    that no training dataset holds; its responses are put in a random order
+    (``numpy.random.default_rng(seed).permutation``). The design keeps that source's distribution and the
+    response keeps its values, but the two are unrelated: a source a transfer method should drop.
+
+    Parameters
+    ----------
+    data : TransferData
+        With held-out source parts (``source_tests``).
+    seed : int
+        Seeds the permutation.
+
+    Returns
+    -------
+    Domain
+        Design and ``rows`` of that held-out part, its responses permuted, named ``"<name>:shuffled"``.
+    """
+    if not data.source_tests:
+        raise ValueError("the transfer data has no held-out source rows to shuffle")
+    part = max(data.source_tests, key=lambda d: d.n_samples)
+    if part.n_samples < 2:
+        raise ValueError(f"the largest held-out source part, {part.name!r}, has {part.n_samples} row; need 2")
+    y = part.y[np.random.default_rng(seed).permutation(part.n_samples)]
+    return Domain(f"{part.name}:shuffled", part.A, y, part.rows)

@@ -9,6 +9,8 @@ import pytest
 import scipy.sparse as sp
 
 from solvers.datasets import (
+    Domain,
+    TransferData,
     cluster_movies,
     count_matrix,
     domain_shift,
@@ -17,6 +19,7 @@ from solvers.datasets import (
     locate_imdb,
     scale_columns,
     select_vocabulary,
+    shuffled_source,
 )
 
 # (split, polarity, id, rating, movie tt-number, text)
@@ -247,6 +250,43 @@ def test_clusters_and_transfer_on_synthetic_genres(tmp_path):
         data.target_test.y, reviews.ratings[data.target_test.rows] - reviews.ratings[data.target.rows].mean()
     )
     assert len(data.feature_names) == data.n_features == 6
+
+
+def test_shuffled_source_is_held_out_reviews_with_their_ratings_permuted(tmp_path):
+    reviews = synthetic_genres(tmp_path)
+    counts = count_matrix(reviews.texts, reviews.vocab)
+    clusters = cluster_movies(reviews, counts, 2, n_components=2, min_movies=2)
+    data = imdb_transfer(reviews, n_words=6, target="scary", counts=counts, clusters=clusters)
+    part = data.source_tests[0]
+    shuffled = shuffled_source(data, seed=3)
+    # its design rows are those held-out reviews, none of them a training row
+    assert shuffled.rows.tolist() == part.rows.tolist() and reviews.split[shuffled.rows].tolist() == [1] * 9
+    assert (shuffled.A != part.A).nnz == 0 and shuffled.name == part.name + ":shuffled"
+    # its ratings are theirs permuted, by the seed
+    order = np.random.default_rng(3).permutation(9)
+    np.testing.assert_array_equal(shuffled.y, part.y[order])
+    np.testing.assert_array_equal(shuffled_source(data, seed=3).y, shuffled.y)
+    assert not np.array_equal(shuffled_source(data, seed=4).y, shuffled.y)
+
+
+def _domain(name, rows, rng):
+    return Domain(
+        name, sp.random(rows, 3, density=0.5, format="csr", random_state=rng), rng.normal(size=rows), np.arange(rows)
+    )
+
+
+def test_shuffled_source_takes_the_largest_held_out_part_and_needs_one():
+    rng = np.random.default_rng(0)
+    target, test = _domain("t", 4, rng), _domain("t:test", 4, rng)
+    sources = (_domain("a", 9, rng), _domain("b", 2, rng))
+    data = TransferData(target, test, sources, ("x", "y", "z"), (_domain("a:test", 3, rng), _domain("b:test", 5, rng)))
+    shuffled = shuffled_source(data)
+    assert shuffled.name == "b:test:shuffled" and sorted(shuffled.y) == sorted(data.source_tests[1].y)
+    with pytest.raises(ValueError, match="no held-out source rows"):
+        shuffled_source(TransferData(target, test, sources, ("x", "y", "z")))
+    one = TransferData(target, test, sources[:1], ("x", "y", "z"), (_domain("a:test", 1, rng),))
+    with pytest.raises(ValueError, match="has 1 row"):
+        shuffled_source(one)
 
 
 @pytest.fixture(scope="module")
