@@ -259,7 +259,7 @@ def summarize(records: list[dict]) -> list[dict]:
             diff = [by_seed[s, "value"] - by_seed[s, "support"] for s, st in by_seed if st == "value"]
             paired[f"value_minus_support_{name}"], paired[f"value_minus_support_{name}_se"] = _mean_se(diff)
             gap = paired[f"value_minus_support_{name}"]
-            paired[f"finite_winner_at_{name}"] = "" if math.isnan(gap) else "value" if gap < 0 else "support"
+            paired[f"finite_winner_at_{name}"] = "—" if math.isnan(gap) else "value" if gap < 0 else "support"
         for strategy in COMPARED:
             rows = [r for r in group if r["strategy"] == strategy]
             entry = {"prior": prior, "n_target": n_t, "design": design, "strategy": strategy, "seeds": len(rows)}
