@@ -1,15 +1,18 @@
-"""The semi-artificial MNIST study's error level, predicted with the images' covariance (THEORY.md §7).
+"""The semi-artificial MNIST study's error level and strategy choice, with the images' covariance (issue 20).
 
-figures/mnist_runs.csv (``python -m experiments.mnist``) holds, for every cell (prior, n_t) and seed, the
-test error measured on the MNIST designs at the i.i.d. theory's optimal hyperparameters of value, support
-and full transfer, and the i.i.d. prediction there (``eps_theory_pred``). This script predicts the same
-points with the correlated theory: the cell's Setting with ``Covariance.empirical`` of all the images of
-the three digits (target training and held-out images and the sources, the pooled design whose columns
-the study standardized), and reports, per cell and strategy, the measured mean ± seed SE against both
-predictions, and which of value and support each theory predicts to be better against the one the
-measurements find better (paired over seeds).
+Runs ``experiments.mnist.study`` on the MNIST designs alone without its CV (``cv_seeds`` 0; the study's
+other settings: 30 seeds per cell, the correlated theory's optima warm from the i.i.d. ones, Σ = the
+correlation matrix of all the images of digits 3, 5 and 8) and reports, per cell (prior, n_t) and
+strategy, the test error measured at each theory's optimum against its prediction, and, per (prior, n_t),
+which of value and support each theory picks against the one the measurements find better (paired over
+seeds). It shares the study's sweep cache (``--cache``), so the theory's optima are computed once.
 
-    python benchmarks/mnist_correlated.py [--data ../shared/data]
+Where a gap comes from: for the first :data:`DIAGNOSTIC_SEEDS` seeds of each cell, value transfer at the
+i.i.d. optimum is refitted and its measured test error compared with the error the correlated theory
+predicts for it, σ² + (r − x̂)ᵀΣ(r − x̂)/N at the fitted x̂ (the Σ-error, THEORY.md §7): if the two agree
+the theory's test error is the right target and a gap is in the fit itself on real, non-Gaussian rows.
+
+    python benchmarks/mnist_correlated.py [--data DIR] [--cache DIR]
 
 Writes benchmarks/mnist_correlated.md.
 """
@@ -17,7 +20,6 @@ Writes benchmarks/mnist_correlated.md.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from pathlib import Path
@@ -27,70 +29,114 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.mnist import COMPARED, load_designs, make_setting  # noqa: E402
-from replica import Covariance, Hyperparameters, predict  # noqa: E402
+from experiments.cli import CACHE_ROOT, SHARED_DATA  # noqa: E402
+from experiments.mnist import FULL, SIGMA, load_designs, make_setting, study, summarize, theory_optima  # noqa: E402
+from experiments.real_data_tables import mnist_correlated_table  # noqa: E402
+from solvers import TransLasso, draw_truth  # noqa: E402
 
-RUNS = ROOT / "figures" / "mnist_runs.csv"
+REPORT = ROOT / "benchmarks" / "mnist_correlated.md"
+GAP = 0.03  # issue 20, acceptance 3: |measured / predicted − 1| ≤ 3%
+DIAGNOSTIC_SEEDS = 12
+
+
+def sigma_errors(data: str, prior: str, n_target: int, seeds: int) -> np.ndarray:
+    """Per seed (as ``experiments.mnist.run_point`` draws it): value transfer at the i.i.d. optimum, its
+    measured test error and its Σ-error σ² + (r − x̂)ᵀΣ(r − x̂)/N, Σ the images' correlation matrix."""
+    d = load_designs(data)
+    N = d.n_features
+    images = np.vstack([d.target, d.target_test, *d.sources])  # columns centred over these rows
+    Sigma = N * images.T @ images / images.shape[0]
+    out = []
+    for seed in range(seeds):
+        rng = np.random.default_rng([seed, n_target, len(prior), len("mnist")])
+        rows = rng.choice(d.target.shape[0], n_target, replace=False)
+        A_t, A_s = d.target[rows], d.sources[0]
+        setting = make_setting(prior, n_target, A_s.shape[0], N)
+        r = draw_truth(setting, N, rng)
+        y_t = A_t @ r[0] + SIGMA * rng.standard_normal(n_target)
+        y_s = A_s @ r[1] + SIGMA * rng.standard_normal(A_s.shape[0])
+        h = theory_optima(prior, n_target, A_s.shape[0], N)["value"].hyperparameters
+        fit = TransLasso(**h.as_dict(), pretrain_on_target=True, fit_intercept=False, standardize=False)
+        e = r[0] - fit.fit(A_t, y_t, sources=[(A_s, y_s)]).coef_
+        out.append((SIGMA**2 + np.mean((d.target_test @ e) ** 2), SIGMA**2 + e @ Sigma @ e / N))
+    return np.array(out)
+
+
+def report(summary: list[dict], config: dict, diagnostic: dict) -> str:
+    rows = [r for r in summary if r["design"] == "mnist"]
+    cells = {(r["prior"], r["n_target"]): r for r in rows}
+    value = {(r["prior"], r["n_target"]): r for r in rows if r["strategy"] == "value"}
+
+    def within(key):
+        return sum(abs(float(r[key])) <= GAP for r in rows)
+
+    def matches(pick, winner):
+        return sum(r[pick] == r[winner] for r in cells.values())
+
+    n, k = len(rows), len(cells)
+    return "\n".join(
+        [
+            "# MNIST semi-artificial study: error level and strategy choice with the images' covariance",
+            "",
+            "Generated by `python benchmarks/mnist_correlated.py` (`experiments.mnist.study` on the MNIST designs,",
+            f"{config['seeds']} seeds per cell, no CV; N = 588 pixels). Correlated theory: Σ = the correlation matrix",
+            "of the 2,876 images of digits 3, 5 and 8 (singular: pixels nonzero in one or two images are collinear),",
+            "Covariance.empirical's draws, predictions ± their sampling SE; measured: mean ± seed SE. gap =",
+            "measured / predicted − 1. The correlated optimum is one local search warm from the i.i.d. optimum.",
+            "",
+            mnist_correlated_table(rows),
+            "",
+            f"Gap within {GAP:.0%} (of {n} cells × strategies): the i.i.d. prediction {within('rel_dev_theory')}; the",
+            f"correlated prediction at the i.i.d. optimum {within('rel_dev_theory_corr')}; at the correlated optimum "
+            f"{within('rel_dev_corr')}.",
+            "",
+            f"Value against support (of {k} cells), the theory's pick equals the measured better one (paired over",
+            f"seeds, at that theory's optimum): i.i.d. theory {matches('theory_pick', 'finite_winner_at_theory_opt')};",
+            f"correlated theory {matches('corr_pick', 'finite_winner_at_corr_opt')}. The paired differences:",
+            "",
+            "| prior | n_t | value − support, i.i.d.-opt | value − support, corr.-opt |",
+            "|---|---|---|---|",
+            *(
+                f"| {p} | {t} | {float(r['value_minus_support_theory_opt']):+.4f} ± "
+                f"{float(r['value_minus_support_theory_opt_se']):.4f} | {float(r['value_minus_support_corr_opt']):+.4f}"
+                f" ± {float(r['value_minus_support_corr_opt_se']):.4f} |"
+                for (p, t), r in sorted(cells.items())
+            ),
+            "",
+            f"Where the gap comes from (value transfer at the i.i.d. optimum, seeds 0–{DIAGNOSTIC_SEEDS - 1}, mean ±",
+            "SE): the measured test error, the fit's Σ-error σ² + (r − x̂)ᵀΣ(r − x̂)/N, the correlated prediction",
+            "there, and the Σ-error's gap to it in SEs.",
+            "",
+            "| prior | n_t | measured | Σ-error of the fit | correlated prediction | Σ-error − prediction |",
+            "|---|---|---|---|---|---|",
+            *(_diagnostic_row(p, t, value[p, t], x) for (p, t), x in sorted(diagnostic.items())),
+            "",
+        ]
+    )
+
+
+def _diagnostic_row(prior, n_t, value, x) -> str:
+    mean, se = x.mean(axis=0), x.std(axis=0, ddof=1) / math.sqrt(len(x))
+    pred, pred_se = float(value["eps_theory_pred_corr"]), float(value["eps_theory_pred_corr_se"])
+    z = (mean[1] - pred) / math.hypot(se[1], pred_se)
+    return (
+        f"| {prior} | {n_t} | {mean[0]:.4f} ± {se[0]:.4f} | {mean[1]:.4f} ± {se[1]:.4f} | {pred:.4f} ± {pred_se:.4f} | "
+        f"{mean[1] - pred:+.4f} ({z:+.1f} SE) |"
+    )
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    args = ap.parse_args(argv)
-    d = load_designs(str(args.data.resolve()))
-    cov = Covariance.empirical(np.vstack([d.target, d.target_test, *d.sources]))
-    with open(RUNS, newline="") as fh:
-        runs = [r for r in csv.DictReader(fh) if r["design"] == "mnist"]
-    cells = sorted({(r["prior"], int(r["n_target"])) for r in runs})
-    lines = [
-        "# MNIST semi-artificial study: error level predicted with the images' covariance",
-        "",
-        "Generated by `python benchmarks/mnist_correlated.py` from figures/mnist_runs.csv (MNIST designs, 6 seeds",
-        f"per cell, N = {d.n_features} pixels, the i.i.d. theory's optimal hyperparameters). Correlated prediction:",
-        f"Σ = the correlation matrix of the {cov.n_samples} images of digits 3, 5 and 8 (singular: pixels that are",
-        f"nonzero in one or two images are collinear), {cov.draws} draws, ± its sampling SE. gap = measured / predicted − 1.",
-        "",
-        "| prior | n_t | strategy | measured (mean ± SE) | i.i.d. prediction | gap | correlated prediction | gap | gap in SE |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    picks = []
-    for prior, n_t in cells:
-        rows = [r for r in runs if (r["prior"], int(r["n_target"])) == (prior, n_t)]
-        setting = make_setting(prior, n_t, d.sources[0].shape[0], d.n_features).with_covariance(cov)
-        pred, meas = {}, {}
-        for s in COMPARED:
-            sub = [r for r in rows if r["strategy"] == s]
-            hp = Hyperparameters(*(float(sub[0][f"theory_{k}"]) for k in ("lam1", "lam2", "kappa", "delta_lam")))
-            p = predict(setting, hp)
-            x = np.array([float(r["eps_theory_test"]) for r in sub])
-            m, se = x.mean(), x.std(ddof=1) / math.sqrt(x.size)
-            iid = float(sub[0]["eps_theory_pred"])
-            pred[s], meas[s] = (p.eps2, iid), {int(r["seed"]): float(r["eps_theory_test"]) for r in sub}
-            z = (m - p.eps2) / math.hypot(se, p.se["eps2"])
-            lines.append(
-                f"| {prior} | {n_t} | {s} | {m:.4f} ± {se:.4f} | {iid:.4f} | {m / iid - 1:+.1%} | "
-                f"{p.eps2:.4f} ± {p.se['eps2']:.4f} | {m / p.eps2 - 1:+.1%} | {z:+.1f} |"
-            )
-            print(lines[-1], flush=True)
-        diff = np.array([meas["value"][k] - meas["support"][k] for k in meas["value"]])
-        found = "value" if diff.mean() < 0 else "support"
-        tie = abs(diff.mean()) <= diff.std(ddof=1) / math.sqrt(diff.size)
-        corr_pick = min(("value", "support"), key=lambda s: pred[s][0])
-        iid_pick = min(("value", "support"), key=lambda s: pred[s][1])
-        picks.append(
-            (prior, n_t, iid_pick, corr_pick, found, diff.mean(), diff.std(ddof=1) / math.sqrt(diff.size), tie)
-        )
-    lines += [
-        "",
-        "Value against support: the better one by each theory, and by the measurements (value − support, paired over seeds).",
-        "",
-        "| prior | n_t | i.i.d. theory picks | correlated theory picks | measured better | value − support | within 1 SE |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for prior, n_t, a, b, f, dm, dse, tie in picks:
-        lines.append(f"| {prior} | {n_t} | {a} | {b} | {f} | {dm:+.4f} ± {dse:.4f} | {'yes' if tie else 'no'} |")
-    (ROOT / "benchmarks" / "mnist_correlated.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[-len(picks) - 1 :]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=SHARED_DATA)
+    parser.add_argument("--cache", type=Path, default=CACHE_ROOT / "mnist", help="the study's sweep cache")
+    args = parser.parse_args(argv)
+    config = FULL | {"designs": ("mnist",), "cv_seeds": 0}
+    data = str(args.data.resolve())
+    summary = summarize(study(config, data, 0, {"cache_dir": args.cache}))
+    cells = sorted({(r["prior"], r["n_target"]) for r in summary})
+    diagnostic = {(p, t): sigma_errors(data, p, t, DIAGNOSTIC_SEEDS) for p, t in cells}
+    REPORT.write_text(report(summary, config, diagnostic))
+    print(REPORT.read_text())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Every figure of ``figures/`` and every number of the README's Results section, in one command.
 
 Runs, in this order, ``landscape``, ``strategies``, ``phase_diagram``, ``noise`` (the theory
-figures), ``imdb``, ``imdb20k`` (``imdb --words 20000``) and ``mnist`` (the real-data studies), each with the given ``--quick``,
+figures), ``correlation`` (theory against simulations on correlated designs), ``imdb``, ``imdb20k`` (``imdb --words 20000``) and ``mnist`` (the real-data studies), each with the given ``--quick``,
 ``--out``, ``--workers``, ``--scheduler`` and its own cache folder under ``--cache``, then prints
 the numbers of the Results section (``experiments.theory_summary``) from the CSVs just written.
 One progress bar per experiment. Interrupted, it resumes: every finished point is cached.
@@ -20,7 +20,7 @@ import time
 
 from experiments import io, sweep
 
-THEORY = ("landscape", "strategies", "phase_diagram", "noise")
+THEORY = ("landscape", "strategies", "phase_diagram", "noise", "correlation")
 REAL_DATA = ("imdb", "imdb20k", "mnist")
 # experiments that are another experiment's module run with extra options
 VARIANTS = {"imdb20k": ("imdb", ["--words", "20000"])}

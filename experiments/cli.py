@@ -186,6 +186,9 @@ SWEEPS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
         ),
     ),
     "mnist": _real_data("the MNIST t10k idx files, .gz or not, or a mnist/ folder holding them"),
+    "correlation": lambda parser: parser.add_argument(
+        "--smoke", action="store_true", help="two ρ, N = 200, 2 seeds (tests only)"
+    ),
 }
 
 

@@ -13,15 +13,8 @@ from __future__ import annotations
 # ruff: noqa: E402 -- the command line is checked before the slow imports (numba kernels, ~3 s)
 from experiments import cli
 
-
-def parser():
-    p = cli.build_parser("correlation", __doc__)
-    p.add_argument("--smoke", action="store_true", help="two ρ, N = 200, 2 seeds (tests only)")
-    return p
-
-
 if __name__ == "__main__":
-    cli.preflight("correlation", parser)
+    cli.preflight("correlation")
 
 import functools
 
@@ -103,8 +96,9 @@ def plot(rows: list[dict], path):
     return io.save_figure(fig, path)
 
 
+@io.reports_outputs
 def main(argv=None):
-    args = cli.parse_args(parser(), argv)
+    args = cli.parse_args(cli.experiment_parser("correlation", __doc__), argv)
     config = CONFIGS["smoke" if args.smoke else "quick" if args.quick else "full"]
     optima = iid_optima()
     points = [
@@ -124,8 +118,7 @@ def main(argv=None):
         for p, r in zip(points, results)
     ]
     io.write_csv(args.out / "correlation.csv", rows)
-    paths = plot(rows, args.out / "correlation")
-    print("wrote", *map(str, paths), args.out / "correlation.csv")
+    plot(rows, args.out / "correlation")
     for r in rows:
         print(
             f"ρ={r['rho']:.1f} {r['strategy']:8s} ε2: sim {r['eps2_sim']:.4f}±{r['eps2_sim_se']:.4f} "

@@ -17,6 +17,15 @@ hyperparameters (``replica.optimize`` on the Setting) and at the 5-fold-CV-optim
 pretraining), each against replica's prediction at the same hyperparameters. Test error =
 σ² + mean over the held-out images of (a·(r^(1) − x̂))², the expectation over fresh noise.
 
+The correlated theory (THEORY.md §7) of the MNIST designs: the Setting with Σ = the correlation
+matrix of all the images of the three digits (the pooled design whose columns were
+standardized), ``Setting.with_covariance(Covariance.empirical(...))``. Per cell it is optimized
+warm from the i.i.d. optima (one local run, ``xtol`` 1e-2: a cold search spends most of its time
+at small λ, where the effective Lassos are dense) and predicts the i.i.d. optima too; each seed is
+also fitted at the correlated optima. For the Gaussian control Σ = I, whose theory is the i.i.d.
+one: its correlated columns repeat the i.i.d. ones. The CV grid costs most of a seed, so only the
+first ``cv_seeds`` seeds are cross-validated; the others measure the theory-optimal fits alone.
+
 Run ``python -m experiments.mnist [--quick] [--data DIR] [--out OUT] [--workers N]``.
 """
 
@@ -39,7 +48,7 @@ from sklearn.model_selection import KFold
 from experiments import io
 from experiments.cli import SHARED_DATA, data_check, experiment_parser, parse_args, sweep_options
 from experiments.sweep import run_sweep
-from replica import ConvergenceError, Hyperparameters, Setting, optimize, predict
+from replica import ConvergenceError, Covariance, Hyperparameters, Setting, optimize, predict
 from solvers import TransLasso, draw_truth
 from solvers.cv import cross_validate
 from solvers.datasets import load_mnist, locate_mnist, mnist_designs
@@ -47,7 +56,8 @@ from solvers.grid import Grid
 from solvers.problem import TransferProblem
 
 DATA_DEFAULT = SHARED_DATA
-TAG = "mnist-v4"
+TAG = "mnist-v5"
+OPTIMA_TAG = "mnist-correlated-optima-v1"
 TARGET_DIGIT, SOURCE_DIGITS = 3, (5, 8)
 SIGMA, RHO = 0.3, 0.1
 PRIORS = {
@@ -55,11 +65,19 @@ PRIORS = {
     "support": {"shared_fraction": 1.0, "correlation": 0.5},
 }
 COMPARED = ("value", "support", "full")
+HYPER_KEYS = ("lam1", "lam2", "kappa", "delta_lam")
+# per cell and strategy: the predictions, and the measured errors (mean ± SE over seeds in the summary)
+PREDICTED = ("eps_theory_pred", "eps_theory_pred_corr", "eps_theory_pred_corr_se", "eps_corr_pred", "eps_corr_pred_se")
+MEASURED = ("eps_theory_test", "eps_theory_coef", "eps_corr_test", "eps_cv_test", "eps_cv_pred")
+# the correlated theory's search: one local run from the i.i.d. optimum (see the module docstring)
+CORRELATED_SEARCH = {"multistart": 1, "xtol": 1e-2}
 FULL = {
     "priors": tuple(PRIORS),
     "n_targets": (150, 300),
     "designs": ("mnist", "gaussian"),
-    "seeds": 6,
+    "seeds": 30,
+    "cv_seeds": 6,
+    "draws": None,  # Covariance.empirical's default (56 at N = 588)
     "folds": 5,
     "lam1_ratios": tuple(np.geomspace(0.5, 0.01, 6)),
     "lam2_ratios": tuple(np.geomspace(1, 0.01, 10)),
@@ -69,6 +87,8 @@ QUICK = {
     "n_targets": (300,),
     "designs": ("mnist", "gaussian"),
     "seeds": 2,
+    "cv_seeds": 2,
+    "draws": 16,
     "folds": 3,
     "lam1_ratios": tuple(np.geomspace(0.5, 0.02, 3)),
     "lam2_ratios": tuple(np.geomspace(1, 0.02, 6)),
@@ -99,6 +119,39 @@ def theory_optima(prior: str, n_target: int, n_source: int, n_features: int) -> 
     return {"value": value, "support": support, "full": full}
 
 
+@functools.lru_cache(maxsize=2)
+def image_covariance(data_dir: str, draws: int | None) -> Covariance:
+    """Σ of the MNIST designs (THEORY.md §7): the correlation matrix of all the images of the three
+    digits, the pooled design whose columns :func:`solvers.datasets.mnist_designs` standardized."""
+    d = load_designs(data_dir)
+    return Covariance.empirical(np.vstack([d.target, d.target_test, *d.sources]), draws=draws)
+
+
+def correlated_optima(cell: dict) -> dict:
+    """One cell's correlated theory: each strategy's optimum on the Setting with the images' covariance,
+    warm from the i.i.d. optimum, with its sampling SE, and the prediction at the i.i.d. optimum."""
+    d = load_designs(cell["data"])
+    n_s, N = d.sources[0].shape[0], d.n_features
+    setting = make_setting(cell["prior"], cell["n_target"], n_s, N).with_covariance(
+        image_covariance(cell["data"], cell["draws"])
+    )
+    iid = theory_optima(cell["prior"], cell["n_target"], n_s, N)
+    value = optimize(setting, "value", start=iid["value"], seeds=(), **CORRELATED_SEARCH)
+    support = optimize(setting, "support", start=iid["support"], seeds=(), **CORRELATED_SEARCH)
+    full = optimize(setting, "full", start=iid["full"], seeds=[value, support], **CORRELATED_SEARCH)
+    out = {}
+    for strategy, res in zip(COMPARED, (value, support, full)):
+        at_iid = predict(setting, iid[strategy].hyperparameters, warm_start=res.prediction)
+        out[strategy] = {
+            "eps_corr_pred": res.eps2,
+            "eps_corr_pred_se": res.prediction.se["eps2"],
+            "hyperparameters": res.hyperparameters.as_dict(),
+            "eps_theory_pred_corr": at_iid.eps2,
+            "eps_theory_pred_corr_se": at_iid.se["eps2"],
+        }
+    return out
+
+
 def _predicted(setting: Setting, hyper: Hyperparameters) -> float:
     try:
         return float(predict(setting, hyper).eps2)
@@ -107,7 +160,8 @@ def _predicted(setting: Setting, hyper: Hyperparameters) -> float:
 
 
 def run_point(point: dict) -> dict:
-    """One seed: draw truth and noise on the chosen designs, fit at theory- and CV-optimal hyperparameters."""
+    """One seed: draw truth and noise on the chosen designs, fit at the theory-optimal hyperparameters of
+    both theories and, for the first ``cv_seeds`` seeds, at the CV-optimal ones."""
     d = load_designs(point["data"])
     rng = np.random.default_rng([point["seed"], point["n_target"], len(point["prior"]), len(point["design"])])
     N = d.n_features
@@ -125,18 +179,6 @@ def run_point(point: dict) -> dict:
     def test_error(coef):
         return float(SIGMA**2 + np.mean((A_test @ (r[0] - coef)) ** 2))
 
-    optima = theory_optima(point["prior"], len(rows), A_s.shape[0], N)
-    lam1_max = float(np.max(np.abs(A_s.T @ y_s + A_t.T @ y_t)))
-    lam2_max = float(np.max(np.abs(A_t.T @ y_t)))
-    grid = Grid(
-        tuple(sorted((lam1_max * float(r) for r in point["lam1_ratios"]), reverse=True)),
-        tuple(sorted((lam2_max * float(r) for r in point["lam2_ratios"]), reverse=True)),
-    )
-    # the designs already follow the theory's convention: no intercepts, no rescaling (theory units)
-    problem = TransferProblem(A_t, y_t, [(A_s, y_s)], fit_intercept=False)
-    splits = list(KFold(point["folds"], shuffle=True, random_state=point["seed"]).split(A_t))
-    cv = cross_validate(problem, grid, splits, pretrain_on_target=True)
-
     def refit(hyper):
         return (
             TransLasso(**hyper.as_dict(), pretrain_on_target=True, fit_intercept=False, standardize=False)
@@ -144,66 +186,91 @@ def run_point(point: dict) -> dict:
             .coef_
         )
 
+    optima = theory_optima(point["prior"], len(rows), A_s.shape[0], N)
+    cv = None
+    if point["cv"]:
+        lam1_max = float(np.max(np.abs(A_s.T @ y_s + A_t.T @ y_t)))
+        lam2_max = float(np.max(np.abs(A_t.T @ y_t)))
+        grid = Grid(
+            tuple(sorted((lam1_max * float(r) for r in point["lam1_ratios"]), reverse=True)),
+            tuple(sorted((lam2_max * float(r) for r in point["lam2_ratios"]), reverse=True)),
+        )
+        # the designs already follow the theory's convention: no intercepts, no rescaling (theory units)
+        problem = TransferProblem(A_t, y_t, [(A_s, y_s)], fit_intercept=False)
+        splits = list(KFold(point["folds"], shuffle=True, random_state=point["seed"]).split(A_t))
+        cv = cross_validate(problem, grid, splits, pretrain_on_target=True)
+
     out = []
     for strategy in COMPARED:
         theory_hyper = optima[strategy].hyperparameters
-        cv_hyper, _ = cv.select(strategy)
         coef_theory = refit(theory_hyper)
-        coef_cv = refit(cv_hyper)
-        out.append(
-            {
-                "strategy": strategy,
-                "eps_theory_pred": optima[strategy].eps2,
-                "eps_theory_test": test_error(coef_theory),
-                "eps_theory_coef": float(SIGMA**2 + np.mean((r[0] - coef_theory) ** 2)),
-                "eps_cv_pred": _predicted(setting, cv_hyper),
-                "eps_cv_test": test_error(coef_cv),
-                **{f"theory_{k}": v for k, v in theory_hyper.as_dict().items()},
-                **{f"cv_{k}": v for k, v in cv_hyper.as_dict().items()},
-            }
-        )
+        row = {
+            "strategy": strategy,
+            "eps_theory_pred": optima[strategy].eps2,
+            "eps_theory_test": test_error(coef_theory),
+            "eps_theory_coef": float(SIGMA**2 + np.mean((r[0] - coef_theory) ** 2)),
+        }
+        corr = point["correlated"]
+        if corr is None:  # Gaussian design, Σ = I: the correlated theory is the i.i.d. one
+            c = {"eps_corr_pred": row["eps_theory_pred"], "eps_corr_pred_se": 0.0}
+            c |= {"eps_theory_pred_corr": row["eps_theory_pred"], "eps_theory_pred_corr_se": 0.0}
+            corr_hyper, eps_corr_test = theory_hyper, row["eps_theory_test"]
+        else:
+            c = {k: v for k, v in corr[strategy].items() if k != "hyperparameters"}
+            corr_hyper = Hyperparameters(**corr[strategy]["hyperparameters"])
+            eps_corr_test = test_error(refit(corr_hyper))
+        row |= {**c, "eps_corr_test": eps_corr_test}
+        if cv is not None:
+            cv_hyper, _ = cv.select(strategy)
+            row |= {"eps_cv_pred": _predicted(setting, cv_hyper), "eps_cv_test": test_error(refit(cv_hyper))}
+            row |= {f"cv_{k}": v for k, v in cv_hyper.as_dict().items()}
+        else:
+            row |= dict.fromkeys(["eps_cv_pred", "eps_cv_test", *(f"cv_{k}" for k in HYPER_KEYS)], math.nan)
+        row |= {f"theory_{k}": v for k, v in theory_hyper.as_dict().items()}
+        row |= {f"corr_{k}": v for k, v in corr_hyper.as_dict().items()}
+        out.append(row)
     return {"rows": out, "n_features": N, "alpha_target": len(rows) / N, "alpha_source": A_s.shape[0] / N}
 
 
+def _mean_se(x) -> tuple[float, float]:
+    """Mean and SE over the finite entries (NaN: not measured, e.g. CV on a theory-only seed)."""
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan
+    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
+
+
 def summarize(records: list[dict]) -> list[dict]:
-    """Mean ± SE over seeds per (prior, n_target, design, strategy), deviations from the theory, winners."""
+    """Mean ± SE over seeds per (prior, n_target, design, strategy), deviations from both theories, and
+    value against support: each theory's pick and the finite winner (paired over seeds)."""
     out = []
     keys = sorted({(r["prior"], r["n_target"], r["design"]) for r in records})
     for prior, n_t, design in keys:
         group = [r for r in records if (r["prior"], r["n_target"], r["design"]) == (prior, n_t, design)]
-        theory_best = min(COMPARED[:2], key=lambda s: next(r["eps_theory_pred"] for r in group if r["strategy"] == s))
+        first = {s: next(r for r in group if r["strategy"] == s) for s in COMPARED}
+        picks = {
+            "theory_pick": min(COMPARED[:2], key=lambda s: first[s]["eps_theory_pred"]),
+            "corr_pick": min(COMPARED[:2], key=lambda s: first[s]["eps_corr_pred"]),
+        }
+        paired = {}
+        for name, key in (("theory_opt", "eps_theory_test"), ("corr_opt", "eps_corr_test"), ("cv_opt", "eps_cv_test")):
+            by_seed = {(r["seed"], r["strategy"]): r[key] for r in group}
+            diff = [by_seed[s, "value"] - by_seed[s, "support"] for s, st in by_seed if st == "value"]
+            paired[f"value_minus_support_{name}"], paired[f"value_minus_support_{name}_se"] = _mean_se(diff)
+            gap = paired[f"value_minus_support_{name}"]
+            paired[f"finite_winner_at_{name}"] = "—" if math.isnan(gap) else "value" if gap < 0 else "support"
         for strategy in COMPARED:
             rows = [r for r in group if r["strategy"] == strategy]
-            entry = {
-                "prior": prior,
-                "n_target": n_t,
-                "design": design,
-                "strategy": strategy,
-                "seeds": len(rows),
-                "eps_theory_pred": rows[0]["eps_theory_pred"],
-                "theory_pick": theory_best,
-            }
-            for key in ("eps_theory_test", "eps_theory_coef", "eps_cv_test", "eps_cv_pred"):
-                x = np.array([row[key] for row in rows], float)
-                entry[f"{key}_mean"] = float(np.nanmean(x))
-                entry[f"{key}_se"] = (
-                    float(np.nanstd(x, ddof=1) / math.sqrt(np.sum(np.isfinite(x)))) if len(x) > 1 else float("nan")
-                )
+            entry = {"prior": prior, "n_target": n_t, "design": design, "strategy": strategy, "seeds": len(rows)}
+            entry |= {k: first[strategy][k] for k in PREDICTED}
+            for key in MEASURED:
+                entry[f"{key}_mean"], entry[f"{key}_se"] = _mean_se([row[key] for row in rows])
+            entry["cv_seeds"] = int(np.sum(np.isfinite([row["eps_cv_test"] for row in rows])))
             entry["rel_dev_theory"] = entry["eps_theory_test_mean"] / entry["eps_theory_pred"] - 1
-            out.append(entry)
-        finite = {s: next(e for e in out[-3:] if e["strategy"] == s)["eps_theory_test_mean"] for s in COMPARED[:2]}
-        cvwin = {s: next(e for e in out[-3:] if e["strategy"] == s)["eps_cv_test_mean"] for s in COMPARED[:2]}
-        # paired over seeds (same truth, noise and designs): value − support
-        diffs = {}
-        for key in ("eps_theory_test", "eps_cv_test"):
-            by_seed = {(r["seed"], r["strategy"]): r[key] for r in group}
-            d = np.array([by_seed[s, "value"] - by_seed[s, "support"] for s, st in by_seed if st == "value"])
-            diffs[key] = (float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan"))
-        for e in out[-3:]:
-            e["finite_winner_at_theory_opt"] = min(finite, key=finite.get)
-            e["finite_winner_at_cv_opt"] = min(cvwin, key=cvwin.get)
-            e["value_minus_support_theory_opt"], e["value_minus_support_theory_opt_se"] = diffs["eps_theory_test"]
-            e["value_minus_support_cv_opt"], e["value_minus_support_cv_opt_se"] = diffs["eps_cv_test"]
+            entry["rel_dev_theory_corr"] = entry["eps_theory_test_mean"] / entry["eps_theory_pred_corr"] - 1
+            entry["rel_dev_corr"] = entry["eps_corr_test_mean"] / entry["eps_corr_pred"] - 1
+            out.append(entry | picks | paired)
     return out
 
 
@@ -211,31 +278,26 @@ def plot(summary: list[dict], path: Path):
     panels = sorted({(e["prior"], e["n_target"]) for e in summary})
     fig = Figure(figsize=(4.2 * len(panels), 4.0), constrained_layout=True)
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    series = [
+        ("mnist", "eps_theory_test", "MNIST, i.i.d.-theory-opt"),
+        ("mnist", "eps_corr_test", "MNIST, correlated-theory-opt"),
+        ("mnist", "eps_cv_test", "MNIST, CV-opt"),
+        ("gaussian", "eps_theory_test", "Gaussian, theory-opt"),
+        ("gaussian", "eps_cv_test", "Gaussian, CV-opt"),
+    ]
     for ax, (prior, n_t) in zip(axes, panels):
         x = np.arange(len(COMPARED))
-        for j, (design, key, label) in enumerate(
-            [
-                ("mnist", "eps_theory_test", "MNIST, theory-opt"),
-                ("mnist", "eps_cv_test", "MNIST, CV-opt"),
-                ("gaussian", "eps_theory_test", "Gaussian, theory-opt"),
-                ("gaussian", "eps_cv_test", "Gaussian, CV-opt"),
-            ]
-        ):
-            rows = [
-                next(
-                    (
-                        e
-                        for e in summary
-                        if (e["prior"], e["n_target"], e["design"], e["strategy"]) == (prior, n_t, design, s)
-                    ),
-                    None,
-                )
-                for s in COMPARED
-            ]
+
+        def cell(design, strategy, prior=prior, n_t=n_t):
+            match = (prior, n_t, design, strategy)
+            return next((e for e in summary if (e["prior"], e["n_target"], e["design"], e["strategy"]) == match), None)
+
+        for j, (design, key, label) in enumerate(series):
+            rows = [cell(design, s) for s in COMPARED]
             if None in rows:
                 continue
             ax.errorbar(
-                x + 0.12 * (j - 1.5),
+                x + 0.1 * (j - 2),
                 [e[f"{key}_mean"] for e in rows],
                 yerr=[e[f"{key}_se"] for e in rows],
                 fmt="o",
@@ -244,27 +306,45 @@ def plot(summary: list[dict], path: Path):
                 color=f"C{j}",
                 label=label,
             )
-        pred = [
-            next(e for e in summary if (e["prior"], e["n_target"], e["strategy"]) == (prior, n_t, s))["eps_theory_pred"]
-            for s in COMPARED
-        ]
-        ax.plot(x, pred, "k_", ms=22, mew=2, label="replica prediction (theory-opt)")
+        anchor = [cell("mnist", s) or cell("gaussian", s) for s in COMPARED]
+        ax.plot(x - 0.1, [e["eps_theory_pred"] for e in anchor], "k_", ms=22, mew=2, label="i.i.d. prediction")
+        mnist = [cell("mnist", s) for s in COMPARED]
+        if None not in mnist:
+            ax.errorbar(
+                x,
+                [e["eps_corr_pred"] for e in mnist],
+                yerr=[e["eps_corr_pred_se"] for e in mnist],
+                fmt="_",
+                ms=22,
+                mew=2,
+                color="C1",
+                label="correlated prediction (MNIST Σ)",
+            )
         ax.set(xticks=x, xticklabels=COMPARED, ylabel="target test error", title=f"prior '{prior}', n_t = {n_t}")
     axes[0].legend(fontsize=7)
     return io.save_figure(fig, path)
 
 
-@io.reports_outputs
-def main(argv=None):
-    args = parse_args(experiment_parser("mnist", __doc__.split("\n\n")[0]), argv, checks=[data_check(locate_mnist)])
-    config = QUICK if args.quick else FULL
+def study(config: dict, data: str, seed: int, sweep: dict) -> list[dict]:
+    """The study's records (a row per point and strategy) under ``config`` (:data:`FULL`, :data:`QUICK`): the
+    correlated theory's optima per cell, then every (prior, n_t, design, seed) point; ``sweep`` holds
+    :func:`experiments.sweep.run_sweep`'s options (cache, workers, progress)."""
+    cells = [
+        {"data": data, "prior": p, "n_target": n, "draws": config["draws"]}
+        for p in config["priors"]
+        for n in config["n_targets"]
+    ]
+    optima = run_sweep(correlated_optima, cells, tag=OPTIMA_TAG, desc="mnist, correlated theory", **sweep)
+    by_cell = {(c["prior"], c["n_target"]): o for c, o in zip(cells, optima)}
     points = [
         {
-            "data": str(args.data.resolve()),
+            "data": data,
             "prior": p,
             "n_target": n,
             "design": dsg,
-            "seed": args.seed + s,
+            "seed": seed + s,
+            "cv": s < config["cv_seeds"],
+            "correlated": by_cell[p, n] if dsg == "mnist" else None,
             "folds": config["folds"],
             "lam1_ratios": [float(x) for x in config["lam1_ratios"]],
             "lam2_ratios": [float(x) for x in config["lam2_ratios"]],
@@ -274,12 +354,19 @@ def main(argv=None):
         for dsg in config["designs"]
         for s in range(config["seeds"])
     ]
-    results = run_sweep(run_point, points, tag=TAG, desc="mnist", **sweep_options(args))
-    records = [
+    results = run_sweep(run_point, points, tag=TAG, desc="mnist", **sweep)
+    return [
         {"prior": p["prior"], "n_target": p["n_target"], "design": p["design"], "seed": p["seed"], **row}
         for p, res in zip(points, results)
         for row in res["rows"]
     ]
+
+
+@io.reports_outputs
+def main(argv=None):
+    args = parse_args(experiment_parser("mnist", __doc__.split("\n\n")[0]), argv, checks=[data_check(locate_mnist)])
+    config = QUICK if args.quick else FULL
+    records = study(config, str(args.data.resolve()), args.seed, sweep_options(args))
     summary = summarize(records)
     io.write_csv(args.out / "mnist_runs.csv", records)
     io.write_csv(args.out / "mnist_summary.csv", summary)
@@ -287,9 +374,12 @@ def main(argv=None):
     for e in summary:
         print(
             f"{e['prior']:8s} n_t={e['n_target']:4d} {e['design']:8s} {e['strategy']:8s} "
-            f"pred {e['eps_theory_pred']:.4f} theory-opt {e['eps_theory_test_mean']:.4f}±{e['eps_theory_test_se']:.4f} "
-            f"CV-opt {e['eps_cv_test_mean']:.4f}±{e['eps_cv_test_se']:.4f} (pred {e['eps_cv_pred_mean']:.4f}) "
-            f"pick {e['theory_pick']} finite {e['finite_winner_at_theory_opt']}/{e['finite_winner_at_cv_opt']}"
+            f"i.i.d.: pred {e['eps_theory_pred']:.4f} meas {e['eps_theory_test_mean']:.4f}±{e['eps_theory_test_se']:.4f} "
+            f"({e['rel_dev_theory']:+.1%}; corr. pred there {e['rel_dev_theory_corr']:+.1%}) | "
+            f"correlated-opt: pred {e['eps_corr_pred']:.4f}±{e['eps_corr_pred_se']:.4f} "
+            f"meas {e['eps_corr_test_mean']:.4f}±{e['eps_corr_test_se']:.4f} ({e['rel_dev_corr']:+.1%}) | "
+            f"CV-opt {e['eps_cv_test_mean']:.4f}±{e['eps_cv_test_se']:.4f} | picks {e['theory_pick']}/{e['corr_pick']} "
+            f"finite {e['finite_winner_at_theory_opt']}/{e['finite_winner_at_corr_opt']}/{e['finite_winner_at_cv_opt']}"
         )
 
 

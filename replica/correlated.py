@@ -653,15 +653,20 @@ def predict_correlated(setting, hp, warm_start=None, tol: float = 1e-10, oracle=
         )
         return t, se, e
 
-    if _repeats_stage1(setting, hp):
-        raise ValueError("stage 2 repeats stage 1 (target-only pretraining, κ = 0, λ2 = λ1): predict x1 instead")
-    y2, t2, e2, res2, it2, J2, points2 = _newton(F2, y2_0, orc.fd_step, tol, stop, "stage 2", context)
+    repeats = _repeats_stage1(setting, hp)
+    if repeats:  # x2 = x1 exactly; solving would put the root on the edge χ̂12 = √(χ̂1 χ̂2)
+        y2, e2, res2, it2 = _repeat_coordinates(y1), _Eval2(_repeat_stats(c, y1, e1.stats), e1.x), 0.0, 0
+        J2 = np.zeros((y2.size, y2.size))
+    else:
+        y2, t2, e2, res2, it2, J2, points2 = _newton(F2, y2_0, orc.fd_step, tol, stop, "stage 2", context)
 
     m1, m2 = e1.stats.mean(axis=0), e2.stats.mean(axis=0)
     out = dict(zip(SE_QUANTITIES, _outputs(c, y1, y2, m1, m2)[0]))
     se = dict.fromkeys(SE_QUANTITIES, 0.0)
     extra = 0
-    if orc.sampled:
+    if orc.sampled and repeats:
+        se, extra = _repeated_standard_errors(orc, c, y1, e1, J1)
+    elif orc.sampled:
         se, extra = _standard_errors(orc, c, y1, y2, e1, e2, J1, J2, points2)
     chi2, chi2_hat, R21, chi12_hat, Q2_hat, m2_hat, m21_hat = _decode2(c, y1, y2)
     K = c.K
@@ -709,8 +714,53 @@ def predict_correlated(setting, hp, warm_start=None, tol: float = 1e-10, oracle=
 
 
 def _repeats_stage1(setting, hp) -> bool:
+    """Stage 2 is stage 1 again: target-only pretraining, κ = 0 and λ2 = λ1. Then x2 = x1 for any Δλ ≥ 0
+    (x1 meets the weighted problem's optimality conditions: off its support the bound only loosens)."""
     a = np.where(setting.pretrain, setting.alphas, 0.0)
     return bool(setting.pretrain[0] and not np.any(a[1:]) and hp.kappa == 0 and hp.lam2 == hp.lam1)
+
+
+def _repeat_coordinates(y1: np.ndarray) -> np.ndarray:
+    """Stage-2 coordinates of x2 = x1: χ2 = χ1, χ̂2 = χ̂12 = χ̂1, R21 = 0 (then Q̂2 = Q̂1, m̂2 = Q̂2, m̂21 = 0)."""
+    return np.array([y1[0], y1[1], 0.0, 1.0])
+
+
+def _repeat_stats(c: _Consts, y1, m1) -> np.ndarray:
+    """Stage-2 statistics of x2 = x1 from stage 1's (rows: draws or one): e2 = d2 = d1 = r − x1, and
+    E[u1ᵀx2]/N = χ̂1 χ1 so that R21 = 0."""
+    m1 = np.atleast_2d(m1)
+    K = c.K
+    Q1_hat = c.A / (1.0 + math.exp(y1[0]))
+    out = np.empty((m1.shape[0], len(_S2)))
+    for name, col in (("nnz", 0), ("count", 3 + 2 * K), ("nnzf", 3 + 2 * K), ("tp", 2 + 2 * K), ("m2", 2 + K)):
+        out[:, _S2[name]] = m1[:, col]
+    for name in ("W", "X", "Ee2"):
+        out[:, _S2[name]] = m1[:, 1]
+    out[:, _S2["Q2"]] = out[:, _S2["Q12"]] = m1[:, 1 + K]
+    out[:, _S2["v"]] = math.exp(y1[1]) * m1[:, 0] / Q1_hat
+    return out
+
+
+def _repeated_standard_errors(orc, c, y1, e1, J1):
+    """:func:`_standard_errors` when stage 2 repeats stage 1: every output is a function of stage 1's
+    coordinates and averages alone, so only stage 1's fixed point carries the draws' influence."""
+
+    def outputs(y, m1):
+        return _outputs(c, y, _repeat_coordinates(y), m1, _repeat_stats(c, y, m1))
+
+    m1, L1 = e1.stats.mean(axis=0), _leave_one_out(e1.stats)
+    base = outputs(y1, m1)[0]
+    h = orc.fd_step
+    D1 = np.empty((base.size, y1.size))
+    for j in range(y1.size):
+        yp = y1.copy()
+        yp[j] += h
+        D1[:, j] = (outputs(yp, orc.stage1(c, *np.exp(yp), e1).stats.mean(axis=0))[0] - base) / h
+    A = np.eye(y1.size) - J1
+    dy = np.linalg.solve(A, (_stage1_map(c, y1, L1) - _stage1_map(c, y1, m1)).T).T
+    se = _jackknife(outputs(y1, L1) - base + dy @ D1.T)
+    se = np.hypot(se, D1 @ np.linalg.solve(A, _stage1_map(c, y1, m1)[0] - y1))
+    return dict(zip(SE_QUANTITIES, se)), y1.size
 
 
 def _standard_errors(orc, c, y1, y2, e1, e2, J1, J2, points2):

@@ -35,6 +35,7 @@ __all__ = [
     "contained",
     "family",
     "fixed_transfer",
+    "fixed_lam1",
     "delta_from_u",
     "u_from_delta",
     "strategies_containing",
@@ -424,6 +425,48 @@ def fixed_transfer(kappa: float, delta_lam: float) -> Family:
         lambda x: Hyperparameters(math.exp(x[0]), math.exp(x[1]), kappa, delta_lam),
         lambda hp: np.array([_log(hp.lam1), _log(hp.lam2)]),
         transfers=f"fixed: κ = {kappa:g}, Δλ = {delta_lam:g}",
+    )
+
+
+def fixed_lam1(fam: Family, lam1: float) -> Family:
+    """``fam`` at a fixed λ1: its other coordinates only (stage 1 is solved once and reused along the search).
+
+    Parameters
+    ----------
+    fam : Family
+        A strategy's family.
+    lam1 : float
+        λ1 > 0.
+
+    Returns
+    -------
+    Family
+        ``fam`` without the coordinate log λ1; ``fam`` itself if it has none (``target_only``, whose λ1 is
+        λ2's).
+
+    Examples
+    --------
+    >>> from replica.strategies import family, fixed_lam1
+    >>> fam = fixed_lam1(family("value"), 0.5)
+    >>> fam.names, fam.to_hyperparameters([0.0, 1.0]).lam1
+    (('log_lam2', 'kappa'), 0.5)
+    """
+    if "log_lam1" not in fam.names:
+        return fam
+    if not lam1 > 0:
+        raise ValueError(f"lam1 must be > 0, got {lam1!r}")
+    j = fam.names.index("log_lam1")
+    keep = [i for i in range(len(fam.names)) if i != j]
+    log_lam1 = math.log(lam1)
+    return Family(
+        f"{fam.name}(lam1={lam1:g})",
+        tuple(fam.names[i] for i in keep),
+        tuple(fam.bounds[i] for i in keep),
+        lambda x: fam.to_hyperparameters(np.insert(np.asarray(x, float), j, log_lam1)),
+        lambda hp: fam.project(hp)[keep],
+        objective=fam.objective,
+        transfers=fam.transfers,
+        free=tuple(f for f in fam.free if f != "λ1"),
     )
 
 

@@ -31,6 +31,14 @@ the target's training data:
 The theory's κ is then calibrated on the data (:func:`kappa_calibration`): multiplied by the
 target's observed calibration slope on a sources' fit over the slope the theory predicts for it.
 
+With ``covariance="empirical"`` the setting also carries the design's own correlation
+(:func:`with_design_covariance`, THEORY.md §7): Σ = the empirical correlation matrix of the pooled
+scaled design, and ``replica`` predicts and optimizes on correlated designs. The estimators above are
+unchanged. The noise (SURE) holds for any design; the power, the similarity and κ's calibration are
+moments or ratios of the target's to the sources' statistics on the same fit, in which a Σ shared by
+the datasets cancels (so the calibration factor is the same number with either assumption); only the
+density's inversion through the single-Lasso theory keeps the i.i.d. design.
+
 Penalties scale with √v and κ does not: the theory's optimum (λ1, λ2, κ, Δλ) in response units is
 (√v λ1, √v λ2, κ, √v Δλ), and its predicted errors ε are v ε in the data's units.
 """
@@ -41,9 +49,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import brentq
 
-from replica import Hyperparameters, Setting
+from replica import Covariance, Hyperparameters, Setting
 from replica.single_lasso import single_lasso
 
 from .lasso import lasso_path
@@ -51,6 +60,9 @@ from .problem import TransferProblem, check_transfer_data
 
 __all__ = [
     "estimate_setting",
+    "COVARIANCES",
+    "check_covariance",
+    "with_design_covariance",
     "SourceSummary",
     "summarize",
     "summarize_sources",
@@ -75,9 +87,13 @@ NOISE_RATIO = 2.0
 # the support overlap must exceed the similarity by this much before the model shares support beyond the
 # values (s > s c): the moment estimate's seed spread at 150 target rows (THEORY.md §8)
 SUPPORT_MARGIN = 0.2
+# what the estimated setting assumes of the design: i.i.d. entries (None) or its own correlation
+COVARIANCES = (None, "empirical")
 
 
-def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pretrain_on_target=True, n_lam1=12):
+def estimate_setting(
+    X, y, sources, *, fit_intercept=True, standardize=True, pretrain_on_target=True, n_lam1=12, covariance=None
+):
     """Estimate the two-task ``replica.Setting`` of target (X, y) and ``sources``, and the response scale v.
 
     The data are first mapped to the theory's convention (THEORY.md §1: design entries of mean
@@ -104,11 +120,15 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
         Whether the target rows join stage 1 in the estimated setting.
     n_lam1 : int, default 12
         Penalties of the sources-only Lasso path the estimators read.
+    covariance : None or "empirical", default None
+        None: the theory's i.i.d. design. "empirical": the setting carries the pooled scaled design's
+        empirical correlation matrix (:func:`with_design_covariance`, THEORY.md §7).
 
     Returns
     -------
     setting : replica.Setting
-        ``Setting.similarity(n/N, M/N, σ, σ, ρ, s, 1)`` in theory units (response divided by √v).
+        ``Setting.similarity(n/N, M/N, σ, σ, ρ, s, 1)`` in theory units (response divided by √v), with the
+        design's covariance if asked.
     v : float
         Response scale: the data's response is √v times the theory's.
 
@@ -123,12 +143,68 @@ def estimate_setting(X, y, sources, *, fit_intercept=True, standardize=True, pre
     >>> setting.alphas.tolist(), round(float(setting.sigmas[0] * np.sqrt(v)), 1)  # σ in the data's units
     ([0.5, 2.0], 0.3)
     """
+    check_covariance(covariance)
     X, y, checked = check_transfer_data(None, X, y, sources)
     if not checked:
         raise ValueError("estimate_setting needs at least one source (X, y) pair")
     problem, _ = TransferProblem.scaled(X, y, checked, fit_intercept, standardize)
     src = summarize_sources(problem, n_lam1)
-    return setting_from(problem, src, pretrain_on_target)
+    setting, v = setting_from(problem, src, pretrain_on_target)
+    return (setting if covariance is None else with_design_covariance(setting, problem)), v
+
+
+def check_covariance(covariance) -> None:
+    """ValueError unless ``covariance`` is one of :data:`COVARIANCES`.
+
+    Parameters
+    ----------
+    covariance : object
+        The value to check.
+    """
+    if not (covariance is None or (isinstance(covariance, str) and covariance in COVARIANCES)):
+        raise ValueError(f"unknown covariance {covariance!r}; expected one of {list(COVARIANCES)}")
+
+
+def with_design_covariance(setting: Setting, problem: TransferProblem, draws: int | None = None) -> Setting:
+    """``setting`` on the design's own correlation (THEORY.md §7).
+
+    Σ is the empirical correlation matrix (:meth:`replica.Covariance.empirical`) of the pooled scaled
+    design: the sources' and the target's rows stacked, the columns centred over all of them (the
+    per-dataset intercepts' centring is not applied: Σ is the pooled rows' correlation). Columns constant
+    over those rows have no correlation to carry: they are left out, and the sample ratios α_k = M_k/N
+    are counted over the others.
+
+    Parameters
+    ----------
+    setting : replica.Setting
+        The estimated setting (:func:`setting_from`).
+    problem : solvers.problem.TransferProblem
+        Its data, in theory units.
+    draws : int, optional
+        Draws of the correlated theory's effective problems (default: ``Covariance.empirical``'s).
+
+    Returns
+    -------
+    replica.Setting
+        With ``covariance`` set.
+
+    Raises
+    ------
+    ValueError
+        If every column is constant.
+    """
+    A = sparse.vstack([sparse.csr_matrix(B, dtype=float) for B, _ in problem.sources] + [sparse.csr_matrix(problem.A)])
+    A = A.tocsc()
+    mean = np.asarray(A.mean(axis=0)).ravel()
+    var = np.asarray(A.multiply(A).mean(axis=0)).ravel() - mean**2
+    keep = np.flatnonzero(var > 1e-12 * np.maximum(mean**2, np.finfo(float).tiny))
+    if keep.size == 0:
+        raise ValueError("every column of the pooled design is constant: no correlation to estimate")
+    N = A.shape[1]
+    if keep.size < N:
+        A = A[:, keep]
+        setting = setting.with_alphas(np.asarray(setting.alphas) * (N / keep.size))
+    return setting.with_covariance(Covariance.empirical(A, draws=draws))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from replica import STRATEGY_NAMES, Hyperparameters
 
 from .cv import CV_TOL, SCREEN_TOL, fold_se
-from .estimate import target_noise
+from .estimate import check_covariance, target_noise
 from .estimator import TransferRegressor, TransLasso, check_tol, fit_transfer
 from .grid import narrowest_strategy
 from .lasso import DEFAULT_TOL
@@ -84,6 +84,12 @@ class TransLassoCV(TransferRegressor):
     selection : "min" or "1se"
         The CV minimum (with "theory+cv": the theory-nearest point within one paired SE of it), or the
         largest λ2 within one standard error of the minimum (at its λ1 and cell), as glmnet.
+    covariance : None or "empirical"
+        The design the theory assumes. None: i.i.d. entries (THEORY.md §1). "empirical": the pooled
+        scaled design's own correlation matrix (THEORY.md §7, :func:`solvers.estimate.with_design_covariance`):
+        the strategies are optimized and chosen on the i.i.d. design, and the chosen one is refined on
+        the correlated theory (:func:`solvers.tuning.correlated_refinement`, costlier: each correlated
+        prediction is worth several Lasso fits); ``setting_`` then carries the covariance.
     pretrain_on_target, fit_intercept, standardize : bool
         Target rows in stage 1; per-dataset intercepts; column standardization (see above).
     auto_tolerance : float
@@ -145,6 +151,7 @@ class TransLassoCV(TransferRegressor):
         tuning="theory+cv",
         cv=5,
         selection="min",
+        covariance=None,
         pretrain_on_target=True,
         fit_intercept=True,
         standardize=True,
@@ -164,6 +171,7 @@ class TransLassoCV(TransferRegressor):
         self.tuning = tuning
         self.cv = cv
         self.selection = selection
+        self.covariance = covariance
         super().__init__(pretrain_on_target, fit_intercept, standardize, tol)
         self.auto_tolerance = auto_tolerance
         self.n_lam1 = n_lam1
@@ -188,6 +196,7 @@ class TransLassoCV(TransferRegressor):
             raise ValueError(f"unknown tuning {self.tuning!r}; expected one of {list(TUNINGS)}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"unknown selection {self.selection!r}; expected one of {list(SELECTIONS)}")
+        check_covariance(self.covariance)
         for name in ("n_lam1", "n_lam2", "n_scales"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
@@ -321,6 +330,7 @@ class TransLassoCV(TransferRegressor):
                 summary=arm.summary,
                 overlap=None if arm.summary is None else arm.overlap,
                 known=arm.optima,
+                covariance=self.covariance,
                 **self._estimates,
             )
             self.n_fits_ += step.fits

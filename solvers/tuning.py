@@ -1,7 +1,8 @@
 """Theory-guided tuning (THEORY.md §6): the theory's choice before any CV, and the family CV searches.
 
 * :func:`theory_step`: estimate the setting (:mod:`solvers.estimate`), let ``replica`` optimize the
-  strategies on it, apply the "auto" rule, and calibrate κ on the data;
+  strategies on it, apply the "auto" rule, and calibrate κ on the data; with ``covariance="empirical"``
+  the chosen strategy is then refined on the design's own correlation (:func:`correlated_refinement`);
 * :class:`Family`: the grid CV scores and its selection rule. :func:`ladder_family` is "theory+cv"'s
   small family around the theory's point (κ ladder × λ2 bracket, screened below λ2*, choice nearest
   the theory's point); :func:`grid_family` is "cv"'s full grid (no theory).
@@ -14,19 +15,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from replica import ConvergenceError, Hyperparameters, Setting, optimize, predict
+from replica import ConvergenceError, Hyperparameters, Prediction, Setting, optimize, predict
+from replica.strategies import family, fixed_lam1
 from replica.strategy_optima import ORDER, optimize_strategies
 
 from .alo import alo_validate
 from .cv import CVResult, cross_validate
 from .estimate import (
     SourceSummary,
+    check_covariance,
     kappa_calibration,
     setting_from,
     summarize,
     summarize_sources,
     to_data_units,
     transfer_slope,
+    with_design_covariance,
 )
 from .grid import TARGET_ONLY, Cell, Grid, cell_strategies, default_cells
 from .problem import TransferProblem
@@ -41,6 +45,9 @@ __all__ = [
     "predicted_cv_error",
     "theory_optima",
     "auto_strategy",
+    "correlated_refinement",
+    "REFINE_DRAW_SIZE",
+    "REFINE_SEARCH",
     "Family",
     "ladder_family",
     "grid_family",
@@ -54,6 +61,10 @@ AUTO_CHOICES = ("target_only", "value", "support", "full")
 KAPPA_LADDER = (1.0, 0.75, 0.5625)
 # ... and each rung's λ2 path over [1/LAM2_BRACKET, LAM2_BRACKET] × the theory's λ2 (THEORY.md §6, "Selection")
 LAM2_BRACKET = 4.0
+# covariance="empirical" (:func:`correlated_refinement`): the refinement's search samples about this many
+# coordinates, draws × N (a quarter of the predictions' default), in one local run from the i.i.d. optimum
+REFINE_DRAW_SIZE = 2**13
+REFINE_SEARCH = {"seeds": (), "multistart": 1, "xtol": 1e-2}
 
 
 def theory_optima(setting: Setting, strategies, known: dict | None = None) -> dict:
@@ -111,6 +122,37 @@ def auto_strategy(eps2: dict, tolerance: float) -> str:
     return next(s for s in ("target_only", one_knob, "full") if eps2[s] <= bound)
 
 
+def correlated_refinement(setting: Setting, strategy: str, start) -> Prediction:
+    """The i.i.d. optimum of ``strategy`` refined on a setting with a design covariance (THEORY.md §7).
+
+    A correlated ``predict`` costs many Lasso fits (the effective problems are N-dimensional), so the
+    refinement is local and cheap: the strategy's hyperparameters other than λ1 are re-optimized at the
+    i.i.d. optimum's λ1 (stage 1 is solved once and reused along the search), in one local run from the
+    i.i.d. optimum, on about :data:`REFINE_DRAW_SIZE` sampled coordinates; the result is then predicted on
+    the covariance's own draws, with its standard errors (its cost and effect on IMDb:
+    benchmarks/imdb_correlated.md).
+
+    Parameters
+    ----------
+    setting : replica.Setting
+        With ``covariance`` set.
+    strategy : str
+        A strategy name.
+    start : replica.OptimizationResult
+        Its i.i.d. optimum (the same setting without the covariance).
+
+    Returns
+    -------
+    replica.Prediction
+        At the refined hyperparameters, on the covariance's draws (``se`` set).
+    """
+    cov = setting.covariance
+    coarse = setting.with_covariance(cov.with_sampling(draws=max(4, -(-REFINE_DRAW_SIZE // cov.N))))
+    fam = fixed_lam1(family(strategy), start.hyperparameters.lam1)
+    refined = optimize(coarse, fam, start=start, **REFINE_SEARCH)
+    return predict(setting, refined.hyperparameters)
+
+
 @dataclass(frozen=True)
 class TheoryStep:
     """What the theory says about a problem before any CV (THEORY.md §6).
@@ -122,7 +164,8 @@ class TheoryStep:
     response_scale : float
         v: the data's response is √v times the theory's.
     predicted : dict
-        strategy → the theory's optimal test MSE in the data's units.
+        strategy → the theory's optimal test MSE in the data's units (with a design covariance, the chosen
+        strategy's is the correlated theory's at its refined point; the others' are the i.i.d. theory's).
     strategy : str
         The strategy chosen ("auto" rule) or given.
     hyperparameters : replica.Hyperparameters
@@ -166,8 +209,14 @@ def theory_step(
     sigma2_target: float | None = None,
     overlap: float | None = None,
     known: dict | None = None,
+    covariance: str | None = None,
 ) -> TheoryStep:
     """Estimate the setting, optimize the strategies on it, choose one, calibrate κ (THEORY.md §6).
+
+    With ``covariance="empirical"`` the strategies are optimized and chosen as above, on the i.i.d.
+    design, and the chosen one is then refined on the setting with the design's own correlation
+    (:func:`solvers.estimate.with_design_covariance`, :func:`correlated_refinement`); ``setting`` is that
+    correlated setting.
 
     Parameters
     ----------
@@ -187,6 +236,8 @@ def theory_step(
         The sources' support overlap (:func:`solvers.estimate.support_overlap`; default: s = s c, c = 1).
     known : dict, optional
         Optima already found on this estimated setting (:func:`theory_optima`).
+    covariance : None or "empirical", default None
+        The design the theory assumes: i.i.d., or the pooled design's empirical correlation.
 
     Returns
     -------
@@ -197,6 +248,7 @@ def theory_step(
     replica.ConvergenceError
         If the theory cannot be optimized on the estimated setting.
     """
+    check_covariance(covariance)
     src = summarize_sources(problem) if summary is None else summary
     setting, v = setting_from(problem, src, pretrain_on_target, sigma2_target, overlap)
     names = AUTO_CHOICES if strategy == "auto" else (strategy,)
@@ -210,7 +262,18 @@ def theory_step(
     eps2 = {name: res.eps2 for name, res in optima.items()}
     if strategy == "auto":
         strategy = auto_strategy(eps2, auto_tolerance)
-    h = to_data_units(optima[strategy].hyperparameters, v)
+    best = optima[strategy].hyperparameters
+    if covariance == "empirical":
+        setting = with_design_covariance(setting, problem)
+        try:
+            refined = correlated_refinement(setting, strategy, optima[strategy])
+        except ConvergenceError as exc:
+            raise ConvergenceError(
+                f"the correlated theory could not be optimized on the estimated setting ({exc}); use covariance=None",
+                {"setting": repr(setting)},
+            ) from exc
+        best, eps2[strategy] = refined.hyperparameters, refined.eps2
+    h = to_data_units(best, v)
     near = int(np.argmin(np.abs(np.log(src.lam1 / h.lam1))))
     calibration = kappa_calibration(problem, src, near, transfer_slope(setting))
     return TheoryStep(

@@ -15,6 +15,7 @@ EXPERIMENTS = {
     "strategies": ("strategies", "strategies_hyperparameters"),
     "landscape": ("landscape",),
     "noise": ("noise_alpha_target_0.3",),
+    "correlation": ("correlation",),
 }
 
 
@@ -55,6 +56,17 @@ def _check_full_is_best(rows):
     return checked
 
 
+def _check_correlation_rows(rows):
+    """Every (ρ, strategy): finite predictions and simulations with positive standard errors; at ρ = 0
+    (Σ = I) the correlated prediction is the i.i.d. one within its sampling SE."""
+    for row in rows:
+        for key in ("eps1", "eps2", "support1", "support2"):
+            assert float(row[f"{key}_sim_se"]) > 0 and float(row[f"{key}_corr_se"]) > 0, (key, row)
+            assert math.isfinite(float(row[f"{key}_sim"])) and math.isfinite(float(row[f"{key}_iid"]))
+            if float(row["rho"]) == 0:
+                assert abs(float(row[f"{key}_corr"]) - float(row[f"{key}_iid"])) <= 3.5 * float(row[f"{key}_corr_se"])
+
+
 # phase_diagram and noise optimize every strategy on several grids, about half the CPU time of the
 # experiments tests (benchmarks/test_suite_time.md): slow. Their chain, basin-check and cache logic
 # is tested in test_basin_check.py.
@@ -78,7 +90,9 @@ def test_smoke_run_writes_outputs(name, tmp_path, capsys):
             assert next(csv.reader(fh)) == committed_columns(path.name), path.name
     rows = [row for path in csvs for row in _rows(path)]
     assert rows
-    if name != "landscape":
+    if name == "correlation":
+        _check_correlation_rows(rows)
+    elif name != "landscape":
         assert _check_full_is_best(rows) > 0
     else:
         assert all(math.isfinite(float(r["eps2"])) for r in rows if r["converged"] == "True")

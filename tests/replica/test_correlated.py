@@ -23,6 +23,7 @@ MACHINERY_CASES = [
     *THEORY_CASES,
     ("source-only pretraining, Δλ = ∞", two_task(pretrain_on_target=False, alpha_source=2.0), HYPER),
     ("Δλ = ∞", two_task(), Hyperparameters(0.4, 0.1, 0.7, math.inf)),
+    ("stage 2 repeats stage 1", two_task(alpha_source=0.0), Hyperparameters(0.4, 0.4, 0.0, 1.0)),
 ]
 
 
@@ -122,6 +123,19 @@ def test_identity_with_sampled_oracle_agrees_within_its_se():
         assert p.se[key] > 0
         assert abs(getattr(p, key) - getattr(want, key)) <= 3.5 * p.se[key], key
     assert set(p.se) == set(SE_QUANTITIES)
+
+
+def test_stage2_repeating_stage1_returns_stage1():
+    """Target-only pretraining, κ = 0, λ2 = λ1: x2 = x1, so every stage-2 output and its SE is stage 1's
+    (the i.i.d. path's answer), on a correlated design too."""
+    setting, hp = two_task(alpha_source=0.0).with_covariance(ar1(120, 0.6), draws=8), Hyperparameters(0.4, 0.4)
+    p = predict(setting, hp)
+    pairs = [("eps2", "eps1"), ("support2", "support1"), ("support_final", "support1"), ("tpr2", "tpr1")]
+    pairs += [("chi2", "chi1"), ("Q2", "Q1"), ("Q12", "Q1")]
+    for two, one in pairs:
+        assert getattr(p, two) == pytest.approx(getattr(p, one), rel=1e-12), two
+        assert p.se[two] == pytest.approx(p.se[one], rel=1e-12) and p.se[one] > 0, two
+    assert p.R21 == 0 and p.m2 == pytest.approx(p.m1[0], rel=1e-12)
 
 
 # ---- predictions on correlated designs ----------------------------------------------------------

@@ -82,6 +82,7 @@ BAD = {
     "grid": (lambda A, y, S: (A, y, [S]), {"n_lam2": -3}, "grid size n_lam2"),
     "cv_string": (lambda A, y, S: (A, y, [S]), {"cv": "loo"}, "unknown cv"),
     "screen_tol": (lambda A, y, S: (A, y, [S]), {"screen_tol": 0.0}, "screen_tol must lie"),
+    "covariance": (lambda A, y, S: (A, y, [S]), {"covariance": "dense"}, "unknown covariance"),
 }
 
 
@@ -118,6 +119,55 @@ def _check_estimates(N, seeds):
         assert abs(setting.sigmas[0] * math.sqrt(v) / 0.3 - 1) <= 2.5 / math.sqrt(N)
         assert abs(rho - 0.1) <= 2.0 / math.sqrt(N)
         assert abs(sc - 0.8) <= 5.0 / math.sqrt(N)
+
+
+def _correlated_problem(seed, N=100, rho=0.8):
+    from replica.covariance import ar1
+
+    truth = Setting.similarity(0.5, 2.0, 0.3, 0.3, 0.1, 0.8, 1.0).with_covariance(ar1(N, rho))
+    return draw_problem(truth, N, np.random.default_rng(seed))
+
+
+def test_estimate_setting_with_the_design_covariance():
+    """covariance="empirical": the same estimated prior, with Σ = the correlation matrix of the pooled scaled
+    design; a column constant over the pooled rows is left out and α counted over the others."""
+    (A, y), (As, ys) = _correlated_problem(0).data
+    plain, v = estimate_setting(A, y, sources=[(As, ys)])
+    corr, v_corr = estimate_setting(A, y, sources=[(As, ys)], covariance="empirical")
+    assert v_corr == v and np.array_equal(corr.covs, plain.covs) and np.array_equal(corr.sigmas, plain.sigmas)
+    np.testing.assert_allclose(corr.covariance.matrix, np.corrcoef(np.vstack([As, A]).T), atol=1e-10)
+    assert plain.covariance is None
+    A0, As0 = A.copy(), As.copy()
+    A0[:, 3], As0[:, 3] = 1.0, 1.0
+    dropped, _ = estimate_setting(A0, y, sources=[(As0, ys)], covariance="empirical")
+    assert dropped.covariance.N == A.shape[1] - 1
+    np.testing.assert_allclose(dropped.alphas, np.array([A.shape[0], As.shape[0]]) / (A.shape[1] - 1))
+    with pytest.raises(ValueError, match="unknown covariance"):
+        estimate_setting(A, y, sources=[(As, ys)], covariance="sample")
+
+
+def test_theory_tuning_on_the_design_covariance():
+    """TransLassoCV(covariance="empirical"): the i.i.d. optimum's λ1, κ calibrated by the same factor (the
+    calibration is a ratio in which a shared Σ cancels), the refined point predicted by the correlated theory
+    with its SE, and the refined point no worse in that theory than the i.i.d. one (within 2 SE)."""
+    from replica import Hyperparameters, predict
+
+    (A, y), (As, ys) = _correlated_problem(1).data
+    plain = TransLassoCV(tuning="theory", strategy="value", sources="all").fit(A, y, sources=[(As, ys)])
+    corr = TransLassoCV(tuning="theory", strategy="value", sources="all", covariance="empirical")
+    corr.fit(A, y, sources=[(As, ys)])
+    assert plain.setting_.covariance is None and corr.setting_.covariance is not None
+    assert corr.kappa_calibration_ == plain.kappa_calibration_
+    assert corr.hyperparameters_.lam1 == pytest.approx(plain.hyperparameters_.lam1, rel=1e-12)
+    root, c = math.sqrt(corr.response_scale_), corr.kappa_calibration_
+
+    def theory_units(h):
+        return Hyperparameters(h.lam1 / root, h.lam2 / root, h.kappa / c, h.delta_lam / root)
+
+    refined = predict(corr.setting_, theory_units(corr.hyperparameters_))
+    at_iid = predict(corr.setting_, theory_units(plain.hyperparameters_))
+    assert corr.predicted_error_ == pytest.approx(corr.response_scale_ * refined.eps2, rel=1e-12)
+    assert refined.eps2 <= at_iid.eps2 + 2 * math.hypot(refined.se["eps2"], at_iid.se["eps2"])
 
 
 def test_similarity_estimate_ignores_the_target_rows_scale():
