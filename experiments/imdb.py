@@ -70,7 +70,7 @@ from solvers.estimate import similarity
 DATA_DEFAULT = SHARED_DATA
 # two caches, so that changing ``TransLassoCV()`` reruns only the cheap auto/theory rows
 GRID_TAG = "imdb-grid-v7"
-AUTO_TAG = "imdb-auto-v19"
+AUTO_TAG = "imdb-auto-v20"
 SHUFFLE_SEED = 0
 SOURCE_SETS = ("five", "six")
 # the runs CSV's columns (the auto rows alone fill the last six)

@@ -162,7 +162,7 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
     names = ("similarity", "support_overlap", "noise", "density", "corr_target", "gain_alone", "gain")
     scores = {name: np.full(K, np.nan) for name in names}
     scores["rank"] = np.full(K, -1)
-    singles, previous = {}, None
+    singles = {}
     for k in range(K):
         try:
             one, n = estimate_set(X, y, sources, (k,), fit_intercept, standardize, sigma2_t)
@@ -170,13 +170,15 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
             continue
         fits += n
         if max(one.similarity, one.overlap) > SCREEN / math.sqrt(X.shape[0]):
-            one, previous = _with_gain(one, pretrain_on_target, sigma2_t, previous)
+            # a cold start: a source's gain must not depend on which sources were given before it
+            one, _ = _with_gain(one, pretrain_on_target, sigma2_t, None)
         singles[k] = one
         scores["similarity"][k], scores["support_overlap"][k] = one.similarity, one.overlap
         scores["noise"][k], scores["density"][k] = math.sqrt(one.summary.sigma2), one.summary.rho
         scores["corr_target"][k], scores["gain_alone"][k] = one.corr_target, one.gain
     gaining = (k for k, one in singles.items() if one.gain > MIN_GAIN)  # NaN: screened
     order = sorted(gaining, key=lambda k: -singles[k].gain)
+    previous = singles[order[0]].optima if order else None  # the nested sets warm-start along their chain
     sets, best, stale = [], 0.0, 0
     for j, k in enumerate(order):
         if stale >= PATIENCE:
