@@ -68,6 +68,8 @@ CASES = {
     "target = 10 × source": scaled_target,
 }
 
+NOTES = "Run on commit"
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -100,7 +102,10 @@ def main(argv=None):
             print(name, seed, cells[-1], flush=True)
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {fired}/{len(args.seeds)} |")
     text = "\n".join(lines) + "\n"
-    (HERE / "bench_misfit.md").write_text(text)
+    out = HERE / "bench_misfit.md"
+    # the hand-written reading below the table survives a rerun
+    old = out.read_text() if out.exists() else ""
+    out.write_text(text + ("\n" + old[old.index(NOTES) :] if NOTES in old else ""))
     print(text)
 
 
