@@ -102,8 +102,8 @@ class TransLassoCV(TransferRegressor):
         Relative duality gaps of the refit and of the CV fits whose errors decide (all checked).
     screen_tol : float
         Relative duality gap of the CV's stage-2 λ2 points that only rank the grid (checked): with
-        ``tuning="cv"`` every path, then the path of every strategy's CV-minimal point is refitted to
-        ``cv_tol`` in every fold, up to one λ2 past it; with "theory+cv" the points below the theory's λ2
+        ``tuning="cv"`` and for the target alone (the guard) every path, then the path of every
+        strategy's CV-minimal point is refitted to ``cv_tol`` in every fold, up to one λ2 past it; with "theory+cv" the points below the theory's λ2
         (near interpolation at text scale), then the paths of the CV minimum and of the chosen point are
         refitted up to them wherever those are screened (:func:`solvers.cv.cross_validate`).
         ``cv_results_["certified"]`` marks the points fitted to ``cv_tol``; ``screen_tol <= cv_tol`` fits
@@ -360,7 +360,8 @@ class TransLassoCV(TransferRegressor):
             n_lam2=self.n_lam2,
             lam_min_ratio=self.lam_min_ratio,
             pretrain_on_target=bool(self.pretrain_on_target),
-            screen_tol=self.screen_tol if self.tuning == "cv" else None,
+            # the target alone's path reaches near interpolation at text scale: screened like "cv"'s grid
+            screen_tol=self.screen_tol if self.tuning == "cv" or strategy == "target_only" else None,
         )
 
     def _choose(self, tuned: list, guard, target) -> tuple:
