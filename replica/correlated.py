@@ -30,6 +30,7 @@ from . import stage1 as st1
 from . import stage2 as st2
 from .covariance import Covariance
 from .effective import design_lasso, gram_lasso_batch
+from .lapack import GESV
 from .errors import ConvergenceError
 from .quadrature import N_NODES
 
@@ -309,7 +310,7 @@ class SampledOracle:
         form), weights W, warm starts X (overwritten). Returns (image of X, gradient Σx − b)."""
         if self.gram:
             G = np.empty_like(X)
-            sweeps = gram_lasso_batch(self.Sigma, L, W, X, G, _SOLVE_TOL)
+            sweeps = gram_lasso_batch(self.Sigma, L, W, X, G, _SOLVE_TOL, GESV)
             image = np.stack([X, G + L])
         else:
             sweeps, rows, grads = np.empty(self.S, dtype=np.int64), [], []

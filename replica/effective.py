@@ -20,6 +20,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .lapack import lu_solve
+
 __all__ = ["gram_lasso_batch", "design_lasso"]
 
 _MAX_ROUNDS = 10_000
@@ -81,7 +83,14 @@ def _objective(b, w, x, g):
 
 
 @njit(cache=True)
-def _polish(S, b, w, x, g):
+def _copy(src, dst):
+    """dst[:] = src, as a loop: numba compiles a slice assignment's shape error (~2 s per process)."""
+    for i in range(src.size):
+        dst[i] = src[i]
+
+
+@njit(cache=True)
+def _polish(S, b, w, x, g, gesv):
     """Newton step on the active set A: with the signs s of x fixed, the minimizer solves
     Σ_AA x_A = b_A − w_A s_A. Take it, with the coordinates whose sign it flips set to zero, if that
     lowers the objective; else move towards it up to the first coordinate that reaches zero (the
@@ -98,11 +107,10 @@ def _polish(S, b, w, x, g):
         rhs[a] = b[i] - w[i] * np.sign(x[i])
         for c in range(m):
             A[a, c] = S[i, act[c]]
-    try:
-        target = np.linalg.solve(A, rhs)
-    except Exception:  # noqa: BLE001 -- numba raises a generic error for a singular Σ_AA
+    if not np.all(np.isfinite(rhs)):
         return False
-    if not np.all(np.isfinite(target)):
+    target, sign, _ = lu_solve(A, rhs, gesv)
+    if sign == 0.0 or not np.all(np.isfinite(target)):
         return False
     before = _objective(b, w, x, g)
     old = x.copy()
@@ -119,7 +127,7 @@ def _polish(S, b, w, x, g):
             reach = xa / (xa - target[a])
             if reach < t:
                 t, stop = reach, a
-    x[:] = old
+    _copy(old, x)
     for a in range(m):
         i = act[a]
         x[i] += t * (target[a] - x[i])
@@ -128,7 +136,7 @@ def _polish(S, b, w, x, g):
     _gradient(S, b, x, g)
     if _objective(b, w, x, g) < before:
         return True
-    x[:] = old  # Σ_AA nearly singular: the step is not to be trusted
+    _copy(old, x)  # Σ_AA nearly singular: the step is not to be trusted
     _gradient(S, b, x, g)
     return False
 
@@ -148,13 +156,13 @@ def _settled(x, x0, g, g0, big, tol):
 
 
 @njit(cache=True)
-def gram_lasso(S, b, w, x, g, tol):
+def gram_lasso(S, b, w, x, g, tol, gesv):
     """Solve one problem of the module docstring in place: ``x`` (warm start, zero where w = ∞)
     ends at the minimizer to max coordinate step ≤ ``tol`` over a full sweep (see :func:`_settled`
     for singular Σ), ``g`` at Σx − b. Coordinate descent crawls on ill-conditioned Σ with many active
     features (images at small λ): when 10 sweeps of the active set do not settle, a Newton step on the
-    active set follows (:func:`_polish`), exact once the support and signs are right. Returns the
-    number of sweeps (negative if it did not converge)."""
+    active set follows (:func:`_polish`; ``gesv`` is :data:`replica.lapack.GESV`), exact once the
+    support and signs are right. Returns the number of sweeps (negative if it did not converge)."""
     _gradient(S, b, x, g)
     sweeps = 0
     for _ in range(_MAX_ROUNDS):
@@ -165,26 +173,26 @@ def gram_lasso(S, b, w, x, g, tol):
             return sweeps
         settled = False
         for _ in range(10):
-            x0[:] = x
-            g0[:] = g
+            _copy(x, x0)
+            _copy(g, g0)
             big = _sweep(S, b, w, x, g, True)
             sweeps += 1
             if _settled(x, x0, g, g0, big, tol):
                 settled = True
                 break
         if not settled:
-            _polish(S, b, w, x, g)
+            _polish(S, b, w, x, g, gesv)
     return -sweeps
 
 
 @njit(cache=True)
-def gram_lasso_batch(S, B, W, X, G, tol):
+def gram_lasso_batch(S, B, W, X, G, tol, gesv):
     """:func:`gram_lasso` for every row of ``B`` (linear terms), ``W`` (weights), ``X`` (warm
     starts, overwritten) and ``G`` (gradients, overwritten). Returns the sweeps per row (negative
     where a row did not converge)."""
     out = np.empty(B.shape[0], dtype=np.int64)
     for s in range(B.shape[0]):
-        out[s] = gram_lasso(S, B[s], W[s], X[s], G[s], tol)
+        out[s] = gram_lasso(S, B[s], W[s], X[s], G[s], tol, gesv)
     return out
 
 

@@ -18,6 +18,7 @@ from numba import njit
 from scipy.optimize import root
 
 from .errors import ConvergenceError
+from .lapack import GESV, lu_solve
 
 TOL = 1e-10
 
@@ -123,20 +124,25 @@ def broyden(T: Callable, y0, J0: np.ndarray, tol: float = TOL, maxiter: int = 16
     return y, np.inf, calls, J
 
 
-@njit(cache=True, error_model="numpy")
 def newton_update(y, t, J):
     """(max|F| (inf if not finite), dF/dy = J − I, Newton step −(dF/dy)⁻¹ F or NaNs when F or J is
     not finite or dF/dy singular) for F = T(y) − y. One compiled call: the maps are cheap enough that
     Python overhead would show (benchmarks/bench_predict.md)."""
+    return _newton_update(y, t, J, GESV)
+
+
+@njit(cache=True, error_model="numpy")
+def _newton_update(y, t, J, gesv):
     F = t - y
     res = np.inf
     if np.all(np.isfinite(F)):
         res = np.max(np.abs(F))
     A = J - np.eye(y.size)
     dy = np.full(y.size, np.nan)
-    # numba's solve raises on a non-finite right-hand side (numpy's would return NaNs): skip it
-    if res < np.inf and np.all(np.isfinite(A)) and abs(np.linalg.det(A)) > 1e-300:
-        dy = -np.linalg.solve(A, F)
+    if res < np.inf and np.all(np.isfinite(A)):
+        x, _, logdet = lu_solve(A, F, gesv)
+        if math.exp(logdet) > 1e-300:  # |det(A)|, as np.linalg.det computes it
+            dy = -x
     return res, A, dy
 
 

@@ -231,5 +231,7 @@ def stage1_TJ(y, p, jacobian):
         yp, ym = y.copy(), y.copy()
         yp[i] += h
         ym[i] -= h
-        J[:, i] = (stage1_T(yp, p) - stage1_T(ym, p)) / (2 * h)
+        up, down = stage1_T(yp, p), stage1_T(ym, p)
+        for r in range(2):  # not J[:, i] = ...: numba compiles a slice assignment's shape error (~2 s)
+            J[r, i] = (up[r] - down[r]) / (2 * h)
     return out, J, np.empty(0)

@@ -328,7 +328,8 @@ def stage2_T(y, p, jacobian):
                 Qh, m2h, m21h, c2h, c12h = stage2_inputs(yi, k)
                 lin = sums + d_sums @ (np.array([m2h, m21h, c2h, c12h]) - theta0)
                 col += sign * stage2_outputs(yi, lin, Qh, m21h, c12h, k)
-            J[:, i] = col / (2 * h)
+            for r in range(n):  # not J[:, i] = ...: numba compiles a slice assignment's shape error (~2 s)
+                J[r, i] = col[r] / (2 * h)
     return out, J, sums
 
 
@@ -339,9 +340,10 @@ def _with_d_clip_sums(d_sums, sums, theta, k):
     and ∂E[(r − x1) D]/∂θ = ∂Σ S1 r − ∂Σ S1 x1 − E[(r − x1)(r, x1)] ∂(m̂2, m̂21). Rows 5, 6, 9 stay zero."""
     m2_hat, m21_hat = theta[0], theta[1]
     out = np.zeros((sums.size, 4))
-    out[:5] = d_sums
     X, Xx = sums[8], sums[9]
     for j in range(4):
+        for i in range(5):
+            out[i, j] = d_sums[i, j]
         out[7, j] = d_sums[2, j] - 2.0 * (m2_hat * d_sums[3, j] + m21_hat * d_sums[4, j])
         out[8, j] = d_sums[3, j] - d_sums[4, j]
     out[7, 0] -= 2.0 * (X + Xx)  # E[r D] = E[(r − x1) D] + E[x1 D]
@@ -406,7 +408,14 @@ def stage2_sums(p, cond, theta, deriv):
         z_lo = 0.0 if sym else -z_max
         b = b[(b > z_lo) & (b < z_max)]
         edges = np.empty(b.size + 2)
-        edges[0], edges[1:-1], edges[-1] = z_lo, np.sort(b), z_max
+        edges[0], edges[-1] = z_lo, z_max
+        # insertion sort of the few breakpoints into edges[1:-1]: np.sort costs 1.4 s of compiling
+        for i in range(b.size):
+            j = i
+            while j >= 1 and edges[j] > b[i]:
+                edges[j + 1] = edges[j]
+                j -= 1
+            edges[j + 1] = b[i]
         # given h1: E[ξ2] = e_slope z, Var ξ2, Cov(ξ2, u) = Cov(ξ2, h2), Cov(r, ξ2), E[r] = μ1 + r_slope z
         s2 = s[c] * s[c]
         e_slope, r_slope = chi12_hat / s[c], g1[c] / s[c]
