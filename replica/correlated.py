@@ -30,8 +30,8 @@ from . import stage1 as st1
 from . import stage2 as st2
 from .covariance import Covariance
 from .effective import design_lasso, gram_lasso_batch
-from .lapack import GESV
 from .errors import ConvergenceError
+from .lapack import GESV
 from .quadrature import N_NODES
 
 __all__ = ["SampledOracle", "SeparableOracle", "predict_correlated", "SE_QUANTITIES"]

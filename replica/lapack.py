@@ -50,7 +50,16 @@ def lu_solve(A, b, gesv):
     # n, nrhs, lda, ldb, info: LAPACK takes every integer by reference
     ints = np.array([n, 1, n, n, 0], dtype=np.int32)
     pivots = np.empty(n, dtype=np.int32)
-    gesv(ints[0:].ctypes, ints[1:].ctypes, lu.ctypes, ints[2:].ctypes, pivots.ctypes, x.ctypes, ints[3:].ctypes, ints[4:].ctypes)
+    gesv(
+        ints[0:].ctypes,
+        ints[1:].ctypes,
+        lu.ctypes,
+        ints[2:].ctypes,
+        pivots.ctypes,
+        x.ctypes,
+        ints[3:].ctypes,
+        ints[4:].ctypes,
+    )
     if ints[4] > 0:
         return x, 0.0, -math.inf
     swaps = 0
