@@ -70,11 +70,13 @@ class _Forms:
         a = np.where(setting.pretrain, setting.alphas, 0.0)
         self.a, self.A = a, float(a.sum())
         covs = setting.covs
-        self.means = np.ascontiguousarray(setting.means, dtype=float)
+        # writable copies: a read-only array is another numba type, and each type compiles anew (~2 s)
+        self.weights = np.array(setting.weights, dtype=float)
+        self.means = np.array(setting.means, dtype=float)
         self.cov_a = covs @ a  # (C, K): Cov(r, h1)·(1+χ1)
         self.mean_a = self.means @ a  # (C,):  E[h1]·(1+χ1)
         self.var_a = self.cov_a @ a  # (C,):  m̂1ᵀΣm̂1·(1+χ1)²
-        self.diag = np.ascontiguousarray(np.einsum("ckk->ck", covs))
+        self.diag = np.array(np.einsum("ckk->ck", covs))
         d = a[None, :] - self.A * np.eye(setting.K)  # rows: (a − A e_k)
         self.d_form = np.einsum("kj,cjl,l->ck", d, covs, a)  # (a − A e_k)ᵀ Σ a
         self.gram = self.diag * self.var_a[:, None] - self.cov_a**2  # Σ_kk aᵀΣa − (Σa)_k², ≥ 0
@@ -96,7 +98,7 @@ class Pretraining:
         self.a, self.A, self.cov_a, self.mean_a, self.var_a = f.a, f.A, f.cov_a, f.mean_a, f.var_a
         self.params = Stage1Params(
             lam1=float(lam1),
-            weights=setting.weights,
+            weights=f.weights,
             means=f.means,
             mean_a=f.mean_a,
             var_a=f.var_a,

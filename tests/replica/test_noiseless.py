@@ -89,6 +89,7 @@ def test_map_jacobian_matches_finite_differences(setting, hp):
     """The Jacobian stage2_T returns (exact sums' derivatives, including those of the clip sums)
     agrees with central differences of the map itself."""
     problem, y = _state(setting, hp, 0.01)
+    problem = tuple(problem)  # the plain tuple, as predict() passes it: the kernel compiled for it
     _, J, _ = st2.stage2_T(y, problem, True)
     h = 1e-5
     fd = np.empty_like(J)
