@@ -54,6 +54,13 @@ def pytest_xdist_setupnodes(config, specs):
         reporter.write_line("empty numba cache: compiling replica's kernels once for all workers ...")
 
 
+def pytest_configure(config):
+    """A pytest-xdist worker started while the kernels compile yields the CPU to the compiling process
+    (which all workers wait for) while it imports and collects; the nice value lasts for this run only."""
+    if os.environ.get(_LOCK_ENV) and hasattr(config, "workerinput"):
+        os.nice(10)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session):
     """In a pytest-xdist worker: wait until the kernels compiled by the controller's process are cached."""
