@@ -133,13 +133,23 @@ def newton_update(y, t, J):
 
 @njit(cache=True, error_model="numpy")
 def _newton_update(y, t, J, gesv):
+    # loops, not np.max/np.eye/np.all: the same values, and a second less of compiling on first use
+    n = y.size
     F = t - y
-    res = np.inf
-    if np.all(np.isfinite(F)):
-        res = np.max(np.abs(F))
-    A = J - np.eye(y.size)
-    dy = np.full(y.size, np.nan)
-    if res < np.inf and np.all(np.isfinite(A)):
+    res, finite = 0.0, True
+    for i in range(n):
+        if not math.isfinite(F[i]):
+            res = np.inf
+        elif abs(F[i]) > res:
+            res = abs(F[i])
+    A = J.copy()
+    for i in range(n):
+        A[i, i] -= 1.0
+        for j in range(n):
+            finite = finite and math.isfinite(A[i, j])
+    dy = np.empty(n)
+    dy[:] = np.nan
+    if res < np.inf and finite:
         x, _, logdet = lu_solve(A, F, gesv)
         if math.exp(logdet) > 1e-300:  # |det(A)|, as np.linalg.det computes it
             dy = -x
