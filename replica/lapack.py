@@ -2,28 +2,40 @@
 
 numba's ``np.linalg.solve`` and ``np.linalg.det`` call ``scipy.linalg.cython_lapack``'s ``dgesv`` and
 ``dgetrf``, but compile formatted shape errors with them: about 3 s on first use, in every process
-that finds numba's cache empty (benchmarks/test_suite_time.md). :func:`solve` calls the same ``dgesv``
-through a ctypes pointer, so the solution of :func:`lu_solve` is bit for bit numba's, and its determinant is the one
-numba's ``np.linalg.slogdet`` computes from the same LU factors.
+that finds numba's cache empty (benchmarks/test_suite_time.md). :func:`lu_solve` calls the same
+``dgesv``, so its solution is bit for bit numba's, and its determinant is the one numba's
+``np.linalg.slogdet`` computes from the same LU factors.
 
-The pointer reaches a kernel as an argument (pass :data:`GESV`): numba does not cache a kernel that
-holds a ctypes pointer as a global or as a default value.
+The routine's address reaches a kernel as an integer argument (pass :data:`GESV`): numba does not
+cache a kernel that holds a ctypes pointer as a global or a default value, and a ctypes argument
+costs a microsecond per call to type.
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
 
 import numpy as np
-from numba import njit
-from numba.extending import get_cython_function_address
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import get_cython_function_address, intrinsic
 
 __all__ = ["GESV", "lu_solve"]
 
-GESV = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 8)(
-    get_cython_function_address("scipy.linalg.cython_lapack", "dgesv")
-)
+GESV = get_cython_function_address("scipy.linalg.cython_lapack", "dgesv")
+
+
+@intrinsic
+def _call_gesv(typingctx, address, n, nrhs, a, lda, ipiv, b, ldb, info):
+    """Call the ``dgesv`` at ``address`` (an integer) with its eight pointer arguments."""
+    sig = types.void(types.intp, *([types.voidptr] * 8))
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()] * 8)
+        builder.call(builder.inttoptr(args[0], fnty.as_pointer()), args[1:])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(cache=True)
@@ -34,7 +46,8 @@ def lu_solve(A, b, gesv):
     ----------
     A : (n, n) float64 array, not modified
     b : (n,) float64 array, not modified
-    gesv : :data:`GESV`
+    gesv : int
+        The address :data:`GESV`.
 
     Returns
     -------
@@ -50,16 +63,8 @@ def lu_solve(A, b, gesv):
     # n, nrhs, lda, ldb, info: LAPACK takes every integer by reference
     ints = np.array([n, 1, n, n, 0], dtype=np.int32)
     pivots = np.empty(n, dtype=np.int32)
-    gesv(
-        ints[0:].ctypes,
-        ints[1:].ctypes,
-        lu.ctypes,
-        ints[2:].ctypes,
-        pivots.ctypes,
-        x.ctypes,
-        ints[3:].ctypes,
-        ints[4:].ctypes,
-    )
+    n_, nrhs, lda, ldb, info = ints[0:].ctypes, ints[1:].ctypes, ints[2:].ctypes, ints[3:].ctypes, ints[4:].ctypes
+    _call_gesv(gesv, n_, nrhs, lu.ctypes, lda, pivots.ctypes, x.ctypes, ldb, info)
     if ints[4] > 0:
         return x, 0.0, -math.inf
     swaps = 0
