@@ -119,12 +119,14 @@ def main(argv=None):
     ]
     io.write_csv(args.out / "correlation.csv", rows)
     plot(rows, args.out / "correlation")
-    for r in rows:
-        print(
-            f"ρ={r['rho']:.1f} {r['strategy']:8s} ε2: sim {r['eps2_sim']:.4f}±{r['eps2_sim_se']:.4f} "
-            f"corr {r['eps2_corr']:.4f}±{r['eps2_corr_se']:.4f} (z {r['eps2_z_corr']:+.2f}) "
-            f"iid {r['eps2_iid']:.4f} (z {r['eps2_z_iid']:+.1f})"
-        )
+    print("\n".join(map(_report_line, rows)))
+
+
+def _report_line(r: dict) -> str:
+    """ε2 of one (ρ, strategy): simulated, and the correlated and i.i.d. predictions with their z-scores."""
+    sim = f"sim {r['eps2_sim']:.4f}±{r['eps2_sim_se']:.4f}"
+    corr = f"corr {r['eps2_corr']:.4f}±{r['eps2_corr_se']:.4f} (z {r['eps2_z_corr']:+.2f})"
+    return f"ρ={r['rho']:.1f} {r['strategy']:8s} ε2: {sim} {corr} iid {r['eps2_iid']:.4f} (z {r['eps2_z_iid']:+.1f})"
 
 
 if __name__ == "__main__":
