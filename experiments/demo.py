@@ -53,7 +53,7 @@ def sweep(alphas, kappa, delta_lam, alpha_source=2.0):
 @io.reports_outputs
 def main(argv=None):
     args = cli.parse_args(cli.demo_parser(__doc__), argv)
-    if numba_cache.uncached_kernels("replica"):
+    if numba_cache.uncached_kernels("replica", numba_cache.IID_MODULES):
         print("first run: compiling replica's numba kernels (once; numba caches them) ...", file=sys.stderr, flush=True)
     alphas = np.geomspace(0.1, 3.0, args.points or (10 if args.quick else 40))
     fig = Figure(figsize=(6.4, 4.2), constrained_layout=True)

@@ -17,10 +17,14 @@ import importlib
 import pickle
 import pkgutil
 
-__all__ = ["kernels", "uncached_kernels"]
+__all__ = ["IID_MODULES", "kernels", "uncached_kernels"]
+
+# the modules of replica whose kernels the i.i.d. theory compiles (predict and its sweeps); the
+# correlated theory's (replica.effective) compile only when a setting has a covariance
+IID_MODULES = ("fixed_point", "lapack", "quadrature", "stage1", "stage2")
 
 
-def kernels(package: str = "replica") -> dict:
+def kernels(package: str = "replica", modules=None) -> dict:
     """Every ``cache=True`` kernel of ``package`` that numba compiles on its own, by qualified name.
 
     A kernel with ``inline="always"`` is compiled into its callers, never by itself, so it has no
@@ -30,6 +34,8 @@ def kernels(package: str = "replica") -> dict:
     ----------
     package : str, default "replica"
         An importable package whose modules define ``@njit(cache=True)`` kernels.
+    modules : iterable of str, optional
+        Only these of its modules (names without the package, e.g. :data:`IID_MODULES`); default all.
 
     Returns
     -------
@@ -42,6 +48,8 @@ def kernels(package: str = "replica") -> dict:
     found = {}
     root = importlib.import_module(package)
     for info in pkgutil.iter_modules(root.__path__, prefix=f"{package}."):
+        if modules is not None and info.name.removeprefix(f"{package}.") not in modules:
+            continue
         module = importlib.import_module(info.name)
         for name, obj in sorted(vars(module).items()):
             if (
@@ -54,12 +62,13 @@ def kernels(package: str = "replica") -> dict:
     return found
 
 
-def uncached_kernels(package: str = "replica") -> list[str] | None:
+def uncached_kernels(package: str = "replica", modules=None) -> list[str] | None:
     """The kernels of ``package`` that the next call will compile, because numba's cache has none.
 
     Parameters
     ----------
     package : str, default "replica"
+    modules : iterable of str, optional
         As in :func:`kernels`.
 
     Returns
@@ -70,7 +79,7 @@ def uncached_kernels(package: str = "replica") -> list[str] | None:
     """
     uncached = []
     try:
-        found = kernels(package)
+        found = kernels(package, modules)
     except (ImportError, AttributeError):  # numba's internals moved: cannot tell
         return None
     for name, kernel in found.items():

@@ -37,9 +37,9 @@ def pytest_xdist_setupnodes(config, specs):
     workers could be starting (benchmarks/test_suite_time.md). The compiling process holds an exclusive
     ``flock`` until it exits (even if it fails); the workers take a shared one.
     """
-    from experiments.numba_cache import uncached_kernels
+    from experiments.numba_cache import IID_MODULES, uncached_kernels
 
-    if fcntl is None or not uncached_kernels("replica"):
+    if fcntl is None or not uncached_kernels("replica", IID_MODULES):
         return
     fd, lock = tempfile.mkstemp(prefix="replica-kernels-", suffix=".lock")
     fcntl.flock(fd, fcntl.LOCK_EX)

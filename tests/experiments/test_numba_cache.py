@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from experiments.numba_cache import kernels, uncached_kernels
+from experiments.numba_cache import IID_MODULES, kernels, uncached_kernels
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,6 +64,8 @@ def test_replica_kernels_are_found():
     assert len(found) >= 10 and "replica.stage1.stage1_map" in found
     assert "replica.gaussian.soft_moments_1" not in found  # inlined into its callers
     assert set(uncached_kernels("replica")) <= set(found)
+    iid = kernels("replica", IID_MODULES)
+    assert "replica.stage2.stage2_T" in iid and not any(".effective." in name for name in iid)
 
 
 def test_demo_says_when_it_compiles(tmp_path, monkeypatch, capsys):
@@ -77,8 +79,9 @@ def test_demo_says_when_it_compiles(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(demo, "sweep", sweep)
     monkeypatch.setattr(demo.io, "save_figure", lambda *args, **kwargs: [])
     for uncached, notice in ((["replica.stage1.stage1_map"], True), ([], False), (None, False)):
-        monkeypatch.setattr(demo.numba_cache, "uncached_kernels", lambda package, found=uncached: found)
+        monkeypatch.setattr(demo.numba_cache, "uncached_kernels", lambda *args, found=uncached: found)
         demo.main(["--points", "2", "--out", str(tmp_path)])
         err = capsys.readouterr().err
         assert err.splitlines()[-1] == "predicting"
         assert ("first run: compiling replica's numba kernels" in err) == notice, err
+
