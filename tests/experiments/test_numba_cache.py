@@ -84,4 +84,3 @@ def test_demo_says_when_it_compiles(tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
         assert err.splitlines()[-1] == "predicting"
         assert ("first run: compiling replica's numba kernels" in err) == notice, err
-
