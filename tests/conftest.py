@@ -55,8 +55,9 @@ def pytest_xdist_setupnodes(config, specs):
 
 
 def pytest_configure(config):
-    """A pytest-xdist worker started while the kernels compile yields the CPU to the compiling process
-    (which all workers wait for) while it imports and collects; the nice value lasts for this run only."""
+    """A pytest-xdist worker started while the kernels compile yields the CPU to the compiling process,
+    which every worker waits for, while it imports and collects. The workers keep nice 10 until they exit
+    at the end of the run, which changes nothing between them."""
     if os.environ.get(_LOCK_ENV) and hasattr(config, "workerinput"):
         os.nice(10)
 
