@@ -24,6 +24,7 @@ from sklearn.linear_model import LassoCV
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from experiments import io  # noqa: E402
 from replica import Setting  # noqa: E402
 from solvers import TransLassoCV, draw_problem  # noqa: E402
 from solvers.estimate import similarity  # noqa: E402
@@ -107,11 +108,7 @@ def main(argv=None):
             f" {o.mean():.4f} ± {se:.4f} | {eps['full']:.4f} | {o.mean() / eps['full']:.3f} | {la.mean():.4f} |"
             f" {np.mean(seconds):.1f} |"
         )
-    out = Path(__file__).with_suffix(".md")
-    # hand-written notes below the table survive a rerun
-    old = out.read_text() if out.exists() else ""
-    notes = old[old.index(NOTES) :] if NOTES in old else ""
-    out.write_text("\n".join(lines) + "\n" + ("\n" + notes if notes else ""))
+    io.write_keeping_notes(Path(__file__).with_suffix(".md"), "\n".join(lines) + "\n", NOTES)
     print("\n".join(lines))
 
 

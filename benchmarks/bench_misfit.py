@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from experiments import io  # noqa: E402
 from replica import Setting  # noqa: E402
 from solvers import TransLassoCV, draw_problem  # noqa: E402
 from solvers.simulation.sources import SourceSpec, draw_sources  # noqa: E402
@@ -102,10 +103,7 @@ def main(argv=None):
             print(name, seed, cells[-1], flush=True)
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {fired}/{len(args.seeds)} |")
     text = "\n".join(lines) + "\n"
-    out = HERE / "bench_misfit.md"
-    # the hand-written reading below the table survives a rerun
-    old = out.read_text() if out.exists() else ""
-    out.write_text(text + ("\n" + old[old.index(NOTES) :] if NOTES in old else ""))
+    io.write_keeping_notes(HERE / "bench_misfit.md", text, NOTES)  # the hand-written reading below the table
     print(text)
 
 

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from experiments.cli import SHARED_DATA  # noqa: E402
 from experiments.imdb import FULL, load_study, study_sources, subsample  # noqa: E402
+from experiments.stats import mean_se  # noqa: E402
 from replica import Hyperparameters  # noqa: E402
 from solvers import TransLasso, TransLassoCV  # noqa: E402
 
@@ -100,12 +101,8 @@ def run_cell(data, n_t: int, index: int) -> dict:
 
 
 def _mean_se(x) -> str:
-    x = np.asarray(x, float)
-    x = x[np.isfinite(x)]  # e.g. no calibration to undo where the model is the target alone
-    if x.size == 0:
-        return "—"
-    se = x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else math.nan
-    return f"{x.mean():.4f} ± {se:.4f}"
+    mean, se = mean_se(x)  # NaN left out: e.g. no calibration to undo where the model is the target alone
+    return "—" if math.isnan(mean) else f"{mean:.4f} ± {se:.4f}"
 
 
 def report(runs: list[dict], n_targets, subsamples) -> str:

@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from experiments.cli import CACHE_ROOT, SHARED_DATA  # noqa: E402
-from experiments.mnist import FULL, SIGMA, load_designs, make_setting, study, summarize, theory_optima  # noqa: E402
+from experiments.mnist import FULL, SIGMA, draw_seed, load_designs, study, summarize, theory_optima  # noqa: E402
 from experiments.real_data_tables import mnist_correlated_table  # noqa: E402
-from solvers import TransLasso, draw_truth  # noqa: E402
+from solvers import TransLasso  # noqa: E402
 
 REPORT = ROOT / "benchmarks" / "mnist_correlated.md"
 GAP = 0.03  # issue 20, acceptance 3: |measured / predicted − 1| ≤ 3%
@@ -40,25 +40,20 @@ DIAGNOSTIC_SEEDS = 12
 
 
 def sigma_errors(data: str, prior: str, n_target: int, seeds: int) -> np.ndarray:
-    """Per seed (as ``experiments.mnist.run_point`` draws it): value transfer at the i.i.d. optimum, its
-    measured test error and its Σ-error σ² + (r − x̂)ᵀΣ(r − x̂)/N, Σ the images' correlation matrix."""
+    """Per seed (:func:`experiments.mnist.draw_seed`, as the study draws it): value transfer at the i.i.d.
+    optimum, its measured test error and its Σ-error σ² + (r − x̂)ᵀΣ(r − x̂)/N, Σ the images' correlation
+    matrix."""
     d = load_designs(data)
     N = d.n_features
     images = np.vstack([d.target, d.target_test, *d.sources])  # columns centred over these rows
     Sigma = N * images.T @ images / images.shape[0]
     out = []
     for seed in range(seeds):
-        rng = np.random.default_rng([seed, n_target, len(prior), len("mnist")])
-        rows = rng.choice(d.target.shape[0], n_target, replace=False)
-        A_t, A_s = d.target[rows], d.sources[0]
-        setting = make_setting(prior, n_target, A_s.shape[0], N)
-        r = draw_truth(setting, N, rng)
-        y_t = A_t @ r[0] + SIGMA * rng.standard_normal(n_target)
-        y_s = A_s @ r[1] + SIGMA * rng.standard_normal(A_s.shape[0])
+        A_t, A_test, A_s, _, r, y_t, y_s = draw_seed(data, prior, n_target, "mnist", seed)
         h = theory_optima(prior, n_target, A_s.shape[0], N)["value"].hyperparameters
         fit = TransLasso(**h.as_dict(), pretrain_on_target=True, fit_intercept=False, standardize=False)
         e = r[0] - fit.fit(A_t, y_t, sources=[(A_s, y_s)]).coef_
-        out.append((SIGMA**2 + np.mean((d.target_test @ e) ** 2), SIGMA**2 + e @ Sigma @ e / N))
+        out.append((SIGMA**2 + np.mean((A_test @ e) ** 2), SIGMA**2 + e @ Sigma @ e / N))
     return np.array(out)
 
 

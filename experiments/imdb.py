@@ -62,6 +62,7 @@ from matplotlib.figure import Figure
 
 from experiments import io
 from experiments.cli import SHARED_DATA, data_check, experiment_parser, parse_args, sweep_options
+from experiments.stats import mean_se
 from experiments.sweep import run_sweep
 from solvers import TransLasso, TransLassoCV
 from solvers.datasets import imdb_transfer, load_imdb, locate_imdb, shuffled_source
@@ -242,9 +243,7 @@ def summarize(records: list[dict]) -> list[dict]:
                 continue
             entry = {"n_target": n_t, "method": method, "subsamples": len(rows)}
             for key in ("test_mse", "cv_fits", "cv_seconds"):
-                x = np.array([r[key] for r in rows], float)
-                entry[f"{key}_mean"] = float(x.mean())
-                entry[f"{key}_se"] = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
+                entry[f"{key}_mean"], entry[f"{key}_se"] = mean_se([r[key] for r in rows])
             if method in AUTO_METHODS:
                 entry["auto_strategies"] = " ".join(r["strategy"] for r in rows)
                 entry["sources_used"] = "; ".join(r["sources_used"] for r in rows)

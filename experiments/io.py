@@ -36,6 +36,7 @@ __all__ = [
     "to_builtin",
     "write_json",
     "write_csv",
+    "write_keeping_notes",
     "save_figure",
     "recording_outputs",
     "reports_outputs",
@@ -167,6 +168,20 @@ def write_csv(
         writer = csv.DictWriter(fh, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
+    _note(path)
+
+
+def write_keeping_notes(path: str | os.PathLike, text: str, marker: str) -> None:
+    """Atomically write ``text`` over a report whose hand-written part must survive a rerun.
+
+    Everything of the old file from the first ``marker`` on (the notes under a generated table) follows
+    ``text`` after a blank line; without ``marker`` in the old file, only ``text`` is written.
+    """
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    notes = old[old.index(marker) :] if marker in old else ""
+    with atomic_open(path) as fh:
+        fh.write(text + ("\n" + notes if notes else ""))
     _note(path)
 
 

@@ -37,6 +37,7 @@ from experiments import cli
 if __name__ == "__main__":
     cli.preflight("mnist")
 
+import dataclasses
 import functools
 import math
 from pathlib import Path
@@ -47,6 +48,7 @@ from sklearn.model_selection import KFold
 
 from experiments import io
 from experiments.cli import SHARED_DATA, data_check, experiment_parser, parse_args, sweep_options
+from experiments.stats import mean_se  # NaN: not measured, e.g. CV on a theory-only seed
 from experiments.sweep import run_sweep
 from replica import ConvergenceError, Covariance, Hyperparameters, Setting, optimize, predict
 from solvers import TransLasso, draw_truth
@@ -65,7 +67,7 @@ PRIORS = {
     "support": {"shared_fraction": 1.0, "correlation": 0.5},
 }
 COMPARED = ("value", "support", "full")
-HYPER_KEYS = ("lam1", "lam2", "kappa", "delta_lam")
+HYPER_KEYS = tuple(field.name for field in dataclasses.fields(Hyperparameters))
 # per cell and strategy: the predictions, and the measured errors (mean ± SE over seeds in the summary)
 PREDICTED = ("eps_theory_pred", "eps_theory_pred_corr", "eps_theory_pred_corr_se", "eps_corr_pred", "eps_corr_pred_se")
 MEASURED = ("eps_theory_test", "eps_theory_coef", "eps_corr_test", "eps_cv_test", "eps_cv_pred")
@@ -159,22 +161,34 @@ def _predicted(setting: Setting, hyper: Hyperparameters) -> float:
         return float("nan")
 
 
-def run_point(point: dict) -> dict:
-    """One seed: draw truth and noise on the chosen designs, fit at the theory-optimal hyperparameters of
-    both theories and, for the first ``cv_seeds`` seeds, at the CV-optimal ones."""
-    d = load_designs(point["data"])
-    rng = np.random.default_rng([point["seed"], point["n_target"], len(point["prior"]), len(point["design"])])
+def draw_seed(data: str, prior: str, n_target: int, design: str, seed: int):
+    """One seed's data: the target rows (MNIST images, or Gaussian rows of their shape), truth and noise.
+
+    Returns (A_t, A_test, A_s, setting, r, y_t, y_s): target training, held-out and source designs, the
+    cell's Setting, the truths (target, source) and the two responses.
+    """
+    d = load_designs(data)
+    rng = np.random.default_rng([seed, n_target, len(prior), len(design)])
     N = d.n_features
-    rows = rng.choice(d.target.shape[0], point["n_target"], replace=False)
+    rows = rng.choice(d.target.shape[0], n_target, replace=False)
     A_t, A_test, A_s = d.target[rows], d.target_test, d.sources[0]
-    if point["design"] == "gaussian":
+    if design == "gaussian":
         A_t, A_test, A_s = (rng.standard_normal(A.shape) / math.sqrt(N) for A in (A_t, A_test, A_s))
-    elif point["design"] != "mnist":
-        raise ValueError(f"design must be 'mnist' or 'gaussian', got {point['design']!r}")
-    setting = make_setting(point["prior"], len(rows), A_s.shape[0], N)
+    elif design != "mnist":
+        raise ValueError(f"design must be 'mnist' or 'gaussian', got {design!r}")
+    setting = make_setting(prior, len(rows), A_s.shape[0], N)
     r = draw_truth(setting, N, rng)
     y_t = A_t @ r[0] + SIGMA * rng.standard_normal(A_t.shape[0])
     y_s = A_s @ r[1] + SIGMA * rng.standard_normal(A_s.shape[0])
+    return A_t, A_test, A_s, setting, r, y_t, y_s
+
+
+def run_point(point: dict) -> dict:
+    """One seed (:func:`draw_seed`): fit at the theory-optimal hyperparameters of both theories and, for
+    the first ``cv_seeds`` seeds, at the CV-optimal ones."""
+    keys = ("data", "prior", "n_target", "design", "seed")
+    A_t, A_test, A_s, setting, r, y_t, y_s = draw_seed(*(point[k] for k in keys))
+    N = A_t.shape[1]
 
     def test_error(coef):
         return float(SIGMA**2 + np.mean((A_test @ (r[0] - coef)) ** 2))
@@ -186,7 +200,7 @@ def run_point(point: dict) -> dict:
             .coef_
         )
 
-    optima = theory_optima(point["prior"], len(rows), A_s.shape[0], N)
+    optima = theory_optima(point["prior"], point["n_target"], A_s.shape[0], N)
     cv = None
     if point["cv"]:
         lam1_max = float(np.max(np.abs(A_s.T @ y_s + A_t.T @ y_t)))
@@ -229,16 +243,7 @@ def run_point(point: dict) -> dict:
         row |= {f"theory_{k}": v for k, v in theory_hyper.as_dict().items()}
         row |= {f"corr_{k}": v for k, v in corr_hyper.as_dict().items()}
         out.append(row)
-    return {"rows": out, "n_features": N, "alpha_target": len(rows) / N, "alpha_source": A_s.shape[0] / N}
-
-
-def _mean_se(x) -> tuple[float, float]:
-    """Mean and SE over the finite entries (NaN: not measured, e.g. CV on a theory-only seed)."""
-    x = np.asarray(x, float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return math.nan, math.nan
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
+    return {"rows": out, "n_features": N, "alpha_target": point["n_target"] / N, "alpha_source": A_s.shape[0] / N}
 
 
 def summarize(records: list[dict]) -> list[dict]:
@@ -257,7 +262,7 @@ def summarize(records: list[dict]) -> list[dict]:
         for name, key in (("theory_opt", "eps_theory_test"), ("corr_opt", "eps_corr_test"), ("cv_opt", "eps_cv_test")):
             by_seed = {(r["seed"], r["strategy"]): r[key] for r in group}
             diff = [by_seed[s, "value"] - by_seed[s, "support"] for s, st in by_seed if st == "value"]
-            paired[f"value_minus_support_{name}"], paired[f"value_minus_support_{name}_se"] = _mean_se(diff)
+            paired[f"value_minus_support_{name}"], paired[f"value_minus_support_{name}_se"] = mean_se(diff)
             gap = paired[f"value_minus_support_{name}"]
             paired[f"finite_winner_at_{name}"] = "—" if math.isnan(gap) else "value" if gap < 0 else "support"
         for strategy in COMPARED:
@@ -265,7 +270,7 @@ def summarize(records: list[dict]) -> list[dict]:
             entry = {"prior": prior, "n_target": n_t, "design": design, "strategy": strategy, "seeds": len(rows)}
             entry |= {k: first[strategy][k] for k in PREDICTED}
             for key in MEASURED:
-                entry[f"{key}_mean"], entry[f"{key}_se"] = _mean_se([row[key] for row in rows])
+                entry[f"{key}_mean"], entry[f"{key}_se"] = mean_se([row[key] for row in rows])
             entry["cv_seeds"] = int(np.sum(np.isfinite([row["eps_cv_test"] for row in rows])))
             entry["rel_dev_theory"] = entry["eps_theory_test_mean"] / entry["eps_theory_pred"] - 1
             entry["rel_dev_theory_corr"] = entry["eps_theory_test_mean"] / entry["eps_theory_pred_corr"] - 1

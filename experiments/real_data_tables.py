@@ -7,13 +7,13 @@ Run ``python -m experiments.real_data_tables [DIR]`` (default ``figures/``) afte
 from __future__ import annotations
 
 import csv
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from experiments.imdb import AUTO_METHODS, AUTO_RUNS, METHODS
+from experiments.stats import mean_se
 
 
 def _read(path: Path) -> list[dict]:
@@ -63,7 +63,7 @@ def imdb_tables(summary: list[dict]) -> str:
 
 
 def _se(x) -> float:
-    return x.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else float("nan")
+    return mean_se(x)[1]
 
 
 def six_vs_five(runs: list[dict], method: str = "auto", reference: str = "auto_five") -> str:

@@ -17,6 +17,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from experiments import cli, io
+from experiments.stats import mean_se
 from experiments.sweep import progress_group, run_sweep
 from tests.experiments.test_experiments_smoke import check_reported_outputs
 
@@ -42,6 +43,23 @@ def test_write_json_and_csv(tmp_path):
     with open(tmp_path / "t.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows == [{"a": "1", "b": "2.5", "c": ""}, {"a": "2", "b": "", "c": "z"}]
+
+
+def test_a_rerun_keeps_the_hand_written_notes(tmp_path):
+    path = tmp_path / "bench.md"
+    io.write_keeping_notes(path, "| table v1 |\n", "Notes")
+    assert path.read_text() == "| table v1 |\n"
+    path.write_text(path.read_text() + "\nNotes: read by hand.\nMore.\n")
+    io.write_keeping_notes(path, "| table v2 |\n", "Notes")
+    assert path.read_text() == "| table v2 |\n\nNotes: read by hand.\nMore.\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # written atomically
+
+
+def test_mean_se_leaves_out_what_was_not_measured():
+    mean, se = mean_se([1.0, 2.0, 4.0, float("nan")])
+    assert mean == pytest.approx(7 / 3) and se == pytest.approx(np.std([1.0, 2.0, 4.0], ddof=1) / np.sqrt(3))
+    assert mean_se([5.0])[0] == 5.0 and np.isnan(mean_se([5.0])[1])
+    assert all(np.isnan(mean_se([float("nan")])))
 
 
 def test_save_figure_png_and_pdf(tmp_path):
