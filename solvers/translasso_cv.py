@@ -29,7 +29,7 @@ from .problem import TransferProblem
 from .sources import SourceSet, choose_sources, estimate_set
 from .tuning import grid_family, ladder_family, predicted_cv_error, target_alone_step, theory_step
 
-__all__ = ["TransLassoCV", "MISFIT_FACTOR"]
+__all__ = ["TransLassoCV", "MISFIT_FACTOR", "MISFIT_SE", "MISFIT_SIGNIFICANT_FACTOR", "misfit"]
 
 STRATEGIES = tuple(s for s in STRATEGY_NAMES if s != "pretrained")
 TUNINGS = ("theory+cv", "cv", "theory")
@@ -38,6 +38,35 @@ SOURCE_MODES = ("auto", "all")
 # the theory's predicted CV error and the measured one may differ by this factor before a warning says
 # that the model does not describe the data (README, "When the theory does not fit")
 MISFIT_FACTOR = 1.5
+# ... or by this smaller factor when the gap is also this many standard errors of the measured CV error:
+# a 40% gap measured to within 6% is a misfit, not noise; the SE is over 5 folds, so the bound is wide
+# (benchmarks/bench_misfit.md)
+MISFIT_SIGNIFICANT_FACTOR = 1.25
+MISFIT_SE = 5.0
+
+
+def misfit(predicted: float, measured: float, se: float) -> dict:
+    """The theory check of a chosen point: its predicted and measured CV error, the measured one's SE, their
+    factor max(p/m, m/p), the gap in SEs z = (p − m)/SE (NaN without an SE) and ``misfit``, the rule that
+    calls it a misfit (factor > :data:`MISFIT_FACTOR`, or > :data:`MISFIT_SIGNIFICANT_FACTOR` with
+    |z| > :data:`MISFIT_SE`), or "" for none.
+
+    Examples
+    --------
+    >>> misfit(1.47, 1.04, 0.064)["misfit"]
+    '> 1.25 and 6.7 SE'
+    >>> misfit(1.47, 1.04, 0.2)["misfit"], misfit(3.0, 1.0, 1.0)["misfit"]
+    ('', '> 1.5')
+    """
+    ok = predicted > 0 and measured > 0
+    factor = max(predicted / measured, measured / predicted) if ok else math.inf
+    z = (predicted - measured) / se if se > 0 else math.nan
+    why = ""
+    if factor > MISFIT_FACTOR:
+        why = f"> {MISFIT_FACTOR}"
+    elif factor > MISFIT_SIGNIFICANT_FACTOR and abs(z) > MISFIT_SE:
+        why = f"> {MISFIT_SIGNIFICANT_FACTOR} and {abs(z):.1f} SE"
+    return {"predicted_cv_mse": predicted, "cv_mse": measured, "factor": factor, "se": se, "z": z, "misfit": why}
 
 
 class TransLassoCV(TransferRegressor):
@@ -130,8 +159,9 @@ class TransLassoCV(TransferRegressor):
     response_scale_ : v; predicted_errors_ : strategy → the theory's optimal test MSE in data units (or
     None); predicted_error_ : that of ``strategy_``; kappa_calibration_ : the factor applied to the theory's
     κ (:func:`solvers.estimate.kappa_calibration`; None with ``tuning="cv"``); theory_check_ : the theory's
-    predicted CV error of the chosen transfer point, the measured one and their factor (a UserWarning above
-    :data:`MISFIT_FACTOR`), or None; n_fits_ : Lasso fits (a path point counts as one); fit_time_ : s.
+    predicted CV error of the chosen transfer point, the measured one, its SE, their factor, the gap in SEs
+    ``z`` and ``misfit``, the rule broken or "" (:func:`misfit`; a UserWarning when one is), or None;
+    n_fits_ : Lasso fits (a path point counts as one); fit_time_ : s.
 
     Examples
     --------
@@ -414,7 +444,8 @@ class TransLassoCV(TransferRegressor):
     def _report_theory(self, tuned: _Tuned):
         """The theory's attributes of the set the final model (or, for the target alone, the theory's
         first set) comes from, ``theory_check_``, and a UserWarning when the theory's predicted CV error of
-        that set's chosen point is off from the measured one by more than :data:`MISFIT_FACTOR`."""
+        that set's chosen point is off from the measured one by more than :data:`MISFIT_FACTOR`, or by more
+        than :data:`MISFIT_SIGNIFICANT_FACTOR` and :data:`MISFIT_SE` standard errors of the measured one."""
         step = tuned.step
         self.setting_ = None if step is None else step.setting
         self.response_scale_ = None if step is None else step.response_scale
@@ -428,15 +459,15 @@ class TransLassoCV(TransferRegressor):
         folds = 1 if tuned.result.per_sample else tuned.result.err.shape[0]
         predicted = predicted_cv_error(step, hyper, folds, tuned.result.per_sample)
         measured = float(tuned.result.mean[index])
-        factor = max(predicted / measured, measured / predicted) if predicted > 0 and measured > 0 else math.inf
-        self.theory_check_ = {"predicted_cv_mse": predicted, "cv_mse": measured, "factor": factor}
-        if factor > MISFIT_FACTOR:
+        se = float(fold_se(tuned.result.err[(slice(None), *index)][:, None])[0])
+        self.theory_check_ = check = misfit(predicted, measured, se)
+        if check["misfit"]:
             warnings.warn(
-                f"the theory predicts a CV error of {predicted:.4g} at the chosen point, the CV measured {measured:.4g}: "
-                f"off by a factor {factor:.2f} > {MISFIT_FACTOR}. The two-task model (one noise level and density per "
-                "dataset, similar designs) does not describe these data, so predicted_errors_ and the theory's "
-                "choices are unreliable here; the CV still chose the final model. See README, 'When the theory "
-                "does not fit'.",
+                f"the theory predicts a CV error of {predicted:.4g} at the chosen point, the CV measured "
+                f"{measured:.4g} (SE {se:.2g}): off by a factor {check['factor']:.2f} {check['misfit']}. The "
+                "two-task model (one noise level and density per dataset, similar designs) does not describe these "
+                "data, so predicted_errors_ and the theory's choices are unreliable here; the CV still chose the "
+                "final model. See README, 'When the theory does not fit'.",
                 UserWarning,
                 stacklevel=3,
             )

@@ -12,6 +12,7 @@ from solvers import TransLassoCV, draw_problem
 from solvers.problem import TransferProblem
 from solvers.simulation.sources import SOURCE_KINDS, SourceSpec, draw_sources
 from solvers.sources import choose_sources
+from solvers.translasso_cv import MISFIT_FACTOR, MISFIT_SE, MISFIT_SIGNIFICANT_FACTOR, misfit
 
 
 def _expected_mse(model, truth, intercept=1.0):
@@ -133,6 +134,21 @@ def test_misfit_warning_names_the_factor():
     with pytest.warns(UserWarning, match=r"off by a factor \d+\.\d+ > 1\.5"):
         model = TransLassoCV(strategy="value", random_state=0).fit(A, y, sources=[S])
     assert model.theory_check_["factor"] > 3
+
+
+@pytest.mark.parametrize("measured", [0.5, 0.9, 1.0, 1.1, 1.3, 1.45, 1.6, 2.0, 4.0])
+@pytest.mark.parametrize("se", [0.0, 0.01, 0.05, 0.2, 1.0])
+def test_misfit_rule_is_symmetric_and_a_larger_se_never_adds_a_misfit(measured, se):
+    check = misfit(1.0, measured, se)
+    assert check["factor"] == pytest.approx(max(measured, 1 / measured))
+    assert bool(misfit(measured, 1.0, se)["misfit"]) == bool(check["misfit"])  # p and m swapped
+    if check["factor"] > MISFIT_FACTOR:
+        assert check["misfit"]
+    elif check["factor"] <= MISFIT_SIGNIFICANT_FACTOR or se == 0:
+        assert not check["misfit"]
+    else:
+        assert bool(check["misfit"]) == (abs(1.0 - measured) > MISFIT_SE * se)
+    assert not misfit(1.0, measured, 2 * se + 1.0)["misfit"] or check["misfit"]
 
 
 @pytest.mark.parametrize(
