@@ -12,7 +12,7 @@ i.i.d. optimum is refitted and its measured test error compared with the error t
 predicts for it, σ² + (r − x̂)ᵀΣ(r − x̂)/N at the fitted x̂ (the Σ-error, THEORY.md §7): if the two agree
 the theory's test error is the right target and a gap is in the fit itself on real, non-Gaussian rows.
 
-    python benchmarks/mnist_correlated.py [--data DIR] [--cache DIR]
+    python benchmarks/mnist_correlated.py [--data DIR] [--cache DIR] [--seeds 30] [--workers 1]
 
 Writes benchmarks/mnist_correlated.md.
 """
@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from experiments import io  # noqa: E402
 from experiments.cli import CACHE_ROOT, SHARED_DATA  # noqa: E402
 from experiments.mnist import FULL, SIGMA, draw_seed, load_designs, study, summarize, theory_optima  # noqa: E402
 from experiments.real_data_tables import mnist_correlated_table  # noqa: E402
@@ -124,13 +125,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=SHARED_DATA)
     parser.add_argument("--cache", type=Path, default=CACHE_ROOT / "mnist", help="the study's sweep cache")
+    parser.add_argument("--seeds", type=int, default=FULL["seeds"], help="seeds per cell")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    config = FULL | {"designs": ("mnist",), "cv_seeds": 0}
+    config = FULL | {"designs": ("mnist",), "cv_seeds": 0, "seeds": args.seeds}
     data = str(args.data.resolve())
-    summary = summarize(study(config, data, 0, {"cache_dir": args.cache}))
+    summary = summarize(study(config, data, 0, {"cache_dir": args.cache, "workers": args.workers}))
     cells = sorted({(r["prior"], r["n_target"]) for r in summary})
     diagnostic = {(p, t): sigma_errors(data, p, t, DIAGNOSTIC_SEEDS) for p, t in cells}
-    REPORT.write_text(report(summary, config, diagnostic))
+    io.write_keeping_notes(REPORT, report(summary, config, diagnostic), "Reading.")  # the notes survive
     print(REPORT.read_text())
 
 
