@@ -37,7 +37,6 @@ Writes benchmarks/mnist_gaussian_rows.md.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -48,7 +47,8 @@ sys.path.insert(0, str(ROOT))
 
 from experiments import io  # noqa: E402
 from experiments.cli import CACHE_ROOT, SHARED_DATA  # noqa: E402
-from experiments.mnist import SIGMA, image_covariance, load_designs, make_setting, theory_optima  # noqa: E402
+from experiments.mnist import SIGMA, all_images, image_covariance, load_designs, make_setting, theory_optima  # noqa: E402
+from experiments.stats import mean_se  # noqa: E402
 from replica import predict  # noqa: E402
 from solvers import TransLasso, draw_truth  # noqa: E402
 
@@ -72,11 +72,11 @@ def _moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def errors(data: str, prior: str, n_target: int, seeds: int) -> np.ndarray:
     """(seeds, 3): the expected test error of value transfer at the i.i.d. optimum for each of :data:`ROWS`."""
     d = load_designs(data)
-    target, source = np.vstack([d.target, d.target_test]), d.sources[0]
+    pooled = all_images(data)
+    target, source = pooled[: -len(d.sources[0])], d.sources[0]
     n_s, N = source.shape
     t_mean, t_root, t_moment = _moments(target)
     s_mean, s_root, _ = _moments(source)
-    pooled = np.vstack([target, source])
     p_moment = pooled.T @ pooled / len(pooled)
     p_root = _root(p_moment)  # zero-mean rows with the pooled second moment
     setting = make_setting(prior, n_target, n_s, N)
@@ -117,9 +117,6 @@ def cached_errors(data: str, prior: str, n_target: int, seeds: int) -> np.ndarra
 
 
 def report(rows: list[tuple], seeds: int) -> str:
-    def mean_se(x):
-        return x.mean(), x.std(ddof=1) / math.sqrt(len(x))
-
     def gap(x, pred):
         mean, se = mean_se(x)
         return f"{mean / pred - 1:+.1%} ± {se / pred:.1%}"

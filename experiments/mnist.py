@@ -121,12 +121,17 @@ def theory_optima(prior: str, n_target: int, n_source: int, n_features: int) -> 
     return {"value": value, "support": support, "full": full}
 
 
+def all_images(data_dir: str) -> np.ndarray:
+    """Every image of the three digits (target training, held-out target, sources), in that order: the
+    pooled design whose columns :func:`solvers.datasets.mnist_designs` centred and standardized."""
+    d = load_designs(data_dir)
+    return np.vstack([d.target, d.target_test, *d.sources])
+
+
 @functools.lru_cache(maxsize=2)
 def image_covariance(data_dir: str, draws: int | None) -> Covariance:
-    """Σ of the MNIST designs (THEORY.md §7): the correlation matrix of all the images of the three
-    digits, the pooled design whose columns :func:`solvers.datasets.mnist_designs` standardized."""
-    d = load_designs(data_dir)
-    return Covariance.empirical(np.vstack([d.target, d.target_test, *d.sources]), draws=draws)
+    """Σ of the MNIST designs (THEORY.md §7): the correlation matrix of :func:`all_images`."""
+    return Covariance.empirical(all_images(data_dir), draws=draws)
 
 
 def correlated_optima(cell: dict) -> dict:
