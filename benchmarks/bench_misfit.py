@@ -10,7 +10,7 @@ their factor, the gap in standard errors of the measured one (``theory_check_``)
 * the issue's new-user case (:mod:`benchmarks.bench_sources`, "new user": a related source with its own
   intercept and two added coefficients, and an unrelated source), with ``sources="auto"`` and ``"all"``;
 * the issue's second new-user case: the related source alone, its noise sd 5 (the target's is 1);
-* a target whose coefficients are ten times its source's (one signal scale in the model).
+* a target whose coefficients are ten times its source's (a scale the model estimates from the target's power).
 
 Run ``python benchmarks/bench_misfit.py [--seeds 0 1 2 3 4 5 6 7]``; writes ``benchmarks/bench_misfit.md``.
 """

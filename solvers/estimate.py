@@ -73,6 +73,8 @@ __all__ = [
     "target_noise_variance",
     "SUPPORT_MARGIN",
     "NOISE_RATIO",
+    "SCALE_RATIO",
+    "target_scale",
     "setting_from",
     "similarity",
     "transfer_slope",
@@ -87,6 +89,11 @@ NOISE_RATIO = 2.0
 # the support overlap must exceed the similarity by this much before the model shares support beyond the
 # values (s > s c): the moment estimate's seed spread at 150 target rows (THEORY.md §8)
 SUPPORT_MARGIN = 0.2
+# the target's nonzero variance departs from the sources' (1 in theory units) when its estimated signal power
+# differs from theirs by more than this factor either way: a source identical to the target read 0.76–1.30
+# at 150 target rows (8 draws), and a target b times its sources' truth pools rows of another scale into
+# stage 1 (THEORY.md §8, "Scale")
+SCALE_RATIO = 2.0
 # what the estimated setting assumes of the design: i.i.d. entries (None) or its own correlation
 COVARIANCES = (None, "empirical")
 
@@ -387,16 +394,19 @@ class Relation:
         how well the pretrained fit predicts the target (noise, size and similarity together).
     sigma2_target : float
         The target noise variance used.
+    power_target : float
+        The target's signal power P_t = mean(y_t²) − σ_t² (≤ 0: no detectable signal).
 
     Examples
     --------
-    >>> Relation(0.9, 0.6, 1.0).similarity
+    >>> Relation(0.9, 0.6, 1.0, 2.0).similarity
     0.9
     """
 
     similarity: float
     corr_target: float
     sigma2_target: float
+    power_target: float
 
 
 def relation(problem: TransferProblem, src: SourceSummary, sigma2_target: float | None = None) -> Relation:
@@ -423,10 +433,11 @@ def relation(problem: TransferProblem, src: SourceSummary, sigma2_target: float 
     q_t, spread_t = float(y_c @ u) / n, float(u @ u) / n
     overlap_s, spread_s = src.overlap[src.ref], src.spread[src.ref]
     if power_t <= 0 or spread_t <= 0 or overlap_s <= 0:
-        return Relation(0.0, 0.0, sigma2_t)  # no detectable target signal, or a source fit unrelated to its own truth
+        # no detectable target signal, or a source fit unrelated to its own truth
+        return Relation(0.0, 0.0, sigma2_t, power_t)
     corr_t = q_t / math.sqrt(power_t * spread_t)
     corr_s = overlap_s / math.sqrt(src.power * spread_s)
-    return Relation(float(np.clip(corr_t / corr_s, 0.0, 1.0)), float(corr_t), sigma2_t)
+    return Relation(float(np.clip(corr_t / corr_s, 0.0, 1.0)), float(corr_t), sigma2_t, power_t)
 
 
 def support_overlap(problem: TransferProblem, src: SourceSummary, sigma2_target: float) -> float:
@@ -499,6 +510,32 @@ def target_noise_variance(own: float | None, sources: float) -> float:
     return own
 
 
+def target_scale(power_target: float, power_sources: float) -> float:
+    """b²: the target's nonzero variance relative to the sources' for the model, 1 (the paper's equal
+    scales) unless the target's signal power differs from the sources' by more than :data:`SCALE_RATIO`
+    either way; then P_t/P_s, the variance of a target truth b r_s at the sources' density (THEORY.md §8,
+    "Scale").
+
+    Parameters
+    ----------
+    power_target, power_sources : float
+        P_t and P_s in the same units (P_t ≤ 0: no detectable target signal, scale 1).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> target_scale(1.5, 1.0), target_scale(0.25, 1.0), target_scale(-0.1, 1.0)
+    (1.0, 0.25, 1.0)
+    """
+    if power_target <= 0 or power_sources <= 0:
+        return 1.0
+    ratio = power_target / power_sources
+    return 1.0 if 1.0 / SCALE_RATIO <= ratio <= SCALE_RATIO else float(ratio)
+
+
 def setting_from(
     problem: TransferProblem,
     src: SourceSummary,
@@ -509,13 +546,15 @@ def setting_from(
     """The estimated two-task ``replica.Setting`` in theory units, and the response scale v (THEORY.md §6, §8).
 
     One density ρ (the sources') and, after dividing the response by √v (v = P_s/ρ), unit nonzero
-    variance for both tasks (a target whose scale differs is κ's calibration's to correct,
-    :func:`kappa_calibration`). A fraction s of the target's nonzeros is shared, with value correlation c
-    and s c = the similarity: s = the similarity and c = 1 (``Setting.similarity``, §6), unless ``overlap``
-    (:func:`support_overlap`) exceeds it by more than :data:`SUPPORT_MARGIN` (support shared beyond the
-    values); then s = overlap and c = similarity/s. The target's noise is the sources' unless its own
-    estimate differs by more than :data:`NOISE_RATIO` (:func:`target_noise_variance`). Without
-    ``sigma2_target`` and ``overlap`` this is the model of §6 exactly.
+    variance for the sources and b² (:func:`target_scale`) for the target: 1 unless the target's power
+    differs from the sources' by more than :data:`SCALE_RATIO` (a target truth b r_s whose scale differs
+    less is κ's calibration's to correct, :func:`kappa_calibration`). A fraction s of the target's
+    nonzeros is shared, with value correlation c and s c = the similarity: s = the similarity and c = 1
+    (``Setting.similarity``, §6), unless ``overlap`` (:func:`support_overlap`) exceeds it by more than
+    :data:`SUPPORT_MARGIN` (support shared beyond the values); then s = overlap and c = similarity/s. The
+    target's noise is the sources' unless its own estimate differs by more than :data:`NOISE_RATIO`
+    (:func:`target_noise_variance`). Without ``sigma2_target`` and ``overlap``, and for a target power
+    within :data:`SCALE_RATIO` of the sources', this is the model of §6 exactly.
 
     Parameters
     ----------
@@ -543,9 +582,11 @@ def setting_from(
         shared, corr = overlap, rel.similarity / overlap
     rho = min(src.rho, 1.0 / (2.0 - shared))
     v = src.power / src.rho
+    b2 = target_scale(rel.power_target, src.power)
+    bc = math.sqrt(b2) * corr
     sigmas = [math.sqrt(rel.sigma2_target / v), math.sqrt(src.sigma2 / v)]
     weights = [rho * shared, rho * (1 - shared), rho * (1 - shared), max(0.0, 1 - rho * (2 - shared))]
-    covs = [[[1, corr], [corr, 1]], [[1, 0], [0, 0]], [[0, 0], [0, 1]], [[0, 0], [0, 0]]]
+    covs = [[[b2, bc], [bc, 1]], [[b2, 0], [0, 0]], [[0, 0], [0, 1]], [[0, 0], [0, 0]]]
     return Setting([n / N, src.n_rows / N], sigmas, [pretrain_on_target, True], weights, np.zeros((4, 2)), covs), v
 
 

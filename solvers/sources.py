@@ -7,7 +7,7 @@ the replica theory's gain from it alone ranks it. The nested sets S_1 ⊂ S_2 �
 pooled and estimated as one source (pooling sources is, at the replica level, one source whose truth is
 their row-weighted mean and whose noise carries their dispersion around it, which is what the pooled
 estimate measures), and the theory's gain of each set chooses one. The related sources, pooled, are the
-set the CV weighs that choice against (:class:`solvers.TransLassoCV`)"""
+set the CV weighs that choice, and the first-ranked source alone, against (:class:`solvers.TransLassoCV`)"""
 
 from __future__ import annotations
 
@@ -84,6 +84,9 @@ class SourceSet:
         Their support overlap s (:func:`solvers.estimate.support_overlap`).
     corr_target : float
         The target's correlation with the pooled fit's prediction.
+    scale : float
+        P_t/P_s, the target's signal power over the pooled sources' (b² of THEORY.md §8, "Scale"; the
+        model takes it only beyond :data:`solvers.estimate.SCALE_RATIO`).
     gain : float
         The theory's predicted relative drop of the optimal test MSE against the target alone,
         1 − ε(best of value, support)/ε(target alone) (NaN if not computed).
@@ -98,6 +101,7 @@ class SourceSet:
     similarity: float = math.nan
     overlap: float = math.nan
     corr_target: float = math.nan
+    scale: float = math.nan
     gain: float = math.nan
     optima: dict | None = field(default=None, repr=False)
 
@@ -110,7 +114,8 @@ class SourceChoice:
     ----------
     scores : dict of ndarray
         One row per source: ``similarity``, ``support_overlap``, ``noise`` (σ_k, response units),
-        ``density``, ``corr_target``, ``gain_alone`` (the predicted relative gain of the source alone),
+        ``density``, ``scale`` (P_t/P_k, the target's signal power over the source's), ``corr_target``,
+        ``gain_alone`` (the predicted relative gain of the source alone),
         ``gain`` (what adding it to the nested set before it adds to the predicted gain; NaN if not
         tried) and ``rank`` (its place in the nested sets; −1: not tried).
     sets : list of SourceSet
@@ -119,7 +124,7 @@ class SourceChoice:
     related : SourceSet or None
         The related sources pooled (a predicted gain above :data:`MIN_GAIN`; similarity ≥ :data:`RELATED`/√n or support overlap ≥
         :data:`SUPPORT_RELATED`; noise within a factor 2 of the target's): the set the CV keeps unless the
-        theory's choice beats it.
+        theory's choice or the first-ranked source alone beats it.
     sigma2_target : float or None
         The target's noise variance estimated from its own rows.
     fits : int
@@ -159,7 +164,7 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
     K = len(sources)
     sigma2_t = target_noise(TransferProblem.scaled(X, y, [], fit_intercept, standardize)[0])
     fits = 12
-    names = ("similarity", "support_overlap", "noise", "density", "corr_target", "gain_alone", "gain")
+    names = ("similarity", "support_overlap", "noise", "density", "scale", "corr_target", "gain_alone", "gain")
     scores = {name: np.full(K, np.nan) for name in names}
     scores["rank"] = np.full(K, -1)
     singles = {}
@@ -175,6 +180,7 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
         singles[k] = one
         scores["similarity"][k], scores["support_overlap"][k] = one.similarity, one.overlap
         scores["noise"][k], scores["density"][k] = math.sqrt(one.summary.sigma2), one.summary.rho
+        scores["scale"][k] = one.scale
         scores["corr_target"][k], scores["gain_alone"][k] = one.corr_target, one.gain
     gaining = (k for k, one in singles.items() if one.gain > MIN_GAIN)  # NaN: screened
     order = sorted(gaining, key=lambda k: -singles[k].gain)
@@ -251,7 +257,10 @@ def estimate_set(X, y, sources, members, fit_intercept: bool, standardize: bool,
     s2 = target_noise_variance(sigma2_t, src.sigma2)
     rel = relation(problem, src, s2)
     overlap = support_overlap(problem, src, s2)
-    return SourceSet(tuple(members), problem, scaling, src, rel.similarity, overlap, rel.corr_target), len(src.lam1)
+    scale = rel.power_target / src.power if src.power > 0 else math.nan
+    return SourceSet(tuple(members), problem, scaling, src, rel.similarity, overlap, rel.corr_target, scale), len(
+        src.lam1
+    )
 
 
 def _with_gain(candidate: SourceSet, pretrain_on_target: bool, sigma2_t, previous):

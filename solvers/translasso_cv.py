@@ -88,8 +88,9 @@ class TransLassoCV(TransferRegressor):
     sources : "auto" or "all"
         "auto" (THEORY.md §8): each source is estimated against the target (``source_scores_``), the
         theory ranks them and chooses a nested set (:func:`solvers.sources.choose_sources`), and the CV
-        keeps the related sources pooled unless the theory's cut of them beats that by one paired
-        standard error on the same folds. "all": every source pooled into one.
+        keeps the related sources pooled unless the theory's cut of them, or the first-ranked source
+        alone where the theory predicts it beats them, does better by one paired standard error on the
+        same folds. "all": every source pooled into one.
         Either way the target alone is cross-validated on the same folds (its own Lasso path), and the
         final model transfers only if its CV error is at most the target alone's best. With
         ``tuning="cv"`` (no theory) the sources are pooled.
@@ -153,7 +154,7 @@ class TransLassoCV(TransferRegressor):
     point of every source set tuned and of the target alone, with columns ``strategy``, ``sources`` and
     ``certified`` (fitted to ``cv_tol``, see ``screen_tol``), penalties in each row's refit units (None with
     ``tuning="theory"``); best_index_ : the chosen row; source_scores_ : dict of per-source arrays
-    (``similarity``, ``support_overlap``, ``noise``, ``density``, ``corr_target``, ``gain_alone``, ``gain``,
+    (``similarity``, ``support_overlap``, ``noise``, ``density``, ``scale``, ``corr_target``, ``gain_alone``, ``gain``,
     ``rank``; :class:`solvers.sources.SourceChoice`), None unless ``sources="auto"``; setting_ : the
     estimated ``replica.Setting`` of the final source set (None with ``tuning="cv"`` or without one);
     response_scale_ : v; predicted_errors_ : strategy → the theory's optimal test MSE in data units (or
@@ -303,8 +304,9 @@ class TransLassoCV(TransferRegressor):
 
     def _candidate_sets(self, X, y, sources) -> list:
         """The source sets to tune (THEORY.md §8): all of them pooled (``sources="all"``, or ``tuning="cv"``,
-        which has no theory to choose with), else the related sources pooled and the theory's own cut of
-        them (:func:`solvers.sources.choose_sources`), in that order: the CV departs from keeping them all
+        which has no theory to choose with), else the related sources pooled, the theory's own cut of them
+        (:func:`solvers.sources.choose_sources`) and the first-ranked source alone if the theory predicts
+        it gains more than the related sources pooled, in that order: the CV departs from keeping them all
         only on evidence beyond one paired SE (:meth:`_preferred`); with ``tuning="theory"``, the theory's cut."""
         self.source_scores_, self.n_fits_, self._estimates = None, 0, {}
         fit_intercept, standardize = bool(self.fit_intercept), bool(self.standardize)
@@ -334,7 +336,14 @@ class TransLassoCV(TransferRegressor):
         if self.tuning == "theory":
             return [choice.chosen]
         sets = [choice.related or choice.chosen]
-        return sets + ([choice.chosen] if choice.chosen.members != sets[0].members else [])
+        if choice.chosen.members != sets[0].members:
+            sets.append(choice.chosen)
+        # the first-ranked source alone, where the theory predicts it beats the default set: nested sets
+        # grow by predicted gain, which pooling sources of unequal quality can mislead
+        first = choice.sets[0]
+        if first.gain > sets[0].gain and all(first.members != s.members for s in sets):
+            sets.append(first)
+        return sets
 
     def _target_alone(self, X, y) -> SourceSet:
         """The target alone, in its own units."""
