@@ -7,7 +7,7 @@ the replica theory's gain from it alone ranks it. The nested sets S_1 ⊂ S_2 �
 pooled and estimated as one source (pooling sources is, at the replica level, one source whose truth is
 their row-weighted mean and whose noise carries their dispersion around it, which is what the pooled
 estimate measures), and the theory's gain of each set chooses one. The related sources, pooled, are the
-set the CV weighs that choice, and the first-ranked source alone, against (:class:`solvers.TransLassoCV`)"""
+set the CV weighs that choice, and the first-ranked sources alone, against (:class:`solvers.TransLassoCV`)"""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ __all__ = [
     "MIN_GAIN",
     "RELATED",
     "SUPPORT_RELATED",
+    "ALONE",
 ]
 
 # the theory's optimal error is compared over these strategies: each candidate set's best one-knob transfer
@@ -58,6 +59,9 @@ SUPPORT_RELATED = 0.5
 # a source is ranked by the theory only if its similarity or support overlap exceeds SCREEN/√n: an
 # unrelated source reads about N(0, 1/n) at n target rows, and costs no optimization (THEORY.md §8)
 SCREEN = 2.0
+# the CV also weighs each of this many first-ranked sources alone whose predicted gain beats the related sources
+# pooled: a source b times the target's and a related one ranked within 0.007 of each other (THEORY.md §8)
+ALONE = 2
 # a predicted gain at or below this relative drop of the optimal error counts as none: it is within the
 # theory optimizers' tolerance (a shuffled IMDb source, similarity 0, read a "gain" of 3e-8) and far
 # below what a CV on the target could ever confirm
@@ -124,11 +128,14 @@ class SourceChoice:
     related : SourceSet or None
         The related sources pooled (a predicted gain above :data:`MIN_GAIN`; similarity ≥ :data:`RELATED`/√n or support overlap ≥
         :data:`SUPPORT_RELATED`; noise within a factor 2 of the target's): the set the CV keeps unless the
-        theory's choice or the first-ranked source alone beats it.
+        theory's choice or one of the first-ranked sources alone beats it.
     sigma2_target : float or None
         The target's noise variance estimated from its own rows.
     fits : int
         Lasso fits spent.
+    alone : list of SourceSet
+        Each source of a predicted gain above :data:`MIN_GAIN` alone, in the ranking's order (the first
+        :data:`ALONE` are candidates of the CV where they beat ``related``).
     """
 
     scores: dict
@@ -137,6 +144,7 @@ class SourceChoice:
     related: SourceSet | None
     sigma2_target: float | None
     fits: int
+    alone: list = field(default_factory=list)
 
 
 def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pretrain_on_target: bool) -> SourceChoice:
@@ -217,7 +225,7 @@ def choose_sources(X, y, sources, *, fit_intercept: bool, standardize: bool, pre
             related, previous = _with_gain(related, pretrain_on_target, sigma2_t, previous)
         except ValueError:
             related = None
-    return SourceChoice(scores, sets, chosen, related, sigma2_t, fits)
+    return SourceChoice(scores, sets, chosen, related, sigma2_t, fits, [singles[k] for k in order])
 
 
 def _related(one: SourceSet, bar: float, sigma2_t) -> bool:

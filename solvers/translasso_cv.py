@@ -26,7 +26,7 @@ from .estimator import TransferRegressor, TransLasso, check_tol, fit_transfer
 from .grid import narrowest_strategy
 from .lasso import DEFAULT_TOL
 from .problem import TransferProblem
-from .sources import SourceSet, choose_sources, estimate_set
+from .sources import ALONE, SourceSet, choose_sources, estimate_set
 from .tuning import grid_family, ladder_family, predicted_cv_error, target_alone_step, theory_step
 
 __all__ = ["TransLassoCV", "MISFIT_FACTOR", "MISFIT_SE", "MISFIT_SIGNIFICANT_FACTOR", "misfit"]
@@ -88,9 +88,9 @@ class TransLassoCV(TransferRegressor):
     sources : "auto" or "all"
         "auto" (THEORY.md §8): each source is estimated against the target (``source_scores_``), the
         theory ranks them and chooses a nested set (:func:`solvers.sources.choose_sources`), and the CV
-        keeps the related sources pooled unless the theory's cut of them, or the first-ranked source
-        alone where the theory predicts it beats them, does better by one paired standard error on the
-        same folds. "all": every source pooled into one.
+        keeps the related sources pooled unless the theory's cut of them, or one of the two first-ranked
+        sources alone where the theory predicts it beats them, does better by one paired standard error
+        on the same folds. "all": every source pooled into one.
         Either way the target alone is cross-validated on the same folds (its own Lasso path), and the
         final model transfers only if its CV error is at most the target alone's best. With
         ``tuning="cv"`` (no theory) the sources are pooled.
@@ -305,8 +305,8 @@ class TransLassoCV(TransferRegressor):
     def _candidate_sets(self, X, y, sources) -> list:
         """The source sets to tune (THEORY.md §8): all of them pooled (``sources="all"``, or ``tuning="cv"``,
         which has no theory to choose with), else the related sources pooled, the theory's own cut of them
-        (:func:`solvers.sources.choose_sources`) and the first-ranked source alone if the theory predicts
-        it gains more than the related sources pooled, in that order: the CV departs from keeping them all
+        (:func:`solvers.sources.choose_sources`) and each of the :data:`solvers.sources.ALONE` first-ranked
+        sources alone that the theory predicts to gain more than the related sources pooled, in that order: the CV departs from keeping them all
         only on evidence beyond one paired SE (:meth:`_preferred`); with ``tuning="theory"``, the theory's cut."""
         self.source_scores_, self.n_fits_, self._estimates = None, 0, {}
         fit_intercept, standardize = bool(self.fit_intercept), bool(self.standardize)
@@ -338,11 +338,11 @@ class TransLassoCV(TransferRegressor):
         sets = [choice.related or choice.chosen]
         if choice.chosen.members != sets[0].members:
             sets.append(choice.chosen)
-        # the first-ranked source alone, where the theory predicts it beats the default set: nested sets
+        # the first-ranked sources alone, where the theory predicts they beat the default set: nested sets
         # grow by predicted gain, which pooling sources of unequal quality can mislead
-        first = choice.sets[0]
-        if first.gain > sets[0].gain and all(first.members != s.members for s in sets):
-            sets.append(first)
+        for one in choice.alone[:ALONE]:
+            if one.gain > sets[0].gain and all(one.members != s.members for s in sets):
+                sets.append(one)
         return sets
 
     def _target_alone(self, X, y) -> SourceSet:

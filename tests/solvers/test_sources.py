@@ -11,7 +11,7 @@ from replica import Hyperparameters, Setting, predict
 from solvers import TransLassoCV, draw_problem
 from solvers.problem import TransferProblem
 from solvers.simulation.sources import SOURCE_KINDS, SourceSpec, draw_sources
-from solvers.sources import choose_sources
+from solvers.sources import ALONE, MIN_GAIN, choose_sources
 from solvers.translasso_cv import MISFIT_FACTOR, MISFIT_SE, MISFIT_SIGNIFICANT_FACTOR, misfit
 
 
@@ -53,6 +53,21 @@ def test_the_chosen_set_keeps_the_identical_source_and_drops_the_unrelated_one(e
     # nested sets, ranked: each set is the one before plus the next source of the ranking
     for before, after in zip(choice.sets, choice.sets[1:]):
         assert after.members[:-1] == before.members
+
+
+def test_the_cv_weighs_the_sets_the_theory_names(every_kind):
+    """The candidates of the CV (``cv_results_["sources"]``): the related sources pooled, the theory's cut,
+    and each of the ALONE first-ranked sources alone exactly when its predicted gain beats the pooled
+    related sources'; the target alone always (THEORY.md §8)."""
+    p, choice = every_kind
+    model = TransLassoCV(random_state=0).fit(*p.target, sources=p.sources)
+    tried = {tuple(s) for s in model.cv_results_["sources"]}
+    default = choice.related or choice.chosen
+    expected = {(), default.members, choice.chosen.members}
+    expected |= {one.members for one in choice.alone[:ALONE] if one.gain > default.gain}
+    assert tried == expected
+    gains = [one.gain for one in choice.alone]
+    assert gains == sorted(gains, reverse=True) and all(g > MIN_GAIN for g in gains)
 
 
 def test_unrelated_sources_leave_the_target_alone():
