@@ -52,8 +52,9 @@ RANKING_STRATEGIES = ("target_only", "value", "support")
 PATIENCE = 2
 # the sources the CV keeps pooled unless the theory's cut of them is better: a predicted gain above MIN_GAIN, and
 # a similarity of at least RELATED/√n (n target rows), three standard errors of an unrelated source's, or
-# a support overlap of at least SUPPORT_RELATED (the overlap's moment estimate read up to 0.38 for
-# unrelated sources and 0.88–1.0 for support-only ones, 8 draws each at 150 target rows; THEORY.md §8)
+# a support overlap of at least SUPPORT_RELATED (at 150 target rows the overlap's moment estimate read 0–0.52
+# for unrelated sources and 0.53–1 for support-only ones, 30 draws each, strong and weak signal: the tails
+# touch, THEORY.md §8)
 RELATED = 3.0
 SUPPORT_RELATED = 0.5
 # a source is ranked by the theory only if its similarity or support overlap exceeds SCREEN/√n: an
