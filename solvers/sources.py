@@ -267,9 +267,8 @@ def estimate_set(X, y, sources, members, fit_intercept: bool, standardize: bool,
     rel = relation(problem, src, s2)
     overlap = support_overlap(problem, src, s2)
     scale = rel.power_target / src.power if src.power > 0 else math.nan
-    return SourceSet(tuple(members), problem, scaling, src, rel.similarity, overlap, rel.corr_target, scale), len(
-        src.lam1
-    )
+    found = SourceSet(tuple(members), problem, scaling, src, rel.similarity, overlap, rel.corr_target, scale)
+    return found, len(src.lam1)
 
 
 def _with_gain(candidate: SourceSet, pretrain_on_target: bool, sigma2_t, previous):

@@ -306,8 +306,9 @@ class TransLassoCV(TransferRegressor):
         """The source sets to tune (THEORY.md §8): all of them pooled (``sources="all"``, or ``tuning="cv"``,
         which has no theory to choose with), else the related sources pooled, the theory's own cut of them
         (:func:`solvers.sources.choose_sources`) and each of the :data:`solvers.sources.ALONE` first-ranked
-        sources alone that the theory predicts to gain more than the related sources pooled, in that order: the CV departs from keeping them all
-        only on evidence beyond one paired SE (:meth:`_preferred`); with ``tuning="theory"``, the theory's cut."""
+        sources alone that the theory predicts to gain more than the related sources pooled, in that order:
+        the CV departs from keeping them all only on evidence beyond one paired SE (:meth:`_preferred`); with
+        ``tuning="theory"``, the theory's cut."""
         self.source_scores_, self.n_fits_, self._estimates = None, 0, {}
         fit_intercept, standardize = bool(self.fit_intercept), bool(self.standardize)
         if not sources:
