@@ -336,14 +336,14 @@ class TransLassoCV(TransferRegressor):
         self._estimates = {"sigma2_target": choice.sigma2_target}
         if self.tuning == "theory":
             return [choice.chosen]
-        sets = [choice.related or choice.chosen]
-        if choice.chosen.members != sets[0].members:
-            sets.append(choice.chosen)
+        default = choice.related or choice.chosen
         # the first-ranked sources alone, where the theory predicts they beat the default set: nested sets
         # grow by predicted gain, which pooling sources of unequal quality can mislead
-        for one in choice.alone[:ALONE]:
-            if one.gain > sets[0].gain and all(one.members != s.members for s in sets):
-                sets.append(one)
+        alone = [one for one in choice.alone[:ALONE] if one.gain > default.gain]
+        sets = []
+        for candidate in [default, choice.chosen, *alone]:
+            if all(candidate.members != s.members for s in sets):
+                sets.append(candidate)
         return sets
 
     def _target_alone(self, X, y) -> SourceSet:
@@ -469,7 +469,7 @@ class TransLassoCV(TransferRegressor):
         folds = 1 if tuned.result.per_sample else tuned.result.err.shape[0]
         predicted = predicted_cv_error(step, hyper, folds, tuned.result.per_sample)
         measured = float(tuned.result.mean[index])
-        se = float(fold_se(tuned.result.err[(slice(None), *index)][:, None])[0])
+        se = float(tuned.result.se[index])
         self.theory_check_ = check = misfit(predicted, measured, se)
         if check["misfit"]:
             warnings.warn(
